@@ -1,0 +1,222 @@
+"""The ownership policy: per entity and field, who owns it, which way it flows, who may
+create and delete, coupling triggers, value maps and defaults, plus per-record overrides.
+
+The shipped default (default_policy.toml) is the one in design.md; koppel.toml's [policy.*]
+tables override it entity by entity and field by field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from koppel.model import ENTITIES
+
+Side = Literal["erp", "crm"]
+Owner = Literal["erp", "crm", "shared"]
+Direction = Literal["to_crm", "to_erp", "both", "none"]
+Trigger = Literal["always", "first_order", "manual"]
+SIDES: tuple[Side, Side] = ("erp", "crm")
+_DEFAULT_DIRECTION: dict[str, Direction] = {"erp": "to_crm", "crm": "to_erp", "shared": "both"}
+_ALLOWED: dict[str, set[str]] = {
+    "erp": {"to_crm", "none"}, "crm": {"to_erp", "none"}, "shared": {"both", "to_crm", "to_erp", "none"}}
+
+
+def other(side: Side) -> Side:
+    return "crm" if side == "erp" else "erp"
+
+
+class FieldPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    owner: Owner | None = None
+    direction: Direction | None = None
+    map: str | None = None
+    default: Any = None
+
+
+class EntityPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sync: bool = True
+    owner: Owner = "erp"
+    create: list[Side] = Field(default_factory=lambda: ["erp"])
+    delete: list[Side] = Field(default_factory=list)
+    coupling_trigger: Trigger = "always"
+    match: list[list[str]] | None = None
+    fields: dict[str, FieldPolicy] = Field(default_factory=dict)
+
+
+class Override(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entity: str
+    record: str = Field(pattern=r"^(erp|crm):.+$", description="SYSTEM:ID of the record")
+    fields: dict[str, FieldPolicy]
+
+
+class PolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: dict[str, EntityPolicy] = Field(default_factory=dict)
+    maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    overrides: list[Override] = Field(default_factory=list)
+
+
+
+Problem = tuple[tuple[str, ...], str]
+
+
+def semantic_problems(data: PolicyFile) -> list[Problem]:
+    """Everything pydantic cannot see: unknown entities, fields and maps, owner contradictions."""
+    problems: list[Problem] = []
+    for name, ep in data.policy.items():
+        problems += [(("policy", name), p) for p in _check_entity(name, ep, data.maps)]
+    for o in data.overrides:
+        problems += [(("overrides",), p) for p in _check_override(o, data.maps)]
+    return problems
+
+
+def _check_entity(name: str, ep: EntityPolicy, maps: dict[str, dict[str, str]]) -> list[str]:
+    if name not in ENTITIES:
+        return [f"unknown entity {name!r} (known: {', '.join(ENTITIES)})"]
+    known = ENTITIES[name].model_fields
+    problems = [f"{name}.fields.{f}: no such field (known: {', '.join(known)})"
+                for f in ep.fields if f not in known]
+    for key in ep.match or []:
+        problems += [f"{name}.match: no such field {f!r}" for f in key if f not in known]
+    for fname, fp in ep.fields.items():
+        problems += _check_field(f"{name}.fields.{fname}", fp, ep.owner, maps)
+    return problems
+
+
+def _check_field(where: str, fp: FieldPolicy, owner: Owner, maps: dict[str, dict[str, str]]) -> list[str]:
+    problems = []
+    effective = fp.owner or owner
+    if fp.direction and fp.direction not in _ALLOWED[effective]:
+        problems.append(f"{where}: direction {fp.direction!r} contradicts owner {effective!r}")
+    if fp.map and fp.map not in maps:
+        problems.append(f"{where}: value map {fp.map!r} is not defined under [maps]")
+    return problems
+
+
+def _check_override(o: Override, maps: dict[str, dict[str, str]]) -> list[str]:
+    if o.entity not in ENTITIES:
+        return [f"override {o.record}: unknown entity {o.entity!r}"]
+    known = ENTITIES[o.entity].model_fields
+    problems = [f"override {o.record}: no such field {f!r}" for f in o.fields if f not in known]
+    for fname, fp in o.fields.items():
+        problems += _check_field(f"override {o.record}.{fname}", fp, fp.owner or "shared", maps)
+    return problems
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """The resolved rule for one field: who owns it and which way changes may flow."""
+
+    owner: Owner
+    direction: Direction
+    map: str | None = None
+    default: Any = None
+
+    def flows(self, source: Side) -> bool:
+        """May a change made in `source` be copied to the other side?"""
+        return self.direction == "both" or self.direction == f"to_{other(source)}"
+
+
+@dataclass(frozen=True)
+class EntityRules:
+    """An entity's resolved policy."""
+
+    name: str
+    sync: bool
+    owner: Owner
+    create: frozenset[str]
+    delete: frozenset[str]
+    coupling_trigger: Trigger
+    match: tuple[tuple[str, ...], ...]
+    fields: dict[str, FieldRule]
+
+
+class Policy:
+    """The resolved policy for every entity, with value maps and per-record overrides."""
+
+    def __init__(self, data: PolicyFile) -> None:
+        self.maps = data.maps
+        self.entities = {name: _resolve(name, ep) for name, ep in data.policy.items()}
+        self._overrides: dict[tuple[str, str], dict[str, FieldPolicy]] = {
+            (o.entity, o.record): o.fields for o in data.overrides}
+
+    def rules(self, entity: str) -> EntityRules:
+        return self.entities[entity]
+
+    def synced_entities(self) -> list[str]:
+        return [e for e in ENTITIES if e in self.entities and self.entities[e].sync]
+
+    def field_rules(self, entity: str, side: Side, record_id: str) -> dict[str, FieldRule]:
+        """The entity's field rules with any override for this record applied."""
+        base = self.entities[entity].fields
+        override = self._overrides.get((entity, f"{side}:{record_id}"))
+        if not override:
+            return base
+        merged = dict(base)
+        for name, fp in override.items():
+            merged[name] = _rule(fp, base[name].owner)
+        return merged
+
+    @property
+    def has_overrides(self) -> bool:
+        return bool(self._overrides)
+
+    def map_value(self, name: str | None, value: Any, *, to: Side) -> Any:
+        """Translate a value through a value map (maps are written erp value = crm value)."""
+        if name is None or value is None:
+            return value
+        table = self.maps[name]
+        if to == "crm":
+            return table.get(value, value)
+        reverse = {v: k for k, v in table.items()}
+        return reverse.get(value, value)
+
+
+def _rule(fp: FieldPolicy, owner: Owner) -> FieldRule:
+    effective = fp.owner or owner
+    return FieldRule(effective, fp.direction or _DEFAULT_DIRECTION[effective], fp.map, fp.default)
+
+
+def _resolve(name: str, ep: EntityPolicy) -> EntityRules:
+    cls = ENTITIES[name]
+    fields = {f: _rule(ep.fields.get(f, FieldPolicy()), ep.owner) for f in cls.model_fields}
+    match = tuple(tuple(k) for k in ep.match) if ep.match is not None else cls.natural_keys
+    return EntityRules(name, ep.sync, ep.owner, frozenset(ep.create), frozenset(ep.delete),
+                       ep.coupling_trigger, match, fields)
+
+
+def default_policy_data() -> dict[str, Any]:
+    """The shipped default policy as TOML data."""
+    text = files("koppel.config").joinpath("default_policy.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge TOML tables: `top` wins, tables merge, everything else is replaced."""
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_policy(data: dict[str, Any]) -> Policy:
+    """Validate policy tables (already merged over the default); raises ValueError on problems."""
+    parsed = PolicyFile.model_validate(data)
+    problems = semantic_problems(parsed)
+    if problems:
+        raise ValueError("; ".join(p for _, p in problems))
+    return Policy(parsed)
+
+
+__all__ = ["EntityRules", "FieldRule", "Policy", "PolicyFile", "Side", "ValidationError",
+           "load_policy", "other", "semantic_problems"]

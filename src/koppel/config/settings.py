@@ -1,0 +1,161 @@
+"""Settings: koppel.toml, layered with a secrets file and the environment, validated at once.
+
+Every problem in the file is reported together, each with the line to fix. Secrets (tokens,
+passwords) come from `koppel.secrets.toml` beside the config or from `KOPPEL_<SYSTEM>_<KEY>`
+environment variables, and are masked whenever settings are printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from koppel.config.locate import locate
+from koppel.config.policy import (
+    Policy, PolicyFile, default_policy_data, merge, semantic_problems,
+)
+from koppel.errors import ConfigError
+
+SECRET_WORDS = ("password", "token", "secret", "api_key", "apikey")
+_PATH_KEYS = re.compile(r"^(path|.*_path|.*_dir)$")
+
+
+class SystemSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    connector: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class StoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = "sqlite:///.koppel/koppel.db"
+
+
+class SyncSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    retry_attempts: int = Field(default=5, ge=1, le=50)
+    retry_base_delay: float = Field(default=0.5, ge=0)
+    entities: list[str] | None = None
+    poll_interval: float = Field(default=5.0, gt=0)
+    schedule: str = "0 2 * * *"
+
+
+class SettingsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    systems: dict[str, SystemSettings]
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    policy: dict[str, Any] = Field(default_factory=dict)
+    maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    overrides: list[Any] = Field(default_factory=list)
+
+
+class Settings:
+    """Validated settings plus the resolved policy."""
+
+    def __init__(self, data: SettingsFile, policy: Policy, path: Path) -> None:
+        self.store = data.store
+        self.systems = data.systems
+        self.sync = data.sync
+        self.policy = policy
+        self.path = path
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as data, every secret replaced by '***'."""
+        return {"store": {"url": mask_url(self.store.url)},
+                "systems": {n: {"connector": s.connector, "settings": mask(s.settings)}
+                            for n, s in self.systems.items()},
+                "sync": self.sync.model_dump()}
+
+
+def mask(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: "***" if any(w in k.lower() for w in SECRET_WORDS) else
+            mask_url(v) if isinstance(v, str) and "://" in v else v for k, v in values.items()}
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in a URL such as postgresql://user:secret@host/db."""
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+
+
+def load_settings(path: Path | str = "koppel.toml", *, env: dict[str, str] | None = None) -> Settings:
+    """Read, layer, validate: raises ConfigError listing every problem with its line."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError([f"{path} does not exist: create one with `koppel init`"], source=str(path))
+    text = path.read_text(encoding="utf-8")
+    data = _parse(text, str(path))
+    data = _layer_secrets(data, path, os.environ if env is None else env)
+    settings = _validate(data, text, str(path))
+    _resolve_paths(settings, path.parent.resolve())
+    return settings
+
+
+def _parse(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], source=source) from None
+
+
+def _layer_secrets(data: dict[str, Any], path: Path, env: Any) -> dict[str, Any]:
+    secrets_path = Path(env.get("KOPPEL_SECRETS", path.parent / "koppel.secrets.toml"))
+    if secrets_path.exists():
+        data = merge(data, _parse(secrets_path.read_text(encoding="utf-8"), str(secrets_path)))
+    for system in ("erp", "crm"):
+        prefix = f"KOPPEL_{system.upper()}_"
+        for key, value in env.items():
+            if key.startswith(prefix) and system in data.get("systems", {}):
+                data["systems"][system].setdefault("settings", {})[key[len(prefix):].lower()] = value
+    if "KOPPEL_STORE_URL" in env:
+        data.setdefault("store", {})["url"] = env["KOPPEL_STORE_URL"]
+    return data
+
+
+def _validate(data: dict[str, Any], text: str, source: str) -> Settings:
+    problems: list[str] = []
+    parsed: SettingsFile | None = None
+    try:
+        parsed = SettingsFile.model_validate(data)
+    except ValidationError as exc:
+        problems += [_where(text, e["loc"], e["msg"]) for e in exc.errors()]
+    if parsed is not None:
+        problems += [_where(text, ("systems",), f"[systems.{side}] is missing: koppel couples an "
+                            f"erp and a crm") for side in ("erp", "crm") if side not in parsed.systems]
+    policy_data = merge(default_policy_data(), {k: data.get(k, {}) for k in ("policy", "maps")})
+    policy_data["overrides"] = data.get("overrides", [])
+    policy: Policy | None = None
+    try:
+        policy_file = PolicyFile.model_validate(policy_data)
+        found = semantic_problems(policy_file)
+        problems += [_where(text, loc, msg) for loc, msg in found]
+        policy = Policy(policy_file) if not found else None
+    except ValidationError as exc:
+        problems += [_where(text, e["loc"], e["msg"]) for e in exc.errors()]
+    if problems or parsed is None or policy is None:
+        raise ConfigError(problems, source=source)
+    return Settings(parsed, policy, Path(source))
+
+
+def _where(text: str, loc: tuple[Any, ...], msg: str) -> str:
+    dotted = ".".join(str(p) for p in loc)
+    line = locate(text, loc)
+    return f"line {line}: {dotted}: {msg}" if line else f"{dotted}: {msg}"
+
+
+def _resolve_paths(settings: Settings, base: Path) -> None:
+    url = settings.store.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        target = base / url[len("sqlite:///"):]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        settings.store.url = f"sqlite:///{target}"
+    for system in settings.systems.values():
+        for key, value in system.settings.items():
+            if _PATH_KEYS.match(key) and isinstance(value, str) and not Path(value).is_absolute():
+                system.settings[key] = str(base / value)

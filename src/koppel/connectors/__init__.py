@@ -1,0 +1,1 @@
+"""Connectors to peer systems and the registry that finds them through entry points."""

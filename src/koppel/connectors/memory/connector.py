@@ -1,0 +1,217 @@
+"""The memory connector: records kept as canonical JSON, ordered by a modification counter.
+
+Reading changes walks back from the newest record only as far as the cursor, so an
+incremental read costs in proportion to the changes. It can reject records and fail
+transiently on demand, which is how the engine's error handling is tested.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from koppel.connectors.base import (
+    Capabilities, ChangeBatch, EntityInfo, JsonValues, RemoteRecord, WriteOp, WriteOutcome,
+)
+from koppel.connectors.incremental import Cursor
+from koppel.connectors.memory.config import MemorySettings
+from koppel.errors import RecordError, TransientError
+from koppel.model import ENTITIES, ORDER, entity_class
+
+Rejecter = Callable[[str, JsonValues], str | None]
+
+
+class _Table:
+    """One entity's records in modification order, with natural-key indexes."""
+
+    def __init__(self, keys: tuple[tuple[str, ...], ...]) -> None:
+        self.rows: OrderedDict[str, tuple[int, dict[str, Any]]] = OrderedDict()
+        self.deleted: list[tuple[int, str]] = []
+        self.indexes: dict[tuple[str, ...], dict[tuple[Any, ...], str]] = {k: {} for k in keys}
+
+    def put(self, record_id: str, seq: int, values: dict[str, Any]) -> None:
+        old = self.rows.get(record_id)
+        if old is not None:
+            self._unindex(record_id, old[1])
+        self.rows[record_id] = (seq, values)
+        self.rows.move_to_end(record_id)
+        for fields, index in self.indexes.items():
+            key = tuple(values.get(f) for f in fields)
+            if None not in key:
+                index.setdefault(key, record_id)
+
+    def remove(self, record_id: str, seq: int) -> None:
+        _, values = self.rows.pop(record_id)
+        self._unindex(record_id, values)
+        self.deleted.append((seq, record_id))
+
+    def _unindex(self, record_id: str, values: dict[str, Any]) -> None:
+        for fields, index in self.indexes.items():
+            key = tuple(values.get(f) for f in fields)
+            if index.get(key) == record_id:
+                del index[key]
+
+    def newer_than(self, floor: float | None) -> list[tuple[str, int, dict[str, Any]]]:
+        """Records modified after `floor`, oldest first, found by walking back from the newest."""
+        found = []
+        for record_id in reversed(self.rows):
+            seq, values = self.rows[record_id]
+            if floor is not None and seq <= floor:
+                break
+            found.append((record_id, seq, values))
+        found.reverse()
+        return found
+
+
+class MemoryConnector:
+    """A peer system that lives in this process (optionally saved to a JSON file)."""
+
+    capabilities = Capabilities(modified_since=True, batch_create=True, deletes_visible=True)
+
+    def __init__(self, name: str, settings: MemorySettings | None = None) -> None:
+        self.name = name
+        self.settings = settings or MemorySettings()
+        names = self.settings.entities or list(ORDER)
+        self.tables = {e: _Table(entity_class(e).natural_keys) for e in names}
+        self._seq = count(1)
+        self._ids = count(1)
+        self.rejecters: list[Rejecter] = []
+        self.transient_failures = 0
+        self.calls: dict[str, int] = {"write": 0, "delete": 0, "read": 0}
+        self._load()
+
+    # --- the contract -------------------------------------------------------------------
+
+    def check(self) -> None:
+        return None
+
+    def discover(self) -> Mapping[str, EntityInfo]:
+        infos = {}
+        for entity in self.tables:
+            fields = frozenset(ENTITIES[entity].model_fields)
+            infos[entity] = EntityInfo(readable=fields, writable=fields)
+        return infos
+
+    def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500
+                     ) -> Iterator[ChangeBatch]:
+        table, position = self.tables[entity], Cursor.load(cursor)
+        floor = position.since(0)
+        fresh = [r for r in table.newer_than(floor) if position.is_new(r[0], r[1])]
+        cut = bisect_right(table.deleted, (floor or 0, "\uffff"))
+        deleted = [rid for _, rid in table.deleted[cut:]]
+        cls = entity_class(entity)
+        for start in range(0, max(len(fresh), 1), batch_size):
+            chunk = fresh[start:start + batch_size]
+            position.advance(((rid, seq) for rid, seq, _ in chunk), lag=0)
+            records = [RemoteRecord(rid, cls.model_validate(values)) for rid, _, values in chunk]
+            last = start + batch_size >= len(fresh)
+            if last and table.deleted:
+                position.advance([], lag=0)
+                position.stamp = max(position.stamp or 0, table.deleted[-1][0])
+            yield ChangeBatch(records, deleted if last else [], position.dump())
+
+    def read(self, entity: str, ids: Sequence[str]) -> list[RemoteRecord]:
+        self.calls["read"] += 1
+        table, cls = self.tables[entity], entity_class(entity)
+        return [RemoteRecord(i, cls.model_validate(table.rows[i][1])) for i in ids if i in table.rows]
+
+    def find(self, entity: str, keys: Sequence[JsonValues]) -> list[str | None]:
+        table = self.tables[entity]
+        found: list[str | None] = []
+        for key in keys:
+            fields = tuple(key)
+            index = table.indexes.get(fields)
+            if index is None:
+                raise ValueError(f"{entity} has no natural key {fields}")
+            found.append(index.get(tuple(key[f] for f in fields)))
+        return found
+
+    def write(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        self.calls["write"] += 1
+        self._maybe_fail()
+        return [self._write_one(entity, op) for op in ops]
+
+    def delete(self, entity: str, ids: Sequence[str]) -> list[WriteOutcome]:
+        self.calls["delete"] += 1
+        self._maybe_fail()
+        table, outcomes = self.tables[entity], []
+        for record_id in ids:
+            if record_id in table.rows:
+                table.remove(record_id, next(self._seq))
+            outcomes.append(WriteOutcome(record_id, record_id))
+        return outcomes
+
+    def close(self) -> None:
+        if self.settings.path is not None:
+            self._save(self.settings.path)
+
+    # --- test and demo helpers ----------------------------------------------------------
+
+    def put(self, entity: str, values: Mapping[str, Any], record_id: str | None = None) -> str:
+        """Create or change a record as a user of this system would (validated, full values)."""
+        table = self.tables[entity]
+        merged = dict(table.rows[record_id][1]) if record_id in table.rows else {}
+        merged.update(values)
+        clean = entity_class(entity).model_validate(merged).model_dump(mode="json")
+        record_id = record_id or f"{self.name}-{next(self._ids)}"
+        table.put(record_id, next(self._seq), clean)
+        return record_id
+
+    def remove(self, entity: str, record_id: str) -> None:
+        self.tables[entity].remove(record_id, next(self._seq))
+
+    def get(self, entity: str, record_id: str) -> dict[str, Any]:
+        return dict(self.tables[entity].rows[record_id][1])
+
+    def ids(self, entity: str) -> list[str]:
+        return list(self.tables[entity].rows)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _write_one(self, entity: str, op: WriteOp) -> WriteOutcome:
+        for reject in self.rejecters:
+            message = reject(entity, op.values)
+            if message:
+                return WriteOutcome(op.key, op.id, RecordError(message, system=self.name))
+        if op.id is not None and op.id not in self.tables[entity].rows:
+            return WriteOutcome(op.key, op.id, RecordError(
+                f"{entity} {op.id} does not exist", system=self.name))
+        try:
+            return WriteOutcome(op.key, self.put(entity, op.values, op.id))
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            return WriteOutcome(op.key, op.id, RecordError(str(exc), system=self.name))
+
+    def _maybe_fail(self) -> None:
+        if self.transient_failures > 0:
+            self.transient_failures -= 1
+            raise TransientError(f"{self.name} is busy (simulated)", system=self.name)
+
+    def _save(self, path: Path) -> None:
+        tables = {e: {"rows": [[rid, seq, v] for rid, (seq, v) in t.rows.items()],
+                      "deleted": t.deleted} for e, t in self.tables.items()}
+        state = {"ids": next(self._ids), "seq": next(self._seq), "tables": tables}
+        path.write_text(json.dumps(state, separators=(",", ":")))
+
+    def _load(self) -> None:
+        path = self.settings.path
+        if path is not None and path.exists():
+            state = json.loads(path.read_text())
+            self._ids, self._seq = count(int(state["ids"])), count(int(state["seq"]))
+            for entity, saved in state["tables"].items():
+                table = self.tables[entity]
+                for rid, seq, values in saved["rows"]:
+                    table.put(rid, seq, values)
+                table.deleted = [(seq, rid) for seq, rid in saved["deleted"]]
+        elif self.settings.seed:
+            from koppel.connectors.memory.demo import seed
+            seed(self, self.settings.seed, self.settings.seed_accounts)
+
+
+def create(system: str, settings: Mapping[str, Any]) -> MemoryConnector:
+    """Entry-point factory: `connector = "memory"` in koppel.toml."""
+    return MemoryConnector(system, MemorySettings.model_validate(dict(settings)))

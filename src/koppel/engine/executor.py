@@ -1,0 +1,242 @@
+"""The executor: applies a plan in batches, idempotently, sorting failures by error class.
+
+Before creating it looks up the natural key (a retry after a crash finds the record it made
+and couples it instead of making a second one); it records each link right after the remote
+create. Transient failures are retried with backoff; a record the target rejects goes to the
+error queue with the target's own message and the run goes on; a fatal error stops the run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from koppel.config.policy import Policy, Side
+from koppel.connectors.base import Connector, WriteOp, WriteOutcome
+from koppel.engine.plan import Create, Plan, Update
+from koppel.engine.planner import Change, Scope, plan_merge
+from koppel.engine.values import apply_maps, collect_refs, map_refs
+from koppel.errors import FatalError, TransientError
+from koppel.model import entity_class, ref_fields
+from koppel.store import Store
+
+T = TypeVar("T")
+
+
+@dataclass
+class Executor:
+    store: Store
+    connectors: Mapping[Side, Connector]
+    policy: Policy
+    batch_size: int = 500
+    attempts: int = 5
+    base_delay: float = 0.5
+    run_id: int | None = None
+
+    def call(self, system: Side, fn: Callable[..., T], *args: Any) -> T:
+        """Call a connector, retrying transient failures with exponential backoff."""
+        retrying = Retrying(retry=retry_if_exception_type(TransientError),
+                            stop=stop_after_attempt(self.attempts),
+                            wait=wait_exponential(multiplier=self.base_delay, max=30), reraise=True)
+        try:
+            return retrying(fn, *args)
+        except TransientError as exc:
+            raise FatalError(f"{system} still failing after {self.attempts} attempts: {exc.message}",
+                             system=system) from exc
+
+    def each(self, system: Side, items: Iterator[T]) -> Iterator[T]:
+        """Iterate a connector's stream, retrying a transient failure of the next item."""
+        while True:
+            try:
+                yield self.call(system, next, items)
+            except StopIteration:
+                return
+
+    # --- applying a plan ----------------------------------------------------------------
+
+    def apply(self, scope: Scope, plan: Plan, stats: Counter[str]) -> None:
+        failed: set[int] = set()
+        self._creates(scope, plan.creates, stats)
+        self._updates(plan.updates, failed, stats)
+        self._deletes(plan, stats)
+        self._record(scope, plan, failed, stats)
+
+    def _creates(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> None:
+        if not creates:
+            return
+        target = scope.target
+        remaining = self._match(scope, creates, stats)
+        for start in range(0, len(remaining), self.batch_size):
+            chunk = remaining[start:start + self.batch_size]
+            ops = [WriteOp(c.source_id, self.outgoing(c.entity, target, c.values)) for c in chunk]
+            outcomes = self.call(target, self.connectors[target].write, scope.entity, ops)
+            made = [(c, o) for c, o in zip(chunk, outcomes, strict=True) if o.ok and o.id]
+            self._link(scope, [(c.source_id, o.id or "", c.values) for c, o in made])
+            self.store.audit([_audit("create", c.entity, f"{target}:{o.id}", c.values,
+                                     f"{c.source}:{c.source_id}", self.run_id) for c, o in made])
+            stats["created"] += len(made)
+            self._park([(c.entity, c.source, c.source_id, target, "create", c.values, o)
+                        for c, o in zip(chunk, outcomes, strict=True) if not o.ok], stats)
+
+    def _match(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> list[Create]:
+        """Couple creates whose natural key already exists in the target; return the rest."""
+        pending = [c for c in creates if c.keys]
+        unmatched = [c for c in creates if not c.keys]
+        depth = 0
+        while pending:
+            keyed = [c for c in pending if len(c.keys) > depth]
+            unmatched += [c for c in pending if len(c.keys) <= depth]
+            if not keyed:
+                break
+            found = self.call(scope.target, self.connectors[scope.target].find, scope.entity,
+                              [self.outgoing(scope.entity, scope.target, c.keys[depth]) for c in keyed])
+            hits = [(c, i) for c, i in zip(keyed, found, strict=True) if i]
+            self._merge(scope, hits, stats)
+            pending = [c for c, i in zip(keyed, found, strict=True) if not i]
+            depth += 1
+        return unmatched
+
+    def _merge(self, scope: Scope, hits: list[tuple[Create, str]], stats: Counter[str]) -> None:
+        if not hits:
+            return
+        taken = self.store.links_by_ids(scope.entity, scope.target, [i for _, i in hits])
+        theirs = {r.id: r for r in self.call(scope.target, self.connectors[scope.target].read,
+                                             scope.entity, [i for _, i in hits])}
+        for create, target_id in hits:
+            if target_id in taken or target_id not in theirs:
+                self._park([(create.entity, create.source, create.source_id, scope.target, "create",
+                             create.values, WriteOutcome(create.source_id, None, FatalError(
+                                 f"matches {scope.target}:{target_id}, which is already coupled "
+                                 f"to another record")))], stats)
+                continue
+            values = self.incoming(scope, scope.target, theirs[target_id].record.model_dump(mode="json"))
+            to_target, to_source, snapshot = plan_merge(scope, create, values)
+            self._write_merge(scope, create, target_id, to_target, to_source)
+            self._link(scope, [(create.source_id, target_id, snapshot)])
+            stats["matched"] += 1
+
+    def _write_merge(self, scope: Scope, create: Create, target_id: str,
+                     to_target: dict[str, Any], to_source: dict[str, Any]) -> None:
+        for side, record_id, values in ((scope.target, target_id, to_target),
+                                        (scope.source, create.source_id, to_source)):
+            if values:
+                op = WriteOp(record_id, self.outgoing(create.entity, side, values), record_id)
+                self.call(side, self.connectors[side].write, create.entity, [op])
+
+    def incoming(self, scope: Scope, side: Side, values: dict[str, Any]) -> dict[str, Any]:
+        """One record read from `side` in the engine's form."""
+        return self.normalise(scope.entity, side, [("", values)])[0].values
+
+    def normalise(self, entity: str, side: Side, records: Sequence[tuple[str, dict[str, Any]]]
+                  ) -> list[Change]:
+        """Records read from `side` in the engine's form: ERP vocabulary, refs as link ids.
+
+        A reference to a record that is not coupled is kept as is and named in `missing`.
+        """
+        rules = self.policy.rules(entity).fields
+        maps = {n: r.map for n, r in rules.items() if r.map}
+        refs = ref_fields(entity_class(entity))
+        if side == "crm" and maps:
+            records = [(i, apply_maps(v, maps, self.policy, to="erp")) for i, v in records]
+        if not refs:
+            return [Change(i, v) for i, v in records]
+        pairs = {(e, str(v)) for _, values in records for e, v in collect_refs(values, refs)}
+        known: dict[tuple[str, str], int] = {}
+        for target in {e for e, _ in pairs}:
+            links = self.store.links_by_ids(target, side, [v for e, v in pairs if e == target])
+            known.update(((target, k), link.id) for k, link in links.items())
+        changes = []
+        for record_id, values in records:
+            missing = [f"{e} {side}:{v}" for e, v in collect_refs(values, refs) if (e, str(v)) not in known]
+            mapped = map_refs(values, refs, lambda e, v: known.get((e, str(v)), v))
+            changes.append(Change(record_id, mapped, f"waits for {missing[0]} to be coupled" if missing else None))
+        return changes
+
+    def outgoing(self, entity: str, side: Side, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Engine form -> what `side` stores: its ids for references, its vocabulary."""
+        refs = ref_fields(entity_class(entity))
+        out = dict(values)
+        if refs:
+            link_ids = [v for _, v in collect_refs(out, refs) if isinstance(v, int)]
+            links = self.store.links_by_link_ids(link_ids) if link_ids else {}
+            out = map_refs(out, refs, lambda e, v: links[v].id_on(side) if isinstance(v, int) and v in links else v)
+        if side == "crm":
+            rules = self.policy.rules(entity).fields
+            out = apply_maps(out, {n: r.map for n, r in rules.items() if r.map}, self.policy, to="crm")
+        return out
+
+    def _link(self, scope: Scope, rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        ordered = [(s, t, snap) if scope.source == "erp" else (t, s, snap) for s, t, snap in rows]
+        self.store.add_links(scope.entity, ordered)
+        self.store.resolve_errors_for(scope.entity, scope.source, [s for s, _, _ in rows])
+
+    def _updates(self, updates: list[Update], failed: set[int], stats: Counter[str]) -> None:
+        by_target: dict[tuple[str, Side], list[Update]] = {}
+        for u in updates:
+            by_target.setdefault((u.entity, u.target), []).append(u)
+        for (entity, target), group in by_target.items():
+            for start in range(0, len(group), self.batch_size):
+                chunk = group[start:start + self.batch_size]
+                ops = [WriteOp(str(i), self.outgoing(entity, target, u.values), u.target_id)
+                       for i, u in enumerate(chunk)]
+                outcomes = self.call(target, self.connectors[target].write, entity, ops)
+                for u, o in zip(chunk, outcomes, strict=True):
+                    self._after_update(u, o, failed, stats)
+
+    def _after_update(self, u: Update, o: WriteOutcome, failed: set[int], stats: Counter[str]) -> None:
+        if o.ok:
+            stats["reverted" if u.revert else "updated"] += 1
+            self.store.audit([_audit("revert" if u.revert else "update", u.entity,
+                                     f"{u.target}:{u.target_id}", u.values, f"{u.source}:{u.source_id}",
+                                     self.run_id)])
+            return
+        failed.add(u.link_id)
+        self._park([(u.entity, u.source, u.source_id, u.target, "revert" if u.revert else "update",
+                     u.values, o)], stats)
+
+    def _deletes(self, plan: Plan, stats: Counter[str]) -> None:
+        for d in plan.deletes:
+            outcome = self.call(d.target, self.connectors[d.target].delete, d.entity, [d.target_id])[0]
+            if outcome.ok:
+                self.store.delete_links([d.link_id])
+                self.store.audit([_audit("delete", d.entity, f"{d.target}:{d.target_id}", None,
+                                         f"{d.source}:{d.source_id}", self.run_id)])
+                stats["deleted"] += 1
+            else:
+                self._park([(d.entity, d.source, d.source_id, d.target, "delete", {}, outcome)], stats)
+
+    def _record(self, scope: Scope, plan: Plan, failed: set[int], stats: Counter[str]) -> None:
+        self.store.update_snapshots({k: v for k, v in plan.snapshots.items() if k not in failed})
+        self.store.delete_links(plan.unlinks)
+        self.store.add_conflicts([{"entity": c.entity, "link_id": c.link_id, "field": c.field,
+                                   "base": c.base, "erp_value": c.erp_value, "crm_value": c.crm_value}
+                                  for c in plan.conflicts])
+        self.store.add_violations([{"entity": v.entity, "system": v.system, "record_id": v.record_id,
+                                    "field": v.field, "attempted": v.attempted, "restored": v.restored,
+                                    "run_id": self.run_id} for v in plan.violations])
+        self.store.add_errors([{"entity": h.entity, "source": h.source, "source_id": h.source_id,
+                                "target": scope.target, "operation": "create", "payload": {},
+                                "error_class": "waiting" if h.waiting else "trigger",
+                                "message": h.reason, "status": "held", "run_id": self.run_id}
+                               for h in plan.holds])
+        stats.update(conflicts=len(plan.conflicts), violations=len(plan.violations),
+                     held=len(plan.holds), skipped=plan.skipped)
+
+    def _park(self, rows: list[tuple[str, Side, str, Side, str, Mapping[str, Any], WriteOutcome]],
+              stats: Counter[str]) -> None:
+        self.store.add_errors([{
+            "entity": entity, "source": source, "source_id": source_id, "target": target,
+            "operation": op, "payload": dict(values), "run_id": self.run_id,
+            "error_class": "transient" if isinstance(o.error, TransientError) else "permanent",
+            "message": o.error.message if o.error else "unknown error",
+        } for entity, source, source_id, target, op, values, o in rows])
+        stats["errors"] += len(rows)
+
+
+def _audit(action: str, entity: str, record: str, after: Any, origin: str, run_id: int | None) -> dict[str, Any]:
+    return {"actor": "koppel", "action": action, "entity": entity, "record": record,
+            "after": after, "origin": origin, "run_id": run_id}

@@ -1,0 +1,204 @@
+"""The three-way planner: for each change, diff against the last-synced snapshot and decide
+per field — propagate, revert (a non-owner changed an owned field), conflict (both sides
+changed a field either may change), or skip (nothing new, e.g. the echo of our own write).
+
+Pure: no I/O. The sync runner gathers links, snapshots and target values and hands them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from koppel.config.policy import EntityRules, FieldRule, Policy, Side, other
+from koppel.engine.plan import Conflict, Create, Delete, Hold, Plan, Update, Violation
+from koppel.store import LinkRow
+
+_MISSING = object()
+
+
+@dataclass
+class Scope:
+    """What the planner knows about one entity flowing from one side."""
+
+    entity: str
+    source: Side
+    policy: Policy
+    readable: Mapping[Side, frozenset[str]]
+    writable: Mapping[Side, frozenset[str]]
+    suppress_echo: bool = True
+    triggered: set[str] = field(default_factory=set)
+
+    @property
+    def target(self) -> Side:
+        return other(self.source)
+
+    @property
+    def rules(self) -> EntityRules:
+        return self.policy.rules(self.entity)
+
+    def field_rules(self, record_id: str) -> dict[str, FieldRule]:
+        if not self.policy.has_overrides:
+            return self.rules.fields
+        return self.policy.field_rules(self.entity, self.source, record_id)
+
+
+@dataclass
+class Change:
+    """One changed record in the engine's form; `missing` names an uncoupled reference."""
+
+    source_id: str
+    values: dict[str, Any]
+    missing: str | None = None
+
+
+def plan_batch(scope: Scope, changes: list[Change], links: Mapping[str, LinkRow],
+               current: Mapping[int, Mapping[str, Any]] | None = None,
+               open_conflicts: set[tuple[int, str]] | None = None) -> Plan:
+    """Plan a batch of changes from `scope.source` against their links."""
+    plan = Plan()
+    for change in changes:
+        link = links.get(change.source_id)
+        if link is None:
+            _plan_new(scope, change, plan)
+        else:
+            _plan_linked(scope, change, link, (current or {}).get(link.id), open_conflicts or set(), plan)
+    return plan
+
+
+def _plan_new(scope: Scope, change: Change, plan: Plan) -> None:
+    rules, source = scope.rules, scope.source
+    if source not in rules.create:
+        if rules.owner == scope.target:
+            plan.violations.append(Violation(scope.entity, source, change.source_id, None,
+                                             "created", f"only {scope.target} creates {scope.entity}"))
+        plan.skipped += 1
+        return
+    trigger = rules.coupling_trigger
+    if (source == "crm" and trigger != "always" and change.source_id not in scope.triggered):
+        plan.holds.append(Hold(scope.entity, source, change.source_id,
+                               f"waits for its coupling trigger ({trigger})", waiting=False))
+        return
+    if change.missing:
+        plan.holds.append(Hold(scope.entity, source, change.source_id, change.missing, waiting=True))
+        return
+    plan.creates.append(Create(scope.entity, source, change.source_id, scope.target,
+                               creation_values(scope, change), natural_keys(scope, change.values)))
+
+
+def creation_values(scope: Scope, change: Change) -> dict[str, Any]:
+    """Every non-local field the target can store, with policy defaults filled in."""
+    fields = scope.field_rules(change.source_id)
+    writable = scope.writable[scope.target]
+    values = {}
+    for name, rule in fields.items():
+        if rule.direction == "none" or name not in writable:
+            continue
+        value = change.values.get(name)
+        values[name] = rule.default if value is None and rule.default is not None else value
+    return values
+
+
+def natural_keys(scope: Scope, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Natural-key candidates with every part present, in the policy's order."""
+    keys = []
+    for key in scope.rules.match:
+        parts = {name: values.get(name) for name in key}
+        if all(v is not None and v != "" for v in parts.values()):
+            keys.append(parts)
+    return keys
+
+
+def _plan_linked(scope: Scope, change: Change, link: LinkRow, current: Mapping[str, Any] | None,
+                 open_conflicts: set[tuple[int, str]], plan: Plan) -> None:
+    source, target = scope.source, scope.target
+    base = link.snapshot
+    forward: dict[str, Any] = {}
+    back: dict[str, Any] = {}
+    snapshot = dict(base)
+    for name, rule in scope.field_rules(change.source_id).items():
+        if rule.direction == "none" or name not in scope.readable[source]:
+            continue
+        new = change.values.get(name)
+        old = base.get(name, _MISSING)
+        if scope.suppress_echo and new == old:
+            continue
+        if rule.flows(source):
+            if (link.id, name) in open_conflicts:
+                continue
+            theirs = current.get(name, _MISSING) if current is not None else _MISSING
+            if rule.direction == "both" and theirs is not _MISSING and theirs != old and theirs != new:
+                erp, crm = (new, theirs) if source == "erp" else (theirs, new)
+                plan.conflicts.append(Conflict(scope.entity, link.id, name, _plain(old), erp, crm))
+                continue
+            snapshot[name] = new
+            if name in scope.writable[target] and not (theirs is not _MISSING and theirs == new):
+                forward[name] = new
+        elif old is not _MISSING and name in scope.writable[source] and name in scope.readable[target]:
+            back[name] = old
+            plan.violations.append(Violation(scope.entity, source, change.source_id, name, new, old))
+    _emit_updates(scope, change, link, forward, back, snapshot, plan)
+
+
+def _emit_updates(scope: Scope, change: Change, link: LinkRow, forward: dict[str, Any],
+                  back: dict[str, Any], snapshot: dict[str, Any], plan: Plan) -> None:
+    if change.missing and forward:
+        plan.holds.append(Hold(scope.entity, scope.source, change.source_id, change.missing, waiting=True))
+        return
+    if forward:
+        plan.updates.append(Update(scope.entity, link.id, scope.target, link.id_on(scope.target),
+                                   forward, scope.source, change.source_id))
+    if back:
+        plan.updates.append(Update(scope.entity, link.id, scope.source, change.source_id, back,
+                                   scope.source, change.source_id, revert=True))
+    if snapshot != link.snapshot:
+        plan.snapshots[link.id] = snapshot
+    if not (forward or back or snapshot != link.snapshot):
+        plan.skipped += 1
+
+
+def plan_deletes(scope: Scope, deleted: list[str], links: Mapping[str, LinkRow]) -> Plan:
+    """Deleted in `source`: propagate, restore from the owner, or just uncouple, by policy."""
+    plan = Plan()
+    rules = scope.rules
+    for source_id in deleted:
+        link = links.get(source_id)
+        if link is None:
+            continue
+        if scope.source in rules.delete:
+            plan.deletes.append(Delete(scope.entity, link.id, scope.target, link.id_on(scope.target),
+                                       scope.source, source_id))
+        else:
+            plan.unlinks.append(link.id)
+            if rules.owner == scope.target:
+                plan.restores.append(link.id_on(scope.target))
+                plan.violations.append(Violation(scope.entity, scope.source, source_id, None,
+                                                  "deleted", f"restored from {scope.target}"))
+    return plan
+
+
+def plan_merge(scope: Scope, create: Create, theirs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A new record matched an existing one by natural key: merge them by ownership.
+
+    Returns (values for the target, values for the source, the shared snapshot).
+    """
+    to_target: dict[str, Any] = {}
+    to_source: dict[str, Any] = {}
+    snapshot: dict[str, Any] = {}
+    for name, rule in scope.field_rules(create.source_id).items():
+        if rule.direction == "none" or name not in create.values:
+            continue
+        mine, their = create.values[name], theirs.get(name)
+        winner_is_target = rule.owner == scope.target and name in scope.readable[scope.target]
+        value = their if winner_is_target else mine
+        snapshot[name] = value
+        if value != their and name in scope.writable[scope.target]:
+            to_target[name] = value
+        if value != mine and name in scope.writable[scope.source]:
+            to_source[name] = value
+    return to_target, to_source, snapshot
+
+
+def _plain(value: Any) -> Any:
+    return None if value is _MISSING else value

@@ -1,0 +1,227 @@
+"""The sync runner: reads changes from both systems entity by entity, plans, applies, and
+moves each cursor only after its batch is applied, so a stopped run resumes where it was.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from koppel.config.policy import Policy, Side, other
+from koppel.config.settings import SyncSettings
+from koppel.connectors.base import Connector, RemoteRecord, WriteOp
+from koppel.engine.executor import Executor
+from koppel.engine.plan import Plan
+from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
+from koppel.errors import FatalError, UsageError
+from koppel.store import LinkRow, Store
+
+Progress = Callable[[str, Side, int], None]
+SIDES: tuple[Side, Side] = ("erp", "crm")
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    status: str
+    stats: dict[str, Counter[str]] = field(default_factory=dict)
+    message: str | None = None
+    plan: list[str] = field(default_factory=list)
+
+    def total(self, key: str) -> int:
+        return sum(c[key] for c in self.stats.values())
+
+    @property
+    def writes(self) -> int:
+        return sum(self.total(k) for k in ("created", "updated", "reverted", "deleted", "matched"))
+
+
+class Engine:
+    """Couples the ERP and the CRM connectors through the store under the policy."""
+
+    def __init__(self, store: Store, connectors: Mapping[Side, Connector], policy: Policy,
+                 settings: SyncSettings | None = None, *, suppress_echo: bool = True) -> None:
+        self.store = store
+        self.connectors = connectors
+        self.policy = policy
+        self.settings = settings or SyncSettings()
+        self.suppress_echo = suppress_echo
+        self.triggered: dict[str, set[str]] = {}
+        self._infos = {side: c.discover() for side, c in connectors.items()}
+
+    def entities(self, only: Sequence[str] | None = None) -> list[str]:
+        """Entities both systems hold and the policy syncs, in dependency order."""
+        wanted = only or self.settings.entities
+        names = [e for e in self.policy.synced_entities()
+                 if all(e in self._infos[s] for s in SIDES) and (not wanted or e in wanted)]
+        unknown = set(wanted or []) - set(self.policy.synced_entities())
+        if unknown:
+            raise UsageError(f"not a synced entity: {', '.join(sorted(unknown))}",
+                             hint=f"choose from {', '.join(self.policy.synced_entities())}")
+        return names
+
+    def scope(self, entity: str, source: Side) -> Scope:
+        readable = {s: self._infos[s][entity].readable for s in SIDES}
+        writable = {s: self._infos[s][entity].writable for s in SIDES}
+        return Scope(entity, source, self.policy, readable, writable, self.suppress_echo,
+                     self.triggered.get(entity, set()))
+
+    def executor(self, run_id: int | None) -> Executor:
+        s = self.settings
+        return Executor(self.store, self.connectors, self.policy, s.batch_size, s.retry_attempts,
+                        s.retry_base_delay, run_id)
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def sync(self, entities: Sequence[str] | None = None, *, dry_run: bool = False,
+             progress: Progress | None = None, kind: str = "incremental") -> RunReport:
+        """Bring every change since the last run across, entity by entity."""
+        names = self.entities(entities)
+        run_id = self.store.start_run("dry-run" if dry_run else kind, ",".join(names))
+        report = RunReport(run_id, "running")
+        executor = self.executor(run_id)
+        try:
+            for entity in names:
+                stats = report.stats.setdefault(entity, Counter())
+                if not dry_run:
+                    self._retry_held(entity, executor, stats)
+                for side in SIDES:
+                    self._sync_side(entity, side, executor, stats, report, dry_run, progress)
+        except FatalError as exc:
+            return self._finish(report, "failed", str(exc))
+        return self._finish(report, "partial" if report.total("errors") else "ok", None)
+
+    def _sync_side(self, entity: str, side: Side, executor: Executor, stats: Counter[str],
+                   report: RunReport, dry_run: bool, progress: Progress | None) -> None:
+        connector = self.connectors[side]
+        cursor = self.store.cursor(side, entity)
+        batches = connector.read_changes(entity, cursor, batch_size=self.settings.batch_size)
+        for batch in executor.each(side, batches):
+            plan = self._plan(entity, side, batch.records, batch.deleted, executor)
+            stats["read"] += len(batch.records)
+            if dry_run:
+                report.plan.extend(plan.lines())
+            else:
+                self._apply(entity, side, plan, executor, stats)
+                self.store.set_cursor(side, entity, batch.cursor)
+            if progress:
+                progress(entity, side, len(batch.records))
+
+    def _plan(self, entity: str, side: Side, records: Sequence[RemoteRecord], deleted: Sequence[str],
+              executor: Executor) -> Plan:
+        scope = self.scope(entity, side)
+        changes = executor.normalise(entity, side, [(r.id, r.record.model_dump(mode="json"))
+                                                   for r in records])
+        links = self.store.links_by_ids(entity, side, [c.source_id for c in changes] + list(deleted))
+        current = self._current(scope, changes, links, executor)
+        conflicts = self.store.open_conflict_fields(link.id for link in links.values())
+        plan = plan_batch(scope, changes, links, current, conflicts)
+        plan.extend(plan_deletes(scope, list(deleted), links))
+        return plan
+
+    def _current(self, scope: Scope, changes: list[Change], links: Mapping[str, LinkRow],
+                 executor: Executor) -> dict[int, dict[str, Any]]:
+        """The other side's current values, read only where a field either side may change moved."""
+        shared = [n for n, r in scope.rules.fields.items() if r.direction == "both"]
+        if not shared:
+            return {}
+        moved = [links[c.source_id] for c in changes if c.source_id in links and any(
+            c.values.get(n) != links[c.source_id].snapshot.get(n) for n in shared)]
+        if not moved:
+            return {}
+        target = scope.target
+        by_id = {link.id_on(target): link.id for link in moved}
+        records = executor.call(target, self.connectors[target].read, scope.entity, list(by_id))
+        normal = executor.normalise(scope.entity, target, [(r.id, r.record.model_dump(mode="json"))
+                                                           for r in records])
+        return {by_id[c.source_id]: c.values for c in normal}
+
+    def _apply(self, entity: str, side: Side, plan: Plan, executor: Executor, stats: Counter[str]) -> None:
+        executor.apply(self.scope(entity, side), plan, stats)
+        if plan.restores:
+            self._restore(entity, other(side), plan.restores, executor, stats)
+
+    def _restore(self, entity: str, owner: Side, owner_ids: list[str], executor: Executor,
+                 stats: Counter[str]) -> None:
+        """A non-owner deleted a coupled record: create it again from the owner's copy."""
+        records = executor.call(owner, self.connectors[owner].read, entity, owner_ids)
+        plan = self._plan(entity, owner, records, [], executor)
+        executor.apply(self.scope(entity, owner), plan, stats)
+        stats["restored"] += len(plan.creates)
+
+    def _retry_held(self, entity: str, executor: Executor, stats: Counter[str]) -> None:
+        """Records that waited for a dependency get another chance at the start of each run."""
+        held = self.store.held(entity)
+        for side in SIDES:
+            ids = [h.source_id for h in held if h.source == side]
+            if ids:
+                self._sync_ids(entity, side, ids, executor, stats)
+
+    def _sync_ids(self, entity: str, side: Side, ids: Sequence[str], executor: Executor,
+                  stats: Counter[str]) -> None:
+        records = executor.call(side, self.connectors[side].read, entity, list(ids))
+        found = {r.id for r in records}
+        plan = self._plan(entity, side, records, [i for i in ids if i not in found], executor)
+        self._apply(entity, side, plan, executor, stats)
+
+    def sync_record(self, side: Side, entity: str, record_id: str, *, dry_run: bool = False) -> RunReport:
+        """On demand: sync one record now, whatever the cursors say."""
+        if entity not in self.entities():
+            raise UsageError(f"{entity} is not synced between these systems",
+                             hint=f"choose from {', '.join(self.entities())}")
+        run_id = self.store.start_run("record", f"{side}:{entity}:{record_id}")
+        report = RunReport(run_id, "running")
+        stats = report.stats.setdefault(entity, Counter())
+        executor = self.executor(run_id)
+        try:
+            if dry_run:
+                records = self.connectors[side].read(entity, [record_id])
+                deleted = [] if records else [record_id]
+                report.plan = self._plan(entity, side, records, deleted, executor).lines()
+            else:
+                self._sync_ids(entity, side, [record_id], executor, stats)
+        except FatalError as exc:
+            return self._finish(report, "failed", str(exc))
+        return self._finish(report, "partial" if stats["errors"] else "ok", None)
+
+    def retry_errors(self, error_ids: Sequence[int]) -> RunReport:
+        """Re-sync the records behind queued errors from their source's current state."""
+        rows = [self.store.error(i) for i in error_ids]
+        run_id = self.store.start_run("retry", ",".join(map(str, error_ids)))
+        report = RunReport(run_id, "running")
+        executor = self.executor(run_id)
+        self.store.set_error_status([r.id for r in rows], "retried")
+        try:
+            for row in rows:
+                stats = report.stats.setdefault(row.entity, Counter())
+                self._sync_ids(row.entity, row.source, [row.source_id], executor, stats)  # type: ignore[arg-type]
+        except FatalError as exc:
+            return self._finish(report, "failed", str(exc))
+        return self._finish(report, "partial" if report.total("errors") else "ok", None)
+
+    def resolve_conflict(self, conflict_id: int, winner: Side, actor: str = "cli") -> None:
+        """Settle a conflict: the winner's value goes to the other side and into the snapshot."""
+        row = self.store.resolve_conflict(conflict_id, winner, actor)
+        link = self.store.links_by_link_ids([row["link_id"]])[row["link_id"]]
+        value = row[f"{winner}_value"]
+        loser = other(winner)
+        executor = self.executor(None)
+        op = WriteOp("resolve", executor.outgoing(row["entity"], loser, {row["field"]: value}),
+                     link.id_on(loser))
+        outcome = executor.call(loser, self.connectors[loser].write, row["entity"], [op])[0]
+        if outcome.error:
+            raise outcome.error
+        self.store.update_snapshots({link.id: {**link.snapshot, row["field"]: value}})
+        self.store.audit([{"actor": actor, "action": "resolve", "entity": row["entity"],
+                           "record": f"{loser}:{link.id_on(loser)}", "after": {row["field"]: value},
+                           "origin": f"conflict:{conflict_id}"}])
+
+    def _finish(self, report: RunReport, status: str, message: str | None) -> RunReport:
+        report.status, report.message = status, message
+        totals: Counter[str] = Counter()
+        for c in report.stats.values():
+            totals.update(c)
+        self.store.finish_run(report.run_id, status, dict(totals), message)
+        return report

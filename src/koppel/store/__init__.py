@@ -1,0 +1,5 @@
+"""koppel's own state: links with snapshots, cursors, runs, jobs, audit, errors, conflicts."""
+
+from koppel.store.repository import ErrorRow, LinkRow, Store
+
+__all__ = ["ErrorRow", "LinkRow", "Store"]

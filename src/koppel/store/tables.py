@@ -1,0 +1,124 @@
+"""The store's tables (SQLAlchemy Core). Migrations in migrations/ create and evolve them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON, BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+_id = BigInteger().with_variant(Integer(), "sqlite")
+
+links = Table(
+    "links", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("entity", String(40), nullable=False),
+    Column("erp_id", String(200), nullable=False),
+    Column("crm_id", String(200), nullable=False),
+    Column("snapshot", Text, nullable=False),  # JSON: last-synced canonical value of each field
+    Column("synced_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("entity", "erp_id", name="uq_links_erp"),
+    UniqueConstraint("entity", "crm_id", name="uq_links_crm"),
+)
+
+cursors = Table(
+    "cursors", metadata,
+    Column("system", String(10), primary_key=True),
+    Column("entity", String(40), primary_key=True),
+    Column("value", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),  # full | incremental | record | reconcile
+    Column("scope", String(200), nullable=True),
+    Column("status", String(20), nullable=False),  # running | ok | partial | failed
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("stats", JSON, nullable=True),
+    Column("message", Text, nullable=True),
+)
+
+jobs = Table(
+    "jobs", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("lock_key", String(300), nullable=True),  # one record is never synced twice at once
+    Column("payload", JSON, nullable=False),
+    Column("status", String(20), nullable=False),  # queued | running | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("run_after", DateTime(timezone=True), nullable=False),
+    Column("locked_by", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_jobs_status_run_after", "status", "run_after"),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("entity", String(40), nullable=True),
+    Column("record", String(300), nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("origin", String(100), nullable=True),
+    Column("run_id", _id, nullable=True),
+)
+
+errors = Table(
+    "errors", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("run_id", _id, nullable=True),
+    Column("entity", String(40), nullable=False),
+    Column("source", String(10), nullable=False),  # side the change came from
+    Column("source_id", String(200), nullable=False),
+    Column("target", String(10), nullable=False),
+    Column("operation", String(20), nullable=False),  # create | update | delete | revert
+    Column("payload", JSON, nullable=False),
+    Column("error_class", String(20), nullable=False),  # permanent | transient | waiting
+    Column("message", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # open | retried | skipped | resolved
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_errors_status", "status"),
+    Index("ix_errors_record", "entity", "source", "source_id"),
+)
+
+conflicts = Table(
+    "conflicts", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("entity", String(40), nullable=False),
+    Column("link_id", _id, nullable=False),
+    Column("field", String(80), nullable=False),
+    Column("base", JSON, nullable=True),
+    Column("erp_value", JSON, nullable=True),
+    Column("crm_value", JSON, nullable=True),
+    Column("status", String(20), nullable=False),  # open | resolved
+    Column("resolution", String(20), nullable=True),  # erp | crm
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("resolved_by", String(100), nullable=True),
+    Index("ix_conflicts_status", "status"),
+)
+
+violations = Table(
+    "violations", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("entity", String(40), nullable=False),
+    Column("system", String(10), nullable=False),  # the system that broke the policy
+    Column("record_id", String(200), nullable=False),
+    Column("field", String(80), nullable=True),
+    Column("attempted", JSON, nullable=True),
+    Column("restored", JSON, nullable=True),
+    Column("changed_by", String(200), nullable=True),
+    Column("status", String(20), nullable=False),  # open | acknowledged
+    Column("run_id", _id, nullable=True),
+)
