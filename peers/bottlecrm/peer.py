@@ -489,6 +489,13 @@ def start(name: str, backend: str = "sqlite", port: int | None = None, workers: 
     t0 = time.time()
     meta = template(backend)
     stop(name, drop=False, quiet=True)
+    if port:  # fail fast instead of health-checking somebody else's server
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", int(port)))
+            except OSError as exc:
+                raise PeerError(f"port {port} on 127.0.0.1 is already in use ({exc.strerror}); "
+                                f"pick another --port or omit it to get a free one") from None
     inst = instance_dir(name)
     shutil.rmtree(inst, ignore_errors=True)
     os.makedirs(inst)

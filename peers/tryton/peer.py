@@ -33,7 +33,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -357,15 +356,14 @@ def _cleanup_old_templates(backend: str, key: str) -> None:
             if f'_{key}.' not in f.name:
                 f.unlink(missing_ok=True)
     else:
+        # only drop PG templates this cache built (others may belong to
+        # another checkout sharing the server)
         for f in tdir.glob('koppel_tryton_tpl_*.postgresql.json'):
             if f'_{key}.' not in f.name:
-                f.unlink(missing_ok=True)
-        old = _psql("SELECT datname FROM pg_database WHERE datname LIKE "
-            "'koppel\\_tryton\\_tpl\\_%'").split()
-        for db in old:
-            if db != f'koppel_tryton_tpl_{key}':
+                db = f.name.split('.')[0]
                 log(f"dropping stale template {db}")
                 _pg_drop(db)
+                f.unlink(missing_ok=True)
 
 
 # -------------------------------------------------------------------- server

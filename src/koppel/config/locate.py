@@ -15,9 +15,10 @@ def locate(text: str, loc: Sequence[str | int]) -> int | None:
         if header is None:
             continue
         rest = names[depth:]
-        if rest:
-            key = _find_key(lines, header, rest[0])
-            return key if key is not None else header + 1
+        for size in range(len(rest), 0, -1):
+            key = _find_key(lines, header, ".".join(rest[:size]))
+            if key is not None:
+                return key
         return header + 1
     top = _find_key(lines, -1, names[0]) if names else None
     return top
@@ -29,7 +30,8 @@ def _find_header(lines: list[str], dotted: str) -> int | None:
 
 
 def _find_key(lines: list[str], after: int, key: str) -> int | None:
-    pattern = re.compile(r"^\s*\"?" + re.escape(key) + r"\"?\s*=|[{,]\s*" + re.escape(key) + r"\s*=")
+    name = re.escape(key).replace(r"\.", r"\s*\.\s*")
+    pattern = re.compile(r"^\s*\"?" + name + r"\"?\s*[=.]|[{,]\s*" + name + r"\s*=")
     for i in range(after + 1, len(lines)):
         if i > after + 1 and lines[i].lstrip().startswith("["):
             break

@@ -71,32 +71,33 @@ def semantic_problems(data: PolicyFile) -> list[Problem]:
     """Everything pydantic cannot see: unknown entities, fields and maps, owner contradictions."""
     problems: list[Problem] = []
     for name, ep in data.policy.items():
-        problems += [(("policy", name), p) for p in _check_entity(name, ep, data.maps)]
+        problems += _check_entity(name, ep, data.maps)
     for o in data.overrides:
         problems += [(("overrides",), p) for p in _check_override(o, data.maps)]
     return problems
 
 
-def _check_entity(name: str, ep: EntityPolicy, maps: dict[str, dict[str, str]]) -> list[str]:
+def _check_entity(name: str, ep: EntityPolicy, maps: dict[str, dict[str, str]]) -> list[Problem]:
+    where = ("policy", name)
     if name not in ENTITIES:
-        return [f"unknown entity {name!r} (known: {', '.join(ENTITIES)})"]
+        return [(where, f"unknown entity {name!r} (known: {', '.join(ENTITIES)})")]
     known = ENTITIES[name].model_fields
-    problems = [f"{name}.fields.{f}: no such field (known: {', '.join(known)})"
-                for f in ep.fields if f not in known]
-    for key in ep.match or []:
-        problems += [f"{name}.match: no such field {f!r}" for f in key if f not in known]
+    problems: list[Problem] = [((*where, "fields", f), f"no such field in {name} (known: {', '.join(known)})")
+                               for f in ep.fields if f not in known]
+    problems += [((*where, "match"), f"no such field {f!r}") for key in ep.match or [] for f in key
+                 if f not in known]
     for fname, fp in ep.fields.items():
-        problems += _check_field(f"{name}.fields.{fname}", fp, ep.owner, maps)
+        problems += [((*where, "fields", fname), p) for p in _check_field(fp, ep.owner, maps)]
     return problems
 
 
-def _check_field(where: str, fp: FieldPolicy, owner: Owner, maps: dict[str, dict[str, str]]) -> list[str]:
+def _check_field(fp: FieldPolicy, owner: Owner, maps: dict[str, dict[str, str]]) -> list[str]:
     problems = []
     effective = fp.owner or owner
     if fp.direction and fp.direction not in _ALLOWED[effective]:
-        problems.append(f"{where}: direction {fp.direction!r} contradicts owner {effective!r}")
+        problems.append(f"direction {fp.direction!r} contradicts owner {effective!r}")
     if fp.map and fp.map not in maps:
-        problems.append(f"{where}: value map {fp.map!r} is not defined under [maps]")
+        problems.append(f"value map {fp.map!r} is not defined under [maps]")
     return problems
 
 
@@ -106,7 +107,7 @@ def _check_override(o: Override, maps: dict[str, dict[str, str]]) -> list[str]:
     known = ENTITIES[o.entity].model_fields
     problems = [f"override {o.record}: no such field {f!r}" for f in o.fields if f not in known]
     for fname, fp in o.fields.items():
-        problems += _check_field(f"override {o.record}.{fname}", fp, fp.owner or "shared", maps)
+        problems += [f"override {o.record}.{fname}: {p}" for p in _check_field(fp, fp.owner or "shared", maps)]
     return problems
 
 

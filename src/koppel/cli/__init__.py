@@ -1,0 +1,1 @@
+"""The `koppel` command line."""

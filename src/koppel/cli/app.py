@@ -1,0 +1,269 @@
+"""`koppel`: init, check, sync, status, errors, conflicts, violations, demo.
+
+Exit codes scripts can rely on: 0 all done, 1 done but records wait in the error queue,
+2 bad configuration or input, 3 a system failed (run stopped).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from koppel.cli import output as out
+from koppel.config import load_settings
+from koppel.engine.runtime import Runtime, open_runtime
+from koppel.engine.sync import RunReport
+from koppel.errors import KoppelError, UsageError
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="koppel couples your CRM and your ERP under one ownership policy.")
+errors_app = typer.Typer(no_args_is_help=True, help="The error queue: records waiting to be fixed.")
+conflicts_app = typer.Typer(no_args_is_help=True, help="Fields both systems changed differently.")
+app.add_typer(errors_app, name="errors")
+app.add_typer(conflicts_app, name="conflicts")
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", envvar="KOPPEL_CONFIG",
+                                            help="Path of koppel.toml.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+DEFAULT_CONFIG = Path("koppel.toml")
+
+
+def main() -> None:
+    """Console entry point: every koppel error becomes one clear message and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except KoppelError as exc:
+        out.err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        raise SystemExit(out.exit_code(exc)) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except (typer.Abort, KeyboardInterrupt):
+        out.err.print("aborted")
+        raise SystemExit(130) from None
+    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
+        import click
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(out.EXIT_USAGE) from None
+        raise
+
+
+@contextmanager
+def runtime(config: Path) -> Iterator[Runtime]:
+    with open_runtime(load_settings(config)) as rt:
+        yield rt
+
+
+@app.command()
+def init(config: ConfigOption = DEFAULT_CONFIG,
+         force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False) -> None:
+    """Write a commented koppel.toml to start from."""
+    if config.exists() and not force:
+        raise UsageError(f"{config} already exists", hint="use --force to overwrite it")
+    config.write_text(files("koppel.config").joinpath("template.toml").read_text(encoding="utf-8"))
+    out.console.print(f"wrote {config}; next: `koppel check`, then `koppel sync`")
+
+
+@app.command()
+def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Validate the configuration and reach both systems."""
+    settings = load_settings(config)
+    out.print_json(settings.masked())
+    with open_runtime(settings) as rt:
+        for side, connector in rt.connectors.items():
+            connector.check()
+            out.console.print(f"[green]ok[/green] {side}: {settings.systems[side].connector} answers")
+        out.console.print(f"[green]ok[/green] store: {len(rt.store.link_counts())} entities linked")
+        out.console.print(f"entities synced: {', '.join(rt.engine.entities())}")
+
+
+@app.command()
+def sync(config: ConfigOption = DEFAULT_CONFIG,
+         entity: Annotated[list[str] | None, typer.Option("--entity", "-e", help="Only these entities.")] = None,
+         record: Annotated[str | None, typer.Option(help="One record now: SYSTEM:ID (with --entity).")] = None,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan, change nothing.")] = False,
+         json_output: JsonOption = False) -> None:
+    """Bring every change since the last run across (or one record with --record)."""
+    with runtime(config) as rt:
+        if record:
+            report = _sync_record(rt, record, entity, dry_run)
+        else:
+            with _progress(enabled=not json_output) as advance:
+                report = rt.engine.sync(entity, dry_run=dry_run, progress=advance)
+    _report(report, json_output)
+
+
+def _sync_record(rt: Runtime, record: str, entity: list[str] | None, dry_run: bool) -> RunReport:
+    side, _, record_id = record.partition(":")
+    if side not in ("erp", "crm") or not record_id:
+        raise UsageError(f"--record {record!r} is not SYSTEM:ID", hint="write it as crm:ID or erp:ID")
+    if not entity or len(entity) != 1:
+        raise UsageError("--record needs exactly one --entity", hint="e.g. --entity account --record crm:42")
+    return rt.engine.sync_record(side, entity[0], record_id, dry_run=dry_run)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, Any, int], None]]:
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=out.err, disable=not enabled, transient=False)
+    tasks: dict[str, Any] = {}
+
+    def advance(entity: str, side: Any, count: int) -> None:
+        key = f"{entity} from {side}"
+        if key not in tasks and count == 0:
+            return
+        if key not in tasks:
+            tasks[key] = bar.add_task(key, total=None)
+        bar.advance(tasks[key], count)
+
+    with bar:
+        yield advance
+
+
+def _report(report: RunReport, json_output: bool) -> None:
+    if json_output:
+        out.print_json({"run": report.run_id, "status": report.status, "message": report.message,
+                        "stats": {e: dict(c) for e, c in report.stats.items()}, "plan": report.plan})
+    else:
+        for line in report.plan:
+            out.console.print(line, highlight=False)
+        columns = ["entity", "read", "created", "matched", "updated", "reverted", "deleted",
+                   "held", "conflicts", "violations", "errors"]
+        out.table(f"run {report.run_id}: {report.status}", columns,
+                  ([e] + [c.get(k, 0) for k in columns[1:]] for e, c in report.stats.items()
+                   if any(c.values())))
+        if report.message:
+            out.err.print(f"[red]{report.message}[/red]")
+    if report.status == "failed":
+        raise typer.Exit(out.EXIT_FATAL)
+    if report.status == "partial":
+        out.err.print("some records wait in the error queue: `koppel errors list`")
+        raise typer.Exit(out.EXIT_PARTIAL)
+
+
+@app.command()
+def status(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
+    """Links per entity, open errors, conflicts, violations and the last runs."""
+    settings = load_settings(config)
+    from koppel.store import Store
+    store = Store.open(settings.store.url)
+    try:
+        data = {"links": store.link_counts(), "errors": store.error_counts(),
+                "conflicts": len(store.conflicts()), "violations": len(store.violations()),
+                "runs": store.last_runs(5)}
+    finally:
+        store.close()
+    if json_output:
+        out.print_json(data)
+        return
+    out.table("links", ["entity", "coupled records"], sorted(data["links"].items()))
+    out.table("error queue", ["status", "count"], sorted(data["errors"].items()))
+    out.console.print(f"open conflicts: {data['conflicts']}   open policy violations: {data['violations']}")
+    out.table("last runs", ["run", "kind", "status", "started", "finished", "message"],
+              ([r["id"], r["kind"], r["status"], r["started_at"], r["finished_at"], r["message"]]
+               for r in data["runs"]))
+
+
+@errors_app.command("list")
+def errors_list(config: ConfigOption = DEFAULT_CONFIG,
+                state: Annotated[str, typer.Option("--status", help="open | held | retried | skipped | resolved | all")] = "open",
+                json_output: JsonOption = False) -> None:
+    """Records that could not be written, with the target system's own message."""
+    with runtime(config) as rt:
+        rows = rt.store.errors(None if state == "all" else state)
+    if json_output:
+        out.print_json([r.__dict__ for r in rows])
+        return
+    out.table(f"error queue ({state})", ["id", "entity", "record", "to", "op", "class", "tries", "message"],
+              ([r.id, r.entity, f"{r.source}:{r.source_id}", r.target, r.operation, r.error_class,
+                r.attempts, r.message] for r in rows))
+
+
+@errors_app.command("retry")
+def errors_retry(ids: Annotated[list[int] | None, typer.Argument(help="Error ids; none with --all.")] = None,
+                 all_open: Annotated[bool, typer.Option("--all", help="Retry every open error.")] = False,
+                 config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
+    """Sync the records behind these errors again, from their current state."""
+    with runtime(config) as rt:
+        chosen = [r.id for r in rt.store.errors("open")] if all_open else list(ids or [])
+        if not chosen:
+            raise UsageError("no errors chosen", hint="give error ids or --all")
+        report = rt.engine.retry_errors(chosen)
+    _report(report, json_output)
+
+
+@errors_app.command("skip")
+def errors_skip(ids: Annotated[list[int], typer.Argument(help="Error ids.")],
+                config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Give up on these records (they stay in the queue's history)."""
+    with runtime(config) as rt:
+        for error_id in ids:
+            rt.store.error(error_id)
+        rt.store.set_error_status(ids, "skipped")
+        rt.store.audit([{"actor": _actor(), "action": "skip", "entity": None, "record": f"error:{i}"}
+                        for i in ids])
+    out.console.print(f"skipped {len(ids)} error(s)")
+
+
+@conflicts_app.command("list")
+def conflicts_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
+    """Fields both systems changed to different values since the last sync."""
+    with runtime(config) as rt:
+        rows = rt.store.conflicts()
+    if json_output:
+        out.print_json(rows)
+        return
+    out.table("open conflicts", ["id", "entity", "link", "field", "was", "erp", "crm"],
+              ([r["id"], r["entity"], r["link_id"], r["field"], r["base"], r["erp_value"], r["crm_value"]]
+               for r in rows))
+
+
+@conflicts_app.command("resolve")
+def conflicts_resolve(conflict_id: Annotated[int, typer.Argument()],
+                      winner: Annotated[str, typer.Option(help="Whose value wins: erp or crm.")],
+                      config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Settle a conflict: the winner's value is written to the other system."""
+    if winner not in ("erp", "crm"):
+        raise UsageError(f"--winner {winner!r} is neither erp nor crm", hint="use --winner erp or --winner crm")
+    with runtime(config) as rt:
+        rt.engine.resolve_conflict(conflict_id, winner, _actor())  # type: ignore[arg-type]
+    out.console.print(f"conflict {conflict_id} resolved: {winner} wins")
+
+
+@app.command()
+def violations(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
+    """Edits a system made to data it does not own, and what koppel wrote back."""
+    with runtime(config) as rt:
+        rows = rt.store.violations()
+    if json_output:
+        out.print_json(rows)
+        return
+    out.table("policy violations", ["id", "when", "entity", "record", "field", "attempted", "restored"],
+              ([r["id"], r["at"], r["entity"], f"{r['system']}:{r['record_id']}", r["field"],
+                r["attempted"], r["restored"]] for r in rows))
+
+
+@app.command()
+def demo(directory: Annotated[Path, typer.Option(help="Where the demo keeps its files.")] = Path(".koppel-demo"),
+         accounts: Annotated[int, typer.Option(help="ERP customers to generate.")] = 200) -> None:
+    """Generate an ERP and a CRM in memory, couple them, and show what happened."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "koppel.toml"
+    if not config.exists():
+        text = files("koppel.config").joinpath("template.toml").read_text(encoding="utf-8")
+        config.write_text(text.replace("seed_accounts = 200", f"seed_accounts = {accounts}"))
+    out.console.print(f"demo configuration: {config}")
+    sync(config=config, entity=None, record=None, dry_run=False, json_output=False)
+    out.console.print("\nnext: change data in the systems' files, then run "
+                      f"`koppel sync -c {config}`; see `koppel status -c {config}`")
+
+
+def _actor() -> str:
+    return os.environ.get("USER", "cli")

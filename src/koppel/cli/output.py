@@ -1,0 +1,44 @@
+"""Rich output helpers shared by the CLI commands: tables, JSON, progress, and exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from koppel.errors import ConfigError, FatalError, KoppelError, UsageError
+
+console = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
+
+
+def exit_code(error: KoppelError) -> int:
+    """What scripts can rely on: 2 for bad config or input, 3 for a system failure."""
+    if isinstance(error, ConfigError | UsageError):
+        return EXIT_USAGE
+    if isinstance(error, FatalError):
+        return EXIT_FATAL
+    return EXIT_PARTIAL
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    view = Table(title=title, title_justify="left")
+    for column in columns:
+        view.add_column(column)
+    count = 0
+    for row in rows:
+        view.add_row(*("" if v is None else str(v) for v in row))
+        count += 1
+    if count:
+        console.print(view)
+    else:
+        console.print(f"[dim]{title}: none[/dim]")
+
+
+def print_json(data: Any) -> None:
+    console.file.write(json.dumps(data, default=str, indent=2) + "\n")

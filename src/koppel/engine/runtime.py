@@ -1,0 +1,39 @@
+"""Wires settings into a running engine: the store, one connector per side, the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from koppel.config.policy import Side
+from koppel.config.settings import Settings
+from koppel.connectors import registry
+from koppel.connectors.base import Connector
+from koppel.engine.sync import Engine
+from koppel.store import Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    connectors: dict[Side, Connector]
+    engine: Engine
+
+
+@contextmanager
+def open_runtime(settings: Settings) -> Iterator[Runtime]:
+    """Open the store and both connectors; close them (saving state) on the way out."""
+    store = Store.open(settings.store.url)
+    connectors: dict[Side, Connector] = {}
+    try:
+        for side in ("erp", "crm"):
+            system = settings.systems[side]
+            connectors[side] = registry.create(system.connector, side, system.settings)
+        engine = Engine(store, connectors, settings.policy, settings.sync)
+        yield Runtime(settings, store, connectors, engine)
+    finally:
+        for connector in connectors.values():
+            connector.close()
+        store.close()

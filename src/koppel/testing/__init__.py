@@ -1,0 +1,1 @@
+"""Test support shipped with koppel: the connector contract suite and record builders."""

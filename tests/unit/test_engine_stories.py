@@ -1,0 +1,239 @@
+"""Stories of the engine between two in-memory systems under the default policy."""
+
+from __future__ import annotations
+
+from koppel.connectors.base import WriteOp
+from tests.conftest import Pair, make_pair, policy_with
+
+
+def customer(pair: Pair, n: int = 1, **extra: object) -> str:
+    values = {"name": f"Acme {n} GmbH", "number": f"C{n}", "vat_id": f"DE{n:09d}",
+              "postcode": "10115", "currency": "EUR", "payment_term": "Net 30 days", **extra}
+    return pair.erp.put("account", values)
+
+
+def crm_twin(pair: Pair, erp_id: str) -> str:
+    link = pair.store.links_by_ids("account", "erp", [erp_id])[erp_id]
+    return link.crm_id
+
+
+def test_erp_customers_appear_in_the_crm_with_their_contacts(pair: Pair) -> None:
+    account = customer(pair)
+    pair.erp.put("contact", {"last_name": "Muster", "email": "m@acme.example", "account": account,
+                             "invoice_recipient": True})
+    report = pair.engine.sync()
+    assert report.status == "ok"
+    [crm_account] = pair.crm.ids("account")
+    assert pair.crm.get("account", crm_account)["number"] == "C1"
+    [crm_contact] = pair.crm.ids("contact")
+    contact = pair.crm.get("contact", crm_contact)
+    assert contact["account"] == crm_account and contact["invoice_recipient"] is True
+    assert pair.engine.sync().writes == 0
+
+
+def test_an_erp_owned_field_edited_in_the_crm_is_reverted_and_reported(pair: Pair) -> None:
+    account = customer(pair)
+    pair.engine.sync()
+    twin = crm_twin(pair, account)
+    pair.crm.put("account", {"name": "Renamed in CRM", "industry": "retail"}, twin)
+    report = pair.engine.sync()
+    assert report.total("reverted") == 1
+    assert pair.crm.get("account", twin)["name"] == "Acme 1 GmbH"
+    assert pair.crm.get("account", twin)["industry"] == "retail"  # CRM-owned, kept
+    [violation] = pair.store.violations()
+    assert (violation["system"], violation["field"], violation["attempted"]) == ("crm", "name", "Renamed in CRM")
+    assert violation["restored"] == "Acme 1 GmbH"
+
+
+def test_crm_owned_fields_are_never_overwritten_by_the_erp(pair: Pair) -> None:
+    account = customer(pair)
+    pair.engine.sync()
+    twin = crm_twin(pair, account)
+    pair.crm.put("account", {"industry": "retail", "owner": "eva"}, twin)
+    pair.engine.sync()
+    pair.erp.put("account", {"name": "Acme One GmbH", "industry": "mining"}, account)
+    pair.engine.sync()
+    crm = pair.crm.get("account", twin)
+    assert (crm["name"], crm["industry"], crm["owner"]) == ("Acme One GmbH", "retail", "eva")
+
+
+def test_a_shared_field_flows_from_the_crm_to_the_erp(pair: Pair) -> None:
+    account = customer(pair)
+    pair.engine.sync()
+    pair.crm.put("account", {"phone": "+49 30 1"}, crm_twin(pair, account))
+    pair.engine.sync()
+    assert pair.erp.get("account", account)["phone"] == "+49 30 1"
+
+
+def test_both_sides_changing_a_shared_field_is_a_conflict_until_resolved(pair: Pair) -> None:
+    account = customer(pair)
+    pair.engine.sync()
+    twin = crm_twin(pair, account)
+    pair.erp.put("account", {"phone": "111"}, account)
+    pair.crm.put("account", {"phone": "222"}, twin)
+    report = pair.engine.sync()
+    assert report.total("conflicts") == 1
+    assert (pair.erp.get("account", account)["phone"], pair.crm.get("account", twin)["phone"]) == ("111", "222")
+    [conflict] = pair.store.conflicts()
+    assert (conflict["erp_value"], conflict["crm_value"]) == ("111", "222")
+    assert pair.engine.sync().total("conflicts") == 0  # not reported twice
+    pair.engine.resolve_conflict(conflict["id"], "crm")
+    assert pair.erp.get("account", account)["phone"] == "222"
+    assert pair.store.conflicts() == []
+    assert pair.engine.sync().writes == 0
+
+
+def test_a_rejected_record_waits_in_the_error_queue_and_the_run_goes_on(pair: Pair) -> None:
+    customer(pair, 1)
+    customer(pair, 2, name="Bad Name Ltd")
+    pair.crm.rejecters.append(lambda e, v: "name: may not contain 'Bad'" if "Bad" in (v.get("name") or "") else None)
+    report = pair.engine.sync(["account"])
+    assert report.status == "partial" and report.total("created") == 1
+    [error] = pair.store.errors()
+    assert error.message == "name: may not contain 'Bad'"
+    assert (error.source, error.target, error.operation) == ("erp", "crm", "create")
+    assert error.payload["name"] == "Bad Name Ltd"
+    pair.crm.rejecters.clear()
+    retry = pair.engine.retry_errors([error.id])
+    assert retry.status == "ok" and retry.total("created") == 1
+    assert pair.store.errors() == []
+    assert len(pair.crm.ids("account")) == 2
+
+
+def test_transient_failures_are_retried(pair: Pair) -> None:
+    customer(pair)
+    pair.crm.transient_failures = 2
+    report = pair.engine.sync(["account"])
+    assert report.status == "ok" and report.total("created") == 1
+
+
+def test_a_system_that_stays_down_stops_the_run_and_nothing_is_lost(pair: Pair) -> None:
+    customer(pair)
+    pair.crm.transient_failures = 10
+    report = pair.engine.sync(["account"])
+    assert report.status == "failed" and "crm still failing" in (report.message or "")
+    pair.crm.transient_failures = 0
+    assert pair.engine.sync(["account"]).total("created") == 1
+
+
+def test_a_retry_after_a_crash_between_create_and_link_does_not_duplicate(pair: Pair) -> None:
+    account = customer(pair)
+    # the previous run created the record in the CRM, then died before recording the link
+    pair.crm.put("account", {"name": "Acme 1 GmbH", "number": "C1", "postcode": "10115"})
+    report = pair.engine.sync(["account"])
+    assert report.total("matched") == 1 and report.total("created") == 0
+    assert len(pair.crm.ids("account")) == 1
+    assert pair.crm.get("account", crm_twin(pair, account))["vat_id"] == "DE000000001"
+
+
+def test_a_prospect_stays_out_of_the_erp_until_its_coupling_trigger(pair: Pair) -> None:
+    prospect = pair.crm.put("account", {"name": "NewCo AG", "status": "prospect"})
+    pair.crm.put("contact", {"last_name": "Neu", "account": prospect})
+    report = pair.engine.sync()
+    assert report.total("held") == 2 and pair.erp.ids("account") == []
+    pair.engine.triggered["account"] = {prospect}
+    pair.engine.sync_record("crm", "account", prospect)
+    [erp_account] = pair.erp.ids("account")
+    assert pair.erp.get("account", erp_account)["name"] == "NewCo AG"
+    pair.engine.sync()  # the contact waited for its account and follows now
+    [erp_contact] = pair.erp.ids("contact")
+    assert pair.erp.get("contact", erp_contact)["account"] == erp_account
+    assert [e for e in pair.store.errors("held") if e.entity == "contact"] == []
+
+
+def test_a_record_the_erp_deletes_disappears_from_the_crm(pair: Pair) -> None:
+    product = pair.erp.put("product", {"name": "Widget", "code": "W1"})
+    pair.engine.sync()
+    pair.erp.remove("product", product)
+    assert pair.engine.sync().total("deleted") == 1
+    assert pair.crm.ids("product") == []
+
+
+def test_an_erp_customer_deleted_in_the_crm_is_restored(pair: Pair) -> None:
+    account = customer(pair)
+    pair.engine.sync()
+    pair.crm.remove("account", crm_twin(pair, account))
+    report = pair.engine.sync(["account"])
+    assert report.total("restored") == 1
+    assert pair.crm.get("account", crm_twin(pair, account))["name"] == "Acme 1 GmbH"
+    assert [v["attempted"] for v in pair.store.violations()] == ["deleted"]
+
+
+def test_a_crm_created_product_is_reported_not_copied(pair: Pair) -> None:
+    pair.crm.put("product", {"name": "Homemade"})
+    report = pair.engine.sync(["product"])
+    assert pair.erp.ids("product") == [] and report.total("violations") == 1
+
+
+def test_dry_run_changes_nothing(pair: Pair) -> None:
+    customer(pair)
+    report = pair.engine.sync(dry_run=True)
+    assert any(line.startswith("create account in crm") for line in report.plan)
+    assert pair.crm.ids("account") == [] and pair.store.cursor("erp", "account") is None
+    assert pair.engine.sync().total("created") >= 1
+
+
+def test_value_maps_translate_between_vocabularies() -> None:
+    p = make_pair(policy_with(policy={"account": {"fields": {"payment_term": {"map": "terms"}}}},
+                              maps={"terms": {"Net 30 days": "NET_30"}}))
+    account = customer(p)
+    p.engine.sync()
+    twin = crm_twin(p, account)
+    assert p.crm.get("account", twin)["payment_term"] == "NET_30"
+    assert p.engine.sync().writes == 0  # the mapped value is no change
+
+
+def test_a_per_record_override_changes_ownership_for_that_record_only() -> None:
+    p = make_pair()
+    first, second = customer(p, 1), customer(p, 2)
+    p.engine.sync()
+    twin1, twin2 = crm_twin(p, first), crm_twin(p, second)
+    p.engine.policy = policy_with(overrides=[{"entity": "account", "record": f"crm:{twin1}",
+                                              "fields": {"credit_limit": {"owner": "crm"}}}])
+    limit = {"amount": "99", "currency": "EUR"}
+    p.crm.put("account", {"credit_limit": limit}, twin1)
+    p.crm.put("account", {"credit_limit": limit}, twin2)
+    p.engine.sync()
+    assert p.erp.get("account", first)["credit_limit"] == limit
+    assert p.erp.get("account", second)["credit_limit"] is None
+    assert p.crm.get("account", twin2)["credit_limit"] is None
+
+
+def test_on_demand_sync_of_one_record(pair: Pair) -> None:
+    account = customer(pair)
+    customer(pair, 2)
+    report = pair.engine.sync_record("erp", "account", account)
+    assert report.status == "ok" and len(pair.crm.ids("account")) == 1
+
+
+def _sync_until_quiet(pair: Pair, limit: int) -> int:
+    for rounds in range(1, limit + 1):
+        if pair.engine.sync().writes == 0:
+            return rounds
+    return limit + 1
+
+
+def test_echo_suppression_stops_ping_pong() -> None:
+    """Without echo suppression every write comes back as a change and is written again."""
+    for suppress, expect_quiet in ((True, True), (False, False)):
+        p = make_pair(suppress_echo=suppress)
+        account = customer(p)
+        p.erp.put("contact", {"last_name": "Muster", "account": account})
+        rounds = _sync_until_quiet(p, limit=6)
+        assert (rounds <= 2) is expect_quiet, f"suppress={suppress} took {rounds} rounds"
+
+
+def test_writes_carry_only_the_changed_fields(pair: Pair) -> None:
+    account = customer(pair)
+    pair.engine.sync()
+    seen: list[dict[str, object]] = []
+    original = pair.crm.write
+
+    def spy(entity: str, ops: list[WriteOp]) -> object:
+        seen.extend(dict(op.values) for op in ops)
+        return original(entity, ops)
+
+    pair.crm.write = spy  # type: ignore[method-assign]
+    pair.erp.put("account", {"name": "Acme Renamed"}, account)
+    pair.engine.sync()
+    assert seen == [{"name": "Acme Renamed"}]
