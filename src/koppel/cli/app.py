@@ -155,7 +155,7 @@ def status(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = Fals
     from koppel.store import Store
     store = Store.open(settings.store.url)
     try:
-        data = {"links": store.link_counts(), "errors": store.error_counts(),
+        data: dict[str, Any] = {"links": store.link_counts(), "errors": store.error_counts(),
                 "conflicts": len(store.conflicts()), "violations": len(store.violations()),
                 "runs": store.last_runs(5)}
     finally:

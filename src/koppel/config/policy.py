@@ -42,7 +42,7 @@ class EntityPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sync: bool = True
     owner: Owner = "erp"
-    create: list[Side] = Field(default_factory=lambda: ["erp"])
+    create: list[Side] = Field(default_factory=lambda: list[Side](["erp"]))
     delete: list[Side] = Field(default_factory=list)
     coupling_trigger: Trigger = "always"
     match: list[list[str]] | None = None

@@ -16,9 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from koppel.config.locate import locate
-from koppel.config.policy import (
-    Policy, PolicyFile, default_policy_data, merge, semantic_problems,
-)
+from koppel.config.policy import Policy, PolicyFile, default_policy_data, merge, semantic_problems
 from koppel.errors import ConfigError
 
 SECRET_WORDS = ("password", "token", "secret", "api_key", "apikey")

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from pydantic import ValidationError
+
 from koppel.connectors.base import Connector
 from koppel.errors import ConfigError
 
@@ -30,4 +32,8 @@ def create(kind: str, system: str, settings: Mapping[str, Any]) -> Connector:
             [f"[systems.{system}] connector = {kind!r} is not installed; "
              f"installed: {', '.join(available()) or 'none'}"])
     factory: Factory = matches[0].load()
-    return factory(system, settings)
+    try:
+        return factory(system, settings)
+    except ValidationError as exc:  # never echo the input: it may be a secret
+        raise ConfigError([f"[systems.{system}.settings] {'.'.join(map(str, e['loc']))}: {e['msg']}"
+                           for e in exc.errors()]) from None

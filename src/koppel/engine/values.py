@@ -13,15 +13,6 @@ from koppel.config.policy import Policy, Side
 from koppel.model import RefField
 
 
-class Unresolved(Exception):
-    """A reference points at a record that is not coupled yet."""
-
-    def __init__(self, entity: str, ref: str) -> None:
-        super().__init__(f"waits for {entity} {ref} to be coupled")
-        self.entity = entity
-        self.ref = ref
-
-
 def map_refs(values: dict[str, Any], refs: list[RefField], fn: Callable[[str, Any], Any]) -> dict[str, Any]:
     """A copy of `values` with every reference passed through fn(target_entity, value)."""
     if not refs:

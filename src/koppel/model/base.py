@@ -65,11 +65,11 @@ def ref_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[Ref
     for name, info in model.model_fields.items():
         refs = [m for m in info.metadata if isinstance(m, RefTo)]
         if refs:
-            found.append(RefField(prefix + (name,), refs[0].entity))
+            found.append(RefField((*prefix, name), refs[0].entity))
             continue
         item = _item_model(info.annotation)
         if item is not None:
-            found.extend(ref_fields(item, prefix + (name,)))
+            found.extend(ref_fields(item, (*prefix, name)))
     return found
 
 

@@ -178,8 +178,9 @@ class Store:
 
     def start_run(self, kind: str, scope: str | None = None) -> int:
         with self.engine.begin() as conn:
-            return int(conn.execute(insert(t.runs).values(
-                kind=kind, scope=scope, status="running", started_at=clock.now())).inserted_primary_key[0])
+            result = conn.execute(insert(t.runs).values(
+                kind=kind, scope=scope, status="running", started_at=clock.now()).returning(t.runs.c.id))
+            return int(result.scalar_one())
 
     def finish_run(self, run_id: int, status: str, stats: Mapping[str, Any], message: str | None = None) -> None:
         with self.engine.begin() as conn:

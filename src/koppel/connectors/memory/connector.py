@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from koppel.connectors.base import (
-    Capabilities, ChangeBatch, EntityInfo, JsonValues, RemoteRecord, WriteOp, WriteOutcome,
+    Capabilities,
+    ChangeBatch,
+    EntityInfo,
+    JsonValues,
+    RemoteRecord,
+    WriteOp,
+    WriteOutcome,
 )
 from koppel.connectors.incremental import Cursor
 from koppel.connectors.memory.config import MemorySettings
@@ -155,7 +161,7 @@ class MemoryConnector:
     def put(self, entity: str, values: Mapping[str, Any], record_id: str | None = None) -> str:
         """Create or change a record as a user of this system would (validated, full values)."""
         table = self.tables[entity]
-        merged = dict(table.rows[record_id][1]) if record_id in table.rows else {}
+        merged = dict(table.rows[record_id][1]) if record_id is not None and record_id in table.rows else {}
         merged.update(values)
         clean = entity_class(entity).model_validate(merged).model_dump(mode="json")
         record_id = record_id or f"{self.name}-{next(self._ids)}"
@@ -195,6 +201,7 @@ class MemoryConnector:
         tables = {e: {"rows": [[rid, seq, v] for rid, (seq, v) in t.rows.items()],
                       "deleted": t.deleted} for e, t in self.tables.items()}
         state = {"ids": next(self._ids), "seq": next(self._seq), "tables": tables}
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(state, separators=(",", ":")))
 
     def _load(self) -> None:

@@ -1,0 +1,96 @@
+"""The store on real SQLite and on the local PostgreSQL server: same behaviour on both."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
+
+from koppel.store import Store
+
+PG_ADMIN = os.environ.get("KOPPEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    if request.param == "sqlite":
+        opened = Store.open(f"sqlite:///{tmp_path_factory.mktemp('store')}/koppel.db")
+        yield opened
+        opened.close()
+        return
+    name = f"koppel_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    opened = Store.open(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        yield opened
+    finally:
+        opened.close()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_links_are_unique_on_both_sides(store: Store) -> None:
+    [first] = store.add_links("account", [("e1", "c1", {"name": "A"})])
+    with pytest.raises(IntegrityError):
+        store.add_links("account", [("e1", "c2", {})])
+    with pytest.raises(IntegrityError):
+        store.add_links("account", [("e2", "c1", {})])
+    store.add_links("contact", [("e1", "c1", {})])  # the same ids in another entity are fine
+    assert store.links_by_ids("account", "crm", ["c1"])["c1"].id == first
+
+
+def test_links_keep_the_last_synced_snapshot(store: Store) -> None:
+    ids = store.add_links("account", [(f"e{i}", f"c{i}", {"name": f"N{i}", "n": i}) for i in range(1200)])
+    assert len(ids) == 1200 and len(set(ids)) == 1200
+    found = store.links_by_ids("account", "erp", [f"e{i}" for i in range(1200)])
+    assert found["e7"].snapshot == {"name": "N7", "n": 7} and found["e7"].crm_id == "c7"
+    store.update_snapshots({ids[7]: {"name": "New"}})
+    assert store.links_by_link_ids([ids[7]])[ids[7]].snapshot == {"name": "New"}
+    assert store.link_counts() == {"account": 1200}
+    store.delete_links(ids[:200])
+    assert store.link_counts() == {"account": 1000}
+
+
+def test_cursors_runs_and_audit(store: Store) -> None:
+    assert store.cursor("erp", "account") is None
+    store.set_cursor("erp", "account", '{"stamp": 1}')
+    store.set_cursor("erp", "account", '{"stamp": 2}')
+    assert store.cursor("erp", "account") == '{"stamp": 2}'
+    run = store.start_run("incremental", "account")
+    store.finish_run(run, "ok", {"created": 3})
+    assert store.last_runs(1)[0]["stats"] == {"created": 3}
+    store.audit([{"actor": "koppel", "action": "create", "entity": "account", "record": "crm:1",
+                  "after": {"name": "A"}, "origin": "erp:1"}])
+    [entry] = store.audit_entries()
+    assert (entry["action"], entry["after"], entry["origin"]) == ("create", {"name": "A"}, "erp:1")
+
+
+def test_the_error_queue_keeps_one_open_entry_per_record(store: Store) -> None:
+    row = {"entity": "account", "source": "erp", "source_id": "e1", "target": "crm",
+           "operation": "create", "payload": {"name": "A"}, "error_class": "permanent",
+           "message": "name is too long"}
+    store.add_errors([row])
+    store.add_errors([{**row, "message": "still too long"}])
+    [error] = store.errors()
+    assert (error.message, error.attempts, error.payload) == ("still too long", 2, {"name": "A"})
+    store.set_error_payload(error.id, {"name": "B"})
+    assert store.error(error.id).payload == {"name": "B"}
+    store.resolve_errors_for("account", "erp", ["e1"])
+    assert store.errors() == [] and store.error_counts()["resolved"] == 1
+
+
+def test_conflicts_open_and_resolve(store: Store) -> None:
+    store.add_conflicts([{"entity": "account", "link_id": 1, "field": "phone", "base": "0",
+                          "erp_value": "1", "crm_value": "2"}])
+    [conflict] = store.conflicts()
+    assert store.open_conflict_fields([1]) == {(1, "phone")}
+    store.resolve_conflict(conflict["id"], "erp", "tester")
+    assert store.conflicts() == [] and store.open_conflict_fields([1]) == set()
+    assert store.conflicts(None)[0]["resolved_by"] == "tester"
