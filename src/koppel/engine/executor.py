@@ -72,7 +72,8 @@ class Executor:
         remaining = self._match(scope, creates, stats)
         for start in range(0, len(remaining), self.batch_size):
             chunk = remaining[start:start + self.batch_size]
-            ops = [WriteOp(c.source_id, self.outgoing(c.entity, target, c.values)) for c in chunk]
+            values = self.outgoing_many(scope.entity, target, [c.values for c in chunk])
+            ops = [WriteOp(c.source_id, v) for c, v in zip(chunk, values, strict=True)]
             outcomes = self.call(target, self.connectors[target].write, scope.entity, ops)
             made = [(c, o) for c, o in zip(chunk, outcomes, strict=True) if o.ok and o.id]
             self._link(scope, [(c.source_id, o.id or "", c.values) for c, o in made])
@@ -92,8 +93,8 @@ class Executor:
             unmatched += [c for c in pending if len(c.keys) <= depth]
             if not keyed:
                 break
-            found = self.call(scope.target, self.connectors[scope.target].find, scope.entity,
-                              [self.outgoing(scope.entity, scope.target, c.keys[depth]) for c in keyed])
+            keys = self.outgoing_many(scope.entity, scope.target, [c.keys[depth] for c in keyed])
+            found = self.call(scope.target, self.connectors[scope.target].find, scope.entity, keys)
             hits = [(c, i) for c, i in zip(keyed, found, strict=True) if i]
             self._merge(scope, hits, stats)
             pending = [c for c, i in zip(keyed, found, strict=True) if not i]
@@ -158,15 +159,20 @@ class Executor:
 
     def outgoing(self, entity: str, side: Side, values: Mapping[str, Any]) -> dict[str, Any]:
         """Engine form -> what `side` stores: its ids for references, its vocabulary."""
+        return self.outgoing_many(entity, side, [values])[0]
+
+    def outgoing_many(self, entity: str, side: Side, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """`outgoing` for a batch, with one link lookup for all its references."""
         refs = ref_fields(entity_class(entity))
-        out = dict(values)
+        out = [dict(v) for v in rows]
         if refs:
-            link_ids = [v for _, v in collect_refs(out, refs) if isinstance(v, int)]
-            links = self.store.links_by_link_ids(link_ids) if link_ids else {}
-            out = map_refs(out, refs, lambda e, v: links[v].id_on(side) if isinstance(v, int) and v in links else v)
-        if side == "crm":
-            rules = self.policy.rules(entity).fields
-            out = apply_maps(out, {n: r.map for n, r in rules.items() if r.map}, self.policy, to="crm")
+            link_ids = [v for row in out for _, v in collect_refs(row, refs) if isinstance(v, int)]
+            ids = self.store.ids_on(side, link_ids) if link_ids else {}
+            out = [map_refs(row, refs, lambda e, v: ids.get(v, v) if isinstance(v, int) else v)
+                   for row in out]
+        maps = {n: r.map for n, r in self.policy.rules(entity).fields.items() if r.map}
+        if side == "crm" and maps:
+            out = [apply_maps(row, maps, self.policy, to="crm") for row in out]
         return out
 
     def _link(self, scope: Scope, rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
@@ -181,8 +187,8 @@ class Executor:
         for (entity, target), group in by_target.items():
             for start in range(0, len(group), self.batch_size):
                 chunk = group[start:start + self.batch_size]
-                ops = [WriteOp(str(i), self.outgoing(entity, target, u.values), u.target_id)
-                       for i, u in enumerate(chunk)]
+                values = self.outgoing_many(entity, target, [u.values for u in chunk])
+                ops = [WriteOp(str(i), v, u.target_id) for i, (u, v) in enumerate(zip(chunk, values, strict=True))]
                 outcomes = self.call(target, self.connectors[target].write, entity, ops)
                 for u, o in zip(chunk, outcomes, strict=True):
                     self._after_update(u, o, failed, stats)

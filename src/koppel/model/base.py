@@ -7,6 +7,7 @@ the engine translates it through the link table when the record crosses to the o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, get_args, get_origin
 
@@ -59,6 +60,7 @@ class RefField:
     target: str
 
 
+@cache
 def ref_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[RefField]:
     """All reference fields of `model`, including those nested in tuples of sub-records."""
     found: list[RefField] = []

@@ -57,6 +57,9 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+_LINK_COLUMNS = (t.links.c.id, t.links.c.entity, t.links.c.erp_id, t.links.c.crm_id, t.links.c.snapshot)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -101,7 +104,7 @@ class Store:
         with self.engine.connect() as conn:
             for start in range(0, len(wanted), 900):
                 chunk = wanted[start:start + 900]
-                query = select(t.links).where(t.links.c.entity == entity, column.in_(chunk))
+                query = select(*_LINK_COLUMNS).where(t.links.c.entity == entity, column.in_(chunk))
                 for row in conn.execute(query):
                     link = _link(row)
                     found[link.id_on(side)] = link
@@ -112,21 +115,30 @@ class Store:
         found: dict[int, LinkRow] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(wanted), 900):
-                query = select(t.links).where(t.links.c.id.in_(wanted[start:start + 900]))
+                query = select(*_LINK_COLUMNS).where(t.links.c.id.in_(wanted[start:start + 900]))
                 found.update((row.id, _link(row)) for row in conn.execute(query))
         return found
 
-    def add_links(self, entity: str, rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
-        """Record new couplings (erp_id, crm_id, snapshot); returns their link ids in order."""
+    def ids_on(self, side: str, link_ids: Iterable[int]) -> dict[int, str]:
+        """The id on `side` of each link, without loading snapshots."""
+        wanted = list(set(link_ids))
+        column = t.links.c.erp_id if side == "erp" else t.links.c.crm_id
+        found: dict[int, str] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 900):
+                query = select(t.links.c.id, column).where(t.links.c.id.in_(wanted[start:start + 900]))
+                found.update((row[0], row[1]) for row in conn.execute(query))
+        return found
+
+    def add_links(self, entity: str, rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        """Record new couplings (erp_id, crm_id, snapshot) in one transaction."""
         if not rows:
-            return []
+            return
         now = clock.now()
         values = [{"entity": entity, "erp_id": e, "crm_id": c, "snapshot": _dumps(s),
                    "synced_at": now} for e, c, s in rows]
         with self.engine.begin() as conn:
-            result = conn.execute(insert(t.links).returning(t.links.c.id, sort_by_parameter_order=True),
-                                  values)
-            return [r.id for r in result]
+            conn.execute(insert(t.links), values)
 
     def update_snapshots(self, snapshots: Mapping[int, Mapping[str, Any]]) -> None:
         if not snapshots:
