@@ -122,7 +122,7 @@ def _plan_linked(scope: Scope, change: Change, link: LinkRow, current: Mapping[s
             continue
         new = change.values.get(name)
         old = base.get(name, _MISSING)
-        if scope.suppress_echo and new == old:
+        if scope.suppress_echo and (new == old or (new is None and old is _MISSING)):
             continue
         if rule.flows(source):
             if (link.id, name) in open_conflicts:
