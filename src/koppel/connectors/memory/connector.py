@@ -27,7 +27,7 @@ from koppel.connectors.base import (
 from koppel.connectors.incremental import Cursor
 from koppel.connectors.memory.config import MemorySettings
 from koppel.errors import RecordError, TransientError
-from koppel.model import ENTITIES, ORDER, entity_class
+from koppel.model import ENTITIES, ORDER, Entity, entity_class
 
 Rejecter = Callable[[str, JsonValues], str | None]
 
@@ -38,10 +38,14 @@ class _Table:
     def __init__(self, keys: tuple[tuple[str, ...], ...]) -> None:
         self.rows: OrderedDict[str, tuple[int, dict[str, Any]]] = OrderedDict()
         self.deleted: list[tuple[int, str]] = []
+        self.records: dict[str, Entity] = {}  # validated once, shared: entities are immutable
         self.indexes: dict[tuple[str, ...], dict[tuple[Any, ...], str]] = {k: {} for k in keys}
 
-    def put(self, record_id: str, seq: int, values: dict[str, Any]) -> None:
+    def put(self, record_id: str, seq: int, values: dict[str, Any], record: Entity | None = None) -> None:
         old = self.rows.get(record_id)
+        self.records.pop(record_id, None)
+        if record is not None:
+            self.records[record_id] = record
         if old is not None:
             self._unindex(record_id, old[1])
         self.rows[record_id] = (seq, values)
@@ -53,6 +57,7 @@ class _Table:
 
     def remove(self, record_id: str, seq: int) -> None:
         _, values = self.rows.pop(record_id)
+        self.records.pop(record_id, None)
         self._unindex(record_id, values)
         self.deleted.append((seq, record_id))
 
@@ -61,6 +66,12 @@ class _Table:
             key = tuple(values.get(f) for f in fields)
             if index.get(key) == record_id:
                 del index[key]
+
+    def record(self, record_id: str, cls: type[Entity]) -> Entity:
+        found = self.records.get(record_id)
+        if found is None:
+            found = self.records[record_id] = cls.model_validate(self.rows[record_id][1])
+        return found
 
     def newer_than(self, floor: float | None) -> list[tuple[str, int, dict[str, Any]]]:
         """Records modified after `floor`, oldest first, found by walking back from the newest."""
@@ -114,7 +125,7 @@ class MemoryConnector:
         for start in range(0, max(len(fresh), 1), batch_size):
             chunk = fresh[start:start + batch_size]
             position.advance(((rid, seq) for rid, seq, _ in chunk), lag=0)
-            records = [RemoteRecord(rid, cls.model_validate(values)) for rid, _, values in chunk]
+            records = [RemoteRecord(rid, table.record(rid, cls)) for rid, _, _ in chunk]
             last = start + batch_size >= len(fresh)
             if last and table.deleted:
                 position.advance([], lag=0)
@@ -124,7 +135,7 @@ class MemoryConnector:
     def read(self, entity: str, ids: Sequence[str]) -> list[RemoteRecord]:
         self.calls["read"] += 1
         table, cls = self.tables[entity], entity_class(entity)
-        return [RemoteRecord(i, cls.model_validate(table.rows[i][1])) for i in ids if i in table.rows]
+        return [RemoteRecord(i, table.record(i, cls)) for i in ids if i in table.rows]
 
     def find(self, entity: str, keys: Sequence[JsonValues]) -> list[str | None]:
         table = self.tables[entity]
@@ -163,9 +174,9 @@ class MemoryConnector:
         table = self.tables[entity]
         merged = dict(table.rows[record_id][1]) if record_id is not None and record_id in table.rows else {}
         merged.update(values)
-        clean = entity_class(entity).model_validate(merged).model_dump(mode="json")
+        record = entity_class(entity).model_validate(merged)
         record_id = record_id or f"{self.name}-{next(self._ids)}"
-        table.put(record_id, next(self._seq), clean)
+        table.put(record_id, next(self._seq), record.model_dump(mode="json"), record)
         return record_id
 
     def remove(self, entity: str, record_id: str) -> None:
