@@ -251,6 +251,50 @@ def violations(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = 
 
 
 @app.command()
+def run(config: ConfigOption = DEFAULT_CONFIG,
+        cycles: Annotated[int | None, typer.Option(help="Stop after this many poll cycles.")] = None) -> None:
+    """Live mode: sync every poll interval, the full batch on its schedule, until Ctrl-C."""
+    from koppel.engine.jobs import Scheduler, Worker
+
+    with runtime(config) as rt:
+        def show(job: dict[str, Any], report: RunReport) -> None:
+            if report.writes or report.status != "ok":
+                out.console.print(f"{job['kind']} run {report.run_id}: {report.status}, "
+                                  f"{report.writes} write(s) {report.message or ''}", highlight=False)
+
+        scheduler = Scheduler(rt.engine, Worker(rt.engine, on_report=show))
+        out.console.print(f"live: polling every {rt.settings.sync.poll_interval:g} s, full batch at "
+                          f"'{rt.settings.sync.schedule}'; Ctrl-C stops")
+        try:
+            scheduler.serve(max_cycles=cycles)
+        except KeyboardInterrupt:
+            scheduler.stop.set()
+            out.console.print("stopped")
+
+
+@app.command()
+def reconcile(config: ConfigOption = DEFAULT_CONFIG,
+              entity: Annotated[list[str] | None, typer.Option("--entity", "-e")] = None,
+              apply_fixes: Annotated[bool, typer.Option("--apply", help="Repair what is found.")] = False,
+              json_output: JsonOption = False) -> None:
+    """Compare both systems against the links; print the drift and how to repair each line."""
+    from koppel.engine import reconcile as rec
+
+    with runtime(config) as rt:
+        drift = rec.reconcile(rt.engine, entity)
+        repaired = rec.apply(rt.engine, drift) if apply_fixes else None
+    if json_output:
+        out.print_json({"drift": [d.__dict__ for d in drift], "repaired": dict(repaired or {})})
+    else:
+        out.table("drift", ["entity", "kind", "record", "detail", "repair"],
+                  ([d.entity, d.kind, f"{d.side}:{d.record_id}", d.detail, d.action] for d in drift))
+        if repaired is not None:
+            out.console.print(f"repaired: {dict(repaired)}")
+    if drift and not apply_fixes:
+        raise typer.Exit(out.EXIT_PARTIAL)
+
+
+@app.command()
 def demo(directory: Annotated[Path, typer.Option(help="Where the demo keeps its files.")] = Path(".koppel-demo"),
          accounts: Annotated[int, typer.Option(help="ERP customers to generate.")] = 200) -> None:
     """Generate an ERP and a CRM in memory, couple them, and show what happened."""

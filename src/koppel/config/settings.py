@@ -42,6 +42,7 @@ class SyncSettings(BaseModel):
     entities: list[str] | None = None
     poll_interval: float = Field(default=5.0, gt=0)
     schedule: str = "0 2 * * *"
+    stale_after: float = Field(default=300, gt=0)  # seconds without a heartbeat: a job's worker died
 
 
 class SettingsFile(BaseModel):

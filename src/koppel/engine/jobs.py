@@ -1,0 +1,111 @@
+"""Jobs: every sync is a job — live polling, the scheduled full batch, one record on demand.
+
+All three go through the same queue in the store. Jobs that write share one lock key, so a
+record is never synced by two jobs at once; a job left running by a process that died goes
+back to the queue and resumes from the cursors and links it had already saved.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from croniter import croniter
+
+from koppel import clock
+from koppel.engine.sync import Engine, RunReport
+from koppel.errors import UsageError
+
+log = structlog.get_logger("koppel.jobs")
+LOCK = "sync"  # one writer at a time: no record is synced by two jobs at once
+KINDS = ("sync", "full", "record", "retry")
+
+
+def next_run(schedule: str, after: datetime) -> datetime:
+    """The next time the cron expression fires after `after`."""
+    if not croniter.is_valid(schedule):
+        raise UsageError(f"schedule {schedule!r} is not a cron expression",
+                         hint='write it like "0 2 * * *" (02:00 every night)')
+    found: datetime = croniter(schedule, after).get_next(datetime)
+    return found
+
+
+@dataclass
+class Worker:
+    """Claims jobs from the store and runs them through the engine."""
+
+    engine: Engine
+    name: str = field(default_factory=socket.gethostname)
+    on_report: Callable[[dict[str, Any], RunReport], None] | None = None
+
+    def run_one(self) -> RunReport | None:
+        """Run the next due job, if any; returns its report."""
+        job = self.engine.store.claim(self.name)
+        if job is None:
+            return None
+        try:
+            report = self._execute(job)
+        except Exception:
+            self.engine.store.finish_job(job["id"], "failed")
+            log.exception("job failed", job=job["id"], kind=job["kind"])
+            raise
+        self._finish(job, report)
+        return report
+
+    def _execute(self, job: dict[str, Any]) -> RunReport:
+        payload, kind = job["payload"], job["kind"]
+        log.info("job started", job=job["id"], kind=kind, payload=payload)
+        if kind == "record":
+            return self.engine.sync_record(payload["side"], payload["entity"], payload["id"])
+        if kind == "retry":
+            return self.engine.retry_errors(payload["errors"])
+        return self.engine.sync(payload.get("entities"), kind="full" if kind == "full" else "incremental",
+                                full=kind == "full")
+
+    def _finish(self, job: dict[str, Any], report: RunReport) -> None:
+        if report.status == "failed" and job["attempts"] < self.engine.settings.retry_attempts:
+            delay = self.engine.settings.retry_base_delay * 2 ** job["attempts"]
+            self.engine.store.finish_job(job["id"], "queued", retry_at=clock.now() + timedelta(seconds=delay))
+        else:
+            self.engine.store.finish_job(job["id"], "done" if report.status != "failed" else "failed")
+        log.info("job finished", job=job["id"], status=report.status, writes=report.writes,
+                 message=report.message)
+        if self.on_report:
+            self.on_report(job, report)
+
+
+@dataclass
+class Scheduler:
+    """Live mode: an incremental sync every poll interval, the full batch on its schedule."""
+
+    engine: Engine
+    worker: Worker
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def enqueue_live(self) -> None:
+        self.engine.store.enqueue("sync", {}, lock_key=LOCK)
+
+    def serve(self, *, max_cycles: int | None = None) -> None:
+        settings = self.engine.settings
+        store = self.engine.store
+        store.requeue_stale(worker=self.worker.name)  # our own jobs from before a restart
+        full_at = next_run(settings.schedule, clock.now())
+        cycles = 0
+        while not self.stop.is_set():
+            now = clock.now()
+            store.requeue_stale(older_than=now - timedelta(seconds=settings.stale_after))
+            if now >= full_at:
+                store.enqueue("full", {}, lock_key=LOCK)
+                full_at = next_run(settings.schedule, now)
+            self.enqueue_live()
+            while self.worker.run_one() is not None and not self.stop.is_set():
+                pass
+            cycles += 1
+            if max_cycles is not None and cycles >= max_cycles:
+                return
+            self.stop.wait(settings.poll_interval)

@@ -1,0 +1,123 @@
+"""Jobs (live, scheduled, on demand, resumed after a crash) and the reconcile report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from koppel import clock
+from koppel.connectors.base import WriteOp, WriteOutcome
+from koppel.engine import Engine
+from koppel.engine import reconcile as rec
+from koppel.engine.jobs import LOCK, Scheduler, Worker, next_run
+from koppel.errors import UsageError
+from tests.conftest import Pair
+
+
+class Crash(BaseException):
+    """The process dies: nothing after this line runs."""
+
+
+def customers(pair: Pair, n: int) -> None:
+    for i in range(n):
+        pair.erp.put("account", {"name": f"Customer {i}", "number": f"C{i}", "postcode": "1000"})
+
+
+def test_a_crash_after_a_remote_create_loses_and_duplicates_nothing(pair: Pair) -> None:
+    customers(pair, 120)
+    real_write = pair.crm.write
+    calls = {"n": 0}
+
+    def dying_write(entity: str, ops: list[WriteOp]) -> list[WriteOutcome]:
+        calls["n"] += 1
+        result = real_write(entity, ops)
+        if calls["n"] == 2:  # the second batch reached the CRM; its links were never recorded
+            raise Crash
+        return result
+
+    pair.crm.write = dying_write  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        pair.engine.sync(["account"])
+    pair.crm.write = real_write  # type: ignore[method-assign]
+    restarted = Engine(pair.store, {"erp": pair.erp, "crm": pair.crm}, pair.engine.policy,
+                       pair.engine.settings)  # a new process on the same store and systems
+    report = restarted.sync(["account"])
+    assert report.status == "ok"
+    assert len(pair.crm.ids("account")) == 120
+    assert pair.store.link_counts()["account"] == 120
+    numbers = sorted(pair.crm.get("account", i)["number"] for i in pair.crm.ids("account"))
+    assert numbers == sorted(f"C{i}" for i in range(120))
+
+
+def test_live_mode_runs_queued_and_on_demand_jobs(pair: Pair) -> None:
+    customers(pair, 3)
+    reports: list[tuple[str, Any]] = []
+    worker = Worker(pair.engine, name="w1", on_report=lambda job, r: reports.append((job["kind"], r)))
+    Scheduler(pair.engine, worker).serve(max_cycles=1)
+    assert [kind for kind, _ in reports] == ["sync"] and len(pair.crm.ids("account")) == 3
+    target = pair.erp.put("account", {"name": "Urgent", "number": "C99"})
+    pair.store.enqueue("record", {"side": "erp", "entity": "account", "id": target}, lock_key=LOCK)
+    assert worker.run_one() is not None and len(pair.crm.ids("account")) == 4
+    assert worker.run_one() is None
+
+
+def test_waiting_jobs_coalesce_and_share_one_lock(pair: Pair) -> None:
+    assert pair.store.enqueue("sync", {}, lock_key=LOCK) is not None
+    assert pair.store.enqueue("sync", {}, lock_key=LOCK) is None
+    pair.store.enqueue("record", {"side": "erp", "entity": "account", "id": "x"}, lock_key=LOCK)
+    first = pair.store.claim("w1")
+    assert first is not None and first["kind"] == "sync"
+    assert pair.store.claim("w2") is None  # the record job waits for the lock
+    pair.store.finish_job(first["id"], "done")
+    second = pair.store.claim("w2")
+    assert second is not None and second["kind"] == "record"
+
+
+def test_a_job_left_running_by_a_dead_worker_resumes(pair: Pair) -> None:
+    customers(pair, 2)
+    pair.store.enqueue("sync", {}, lock_key=LOCK)
+    assert pair.store.claim("dead-worker") is not None
+    later = datetime.now(UTC) + timedelta(seconds=pair.engine.settings.stale_after + 1)
+    clock.freeze(later)
+    try:
+        Scheduler(pair.engine, Worker(pair.engine, name="alive")).serve(max_cycles=1)
+    finally:
+        clock.freeze(None)
+    assert len(pair.crm.ids("account")) == 2
+    assert {j["status"] for j in pair.store.jobs()} == {"done"}
+
+
+def test_the_nightly_schedule() -> None:
+    at = datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
+    assert next_run("0 2 * * *", at) == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    with pytest.raises(UsageError, match="cron"):
+        next_run("every night", at)
+
+
+def test_the_full_batch_repairs_what_incremental_reads_missed(pair: Pair) -> None:
+    customers(pair, 2)
+    pair.engine.sync(["account"])
+    pair.store.delete_links(link.id for link in pair.store.all_links("account")[:1])
+    assert pair.engine.sync(["account"]).writes == 0  # nothing changed since the cursor
+    report = pair.engine.sync(["account"], full=True)
+    assert report.total("matched") == 1 and len(pair.crm.ids("account")) == 2
+
+
+def test_reconcile_reports_drift_with_its_repair_and_applies_it(pair: Pair) -> None:
+    customers(pair, 3)
+    pair.engine.sync(["account"])
+    links = pair.store.all_links("account")
+    pair.crm.remove("account", links[0].crm_id)  # missing in the CRM
+    pair.crm.tables["account"].put(links[1].crm_id, 10**6, {**pair.crm.get("account", links[1].crm_id),
+                                                             "name": "Drifted"})  # behind our back
+    pair.erp.put("account", {"name": "Never synced", "number": "C77"})
+    drift = rec.reconcile(pair.engine, ["account"])
+    kinds = sorted((d.kind, d.side) for d in drift)
+    assert kinds == [("differs", "crm"), ("missing", "crm"), ("uncoupled", "erp")]
+    differs = next(d for d in drift if d.kind == "differs")
+    assert "name: erp='Customer 1' crm='Drifted'" in differs.detail and differs.action.startswith("write erp's name")
+    rec.apply(pair.engine, drift)
+    assert rec.reconcile(pair.engine, ["account"]) == []
+    assert len(pair.crm.ids("account")) == 4
