@@ -257,6 +257,7 @@ def _base_env(backend: str, secret_key: str, *, sqlite_path=None, dbname=None, d
         "CELERY_RESULT_BACKEND": "cache+memory://",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",  # the shim lives in the repo: no __pycache__ there
     })
     if backend == "sqlite":
         env["KOPPEL_CRM_SQLITE"] = sqlite_path
