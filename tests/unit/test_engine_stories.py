@@ -237,3 +237,45 @@ def test_writes_carry_only_the_changed_fields(pair: Pair) -> None:
     pair.erp.put("account", {"name": "Acme Renamed"}, account)
     pair.engine.sync()
     assert seen == [{"name": "Acme Renamed"}]
+
+
+def test_an_accepted_quote_is_the_first_order_of_a_prospect(pair: Pair) -> None:
+    widget = pair.erp.put("product", {"name": "Widget", "code": "W1",
+                                      "list_price": {"amount": "10", "currency": "EUR"}})
+    pair.engine.sync(["product"])
+    crm_widget = pair.store.links_by_ids("product", "erp", [widget])[widget].crm_id
+    prospect = pair.crm.put("account", {"name": "NewCo AG", "status": "prospect", "postcode": "1000"})
+    line = {"product": crm_widget, "quantity": "5", "unit_price": {"amount": "10", "currency": "EUR"}}
+    quote = pair.crm.put("quote", {"number": "Q-1", "account": prospect, "status": "draft", "lines": [line]})
+    pair.engine.sync()
+    assert pair.erp.ids("account") == [] and pair.erp.ids("quote") == []  # a draft is no order
+    pair.crm.put("quote", {"status": "accepted"}, quote)
+    report = pair.engine.sync()
+    [erp_account] = pair.erp.ids("account")
+    [erp_quote] = pair.erp.ids("quote")
+    handed = pair.erp.get("quote", erp_quote)
+    assert handed["account"] == erp_account and handed["lines"][0]["product"] == widget
+    assert report.total("coupled") == 1
+    pair.erp.put("quote", {"order_number": "SO-7", "order_status": "confirmed"}, erp_quote)
+    pair.engine.sync()
+    assert pair.crm.get("quote", quote)["order_number"] == "SO-7"
+    pair.crm.put("quote", {"lines": [{**line, "quantity": "50"}]}, quote)  # edited after the handoff
+    pair.engine.sync()
+    assert pair.erp.get("quote", erp_quote)["lines"][0]["quantity"] == "5"
+    assert pair.crm.get("quote", quote)["lines"][0]["quantity"] == "5"
+    assert any(v["field"] == "lines" for v in pair.store.violations())
+
+
+def test_only_complaints_go_to_the_erp_and_their_state_comes_back(pair: Pair) -> None:
+    account = customer(pair)
+    pair.engine.sync()
+    twin = crm_twin(pair, account)
+    pair.crm.put("case", {"subject": "How do I log in?", "account": twin})
+    complaint = pair.crm.put("case", {"subject": "Broken widget", "kind": "complaint", "account": twin})
+    pair.engine.sync()
+    [erp_case] = pair.erp.ids("case")
+    assert pair.erp.get("case", erp_case)["subject"] == "Broken widget"
+    pair.erp.put("case", {"erp_state": "approved", "number": "CMP-1"}, erp_case)
+    pair.engine.sync()
+    assert pair.crm.get("case", complaint)["erp_state"] == "approved"
+    assert pair.crm.get("case", complaint)["number"] == "CMP-1"

@@ -87,7 +87,7 @@ def test_a_prospect_is_held_until_triggered() -> None:
 
 
 def test_an_uncoupled_reference_waits() -> None:
-    plan = plan_batch(scope("erp"), [Change("e3", {"name": "X"}, missing="waits for contact")], {})
+    plan = plan_batch(scope("erp"), [Change("e3", {"name": "X"}, missing=(("contact", "c9"),))], {})
     assert [h.waiting for h in plan.holds] == [True]
 
 

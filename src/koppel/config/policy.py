@@ -45,6 +45,7 @@ class EntityPolicy(BaseModel):
     create: list[Side] = Field(default_factory=lambda: list[Side](["erp"]))
     delete: list[Side] = Field(default_factory=list)
     coupling_trigger: Trigger = "always"
+    create_when: dict[str, list[Any]] = Field(default_factory=dict)
     match: list[list[str]] | None = None
     fields: dict[str, FieldPolicy] = Field(default_factory=dict)
 
@@ -86,6 +87,7 @@ def _check_entity(name: str, ep: EntityPolicy, maps: dict[str, dict[str, str]]) 
                                for f in ep.fields if f not in known]
     problems += [((*where, "match"), f"no such field {f!r}") for key in ep.match or [] for f in key
                  if f not in known]
+    problems += [((*where, "create_when"), f"no such field {f!r}") for f in ep.create_when if f not in known]
     for fname, fp in ep.fields.items():
         problems += [((*where, "fields", fname), p) for p in _check_field(fp, ep.owner, maps)]
     return problems
@@ -135,6 +137,7 @@ class EntityRules:
     create: frozenset[str]
     delete: frozenset[str]
     coupling_trigger: Trigger
+    create_when: dict[str, list[Any]]
     match: tuple[tuple[str, ...], ...]
     fields: dict[str, FieldRule]
 
@@ -190,7 +193,7 @@ def _resolve(name: str, ep: EntityPolicy) -> EntityRules:
     fields = {f: _rule(ep.fields.get(f, FieldPolicy()), ep.owner) for f in cls.model_fields}
     match = tuple(tuple(k) for k in ep.match) if ep.match is not None else cls.natural_keys
     return EntityRules(name, ep.sync, ep.owner, frozenset(ep.create), frozenset(ep.delete),
-                       ep.coupling_trigger, match, fields)
+                       ep.coupling_trigger, ep.create_when, match, fields)
 
 
 def default_policy_data() -> dict[str, Any]:

@@ -136,7 +136,7 @@ class Executor:
                   ) -> list[Change]:
         """Records read from `side` in the engine's form: ERP vocabulary, refs as link ids.
 
-        A reference to a record that is not coupled is kept as is and named in `missing`.
+        A reference to a record that is not coupled is kept as is and listed in `missing`.
         """
         rules = self.policy.rules(entity).fields
         maps = {n: r.map for n, r in rules.items() if r.map}
@@ -152,9 +152,9 @@ class Executor:
             known.update(((target, k), link.id) for k, link in links.items())
         changes = []
         for record_id, values in records:
-            missing = [f"{e} {side}:{v}" for e, v in collect_refs(values, refs) if (e, str(v)) not in known]
+            missing = tuple((e, str(v)) for e, v in collect_refs(values, refs) if (e, str(v)) not in known)
             mapped = map_refs(values, refs, lambda e, v: known.get((e, str(v)), v))
-            changes.append(Change(record_id, mapped, f"waits for {missing[0]} to be coupled" if missing else None))
+            changes.append(Change(record_id, mapped, missing))
         return changes
 
     def outgoing(self, entity: str, side: Side, values: Mapping[str, Any]) -> dict[str, Any]:

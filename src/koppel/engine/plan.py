@@ -57,6 +57,7 @@ class Hold:
     source_id: str
     reason: str
     waiting: bool  # True: retried each run (a dependency); False: waits for a trigger
+    missing: tuple[tuple[str, str], ...] = ()  # the uncoupled references it waits for
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,16 @@ class Scope:
 
 @dataclass
 class Change:
-    """One changed record in the engine's form; `missing` names an uncoupled reference."""
+    """One changed record in the engine's form; `missing` lists references not coupled yet."""
 
     source_id: str
     values: dict[str, Any]
-    missing: str | None = None
+    missing: tuple[tuple[str, str], ...] = ()  # (entity, id in the source system)
+
+    @property
+    def waits_for(self) -> str:
+        entity, ref = self.missing[0]
+        return f"waits for {entity} {ref} to be coupled"
 
 
 def plan_batch(scope: Scope, changes: list[Change], links: Mapping[str, LinkRow],
@@ -80,11 +85,20 @@ def _plan_new(scope: Scope, change: Change, plan: Plan) -> None:
         plan.holds.append(Hold(scope.entity, source, change.source_id,
                                f"waits for its coupling trigger ({trigger})", waiting=False))
         return
+    if not _wanted(scope, change.values):
+        plan.skipped += 1
+        return
     if change.missing:
-        plan.holds.append(Hold(scope.entity, source, change.source_id, change.missing, waiting=True))
+        plan.holds.append(Hold(scope.entity, source, change.source_id, change.waits_for, waiting=True,
+                               missing=change.missing))
         return
     plan.creates.append(Create(scope.entity, source, change.source_id, scope.target,
                                creation_values(scope, change), natural_keys(scope, change.values)))
+
+
+def _wanted(scope: Scope, values: Mapping[str, Any]) -> bool:
+    """Does a new record pass the entity's `create_when` filter (e.g. only accepted quotes)?"""
+    return all(values.get(name) in allowed for name, allowed in scope.rules.create_when.items())
 
 
 def creation_values(scope: Scope, change: Change) -> dict[str, Any]:
@@ -144,7 +158,8 @@ def _plan_linked(scope: Scope, change: Change, link: LinkRow, current: Mapping[s
 def _emit_updates(scope: Scope, change: Change, link: LinkRow, forward: dict[str, Any],
                   back: dict[str, Any], snapshot: dict[str, Any], plan: Plan) -> None:
     if change.missing and forward:
-        plan.holds.append(Hold(scope.entity, scope.source, change.source_id, change.missing, waiting=True))
+        plan.holds.append(Hold(scope.entity, scope.source, change.source_id, change.waits_for, waiting=True,
+                               missing=change.missing))
         return
     if forward:
         plan.updates.append(Update(scope.entity, link.id, scope.target, link.id_on(scope.target),

@@ -20,6 +20,7 @@ from koppel.store import LinkRow, Store
 
 Progress = Callable[[str, Side, int], None]
 SIDES: tuple[Side, Side] = ("erp", "crm")
+ORDERS = frozenset({"quote", "order"})  # a record of these reaching the ERP is a first order
 
 
 @dataclass
@@ -146,6 +147,23 @@ class Engine:
         executor.apply(self.scope(entity, side), plan, stats)
         if plan.restores:
             self._restore(entity, other(side), plan.restores, executor, stats)
+        if entity in ORDERS and plan.holds:
+            self._first_order(entity, side, plan, executor, stats)
+
+    def _first_order(self, entity: str, side: Side, plan: Plan, executor: Executor,
+                     stats: Counter[str]) -> None:
+        """An order waits for a prospect: that is the prospect's coupling trigger (R2)."""
+        wanted: dict[str, set[str]] = {}
+        for hold in plan.holds:
+            for ref_entity, ref_id in hold.missing:
+                if self.policy.rules(ref_entity).coupling_trigger == "first_order":
+                    wanted.setdefault(ref_entity, set()).add(ref_id)
+        for ref_entity in [e for e in self.entities() if e in wanted]:
+            self.triggered.setdefault(ref_entity, set()).update(wanted[ref_entity])
+            self.sync_ids(ref_entity, side, sorted(wanted[ref_entity]), executor, stats)
+            stats["coupled"] += len(wanted[ref_entity])
+        if wanted:
+            self.sync_ids(entity, side, [h.source_id for h in plan.holds if h.missing], executor, stats)
 
     def _restore(self, entity: str, owner: Side, owner_ids: list[str], executor: Executor,
                  stats: Counter[str]) -> None:
