@@ -1,0 +1,59 @@
+"""Starts and stops the real peer systems (Tryton, BottleCRM) through the scripts in peers/.
+
+Used by the scenario tests and by `koppel demo`. The scripts install each peer into its own
+venv, keep a template database, and print one JSON line describing the running server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from koppel.errors import KoppelError
+
+KINDS = ("tryton", "bottlecrm")
+
+
+class PeerUnavailable(KoppelError):
+    """A peer cannot run on this machine (for example no Python 3.12 for BottleCRM)."""
+
+
+def peers_dir() -> Path:
+    """peers/ of the checkout koppel runs from (or $KOPPEL_PEERS)."""
+    if "KOPPEL_PEERS" in os.environ:
+        return Path(os.environ["KOPPEL_PEERS"])
+    for base in (Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents):
+        if (base / "peers" / "tryton" / "peer.py").exists():
+            return base / "peers"
+    raise PeerUnavailable("peers/ not found", hint="run koppel from its source checkout or set KOPPEL_PEERS")
+
+
+def _script(kind: str) -> Path:
+    if kind not in KINDS:
+        raise ValueError(f"unknown peer {kind!r}")
+    return peers_dir() / kind / "peer.py"
+
+
+def start(kind: str, name: str, *, backend: str = "sqlite", timeout: float = 1200,
+          quiet: bool = True) -> dict[str, Any]:
+    """Start a fresh instance (installing and building its template the first time)."""
+    result = subprocess.run([sys.executable, str(_script(kind)), "start", "--name", name, "--backend", backend],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None,
+                            text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        tail = (result.stderr or "").strip().splitlines()[-15:]
+        error = PeerUnavailable if result.returncode == 2 else KoppelError
+        raise error(f"{kind} did not start: " + "\n".join(tail),
+                    hint=f"run `python3 peers/{kind}/peer.py start --name {name}` to see why")
+    line = [ln for ln in result.stdout.splitlines() if ln.startswith("{")][-1]
+    info: dict[str, Any] = json.loads(line)
+    return info
+
+
+def stop(kind: str, name: str, *, drop: bool = False) -> None:
+    args = [sys.executable, str(_script(kind)), "stop", "--name", name] + (["--drop"] if drop else [])
+    subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
