@@ -7,6 +7,7 @@ Exit codes scripts can rely on: 0 all done, 1 done but records wait in the error
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -35,8 +36,24 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts
 DEFAULT_CONFIG = Path("koppel.toml")
 
 
+def _configure_logging() -> None:
+    """Structured logs on stderr; KOPPEL_LOG_LEVEL (default warning) and KOPPEL_LOG_JSON=1."""
+    import logging
+
+    import structlog
+
+    level = getattr(logging, os.environ.get("KOPPEL_LOG_LEVEL", "WARNING").upper(), logging.WARNING)
+    renderer: Any = (structlog.processors.JSONRenderer() if os.environ.get("KOPPEL_LOG_JSON")
+                     else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"), renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+
+
 def main() -> None:
     """Console entry point: every koppel error becomes one clear message and an exit code."""
+    _configure_logging()
     try:
         app(standalone_mode=False)
     except KoppelError as exc:

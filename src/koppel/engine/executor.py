@@ -225,7 +225,8 @@ class Executor:
                                     "field": v.field, "attempted": v.attempted, "restored": v.restored,
                                     "run_id": self.run_id} for v in plan.violations])
         self.store.add_errors([{"entity": h.entity, "source": h.source, "source_id": h.source_id,
-                                "target": scope.target, "operation": "create", "payload": {},
+                                "target": scope.target, "operation": "create",
+                                "payload": {"missing": [list(m) for m in h.missing]},
                                 "error_class": "waiting" if h.waiting else "trigger",
                                 "message": h.reason, "status": "held", "run_id": self.run_id}
                                for h in plan.holds])

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from koppel.config.policy import Policy, Side, other
 from koppel.config.settings import SyncSettings
 from koppel.connectors.base import Connector, RemoteRecord, WriteOp
@@ -19,6 +21,7 @@ from koppel.errors import FatalError, UsageError
 from koppel.store import LinkRow, Store
 
 Progress = Callable[[str, Side, int], None]
+log = structlog.get_logger("koppel.sync")
 SIDES: tuple[Side, Side] = ("erp", "crm")
 ORDERS = frozenset({"quote", "order"})  # a record of these reaching the ERP is a first order
 
@@ -174,12 +177,16 @@ class Engine:
         stats["restored"] += len(plan.creates)
 
     def _retry_held(self, entity: str, executor: Executor, stats: Counter[str]) -> None:
-        """Records that waited for a dependency get another chance at the start of each run."""
+        """Records that waited for a dependency go on once everything they reference is coupled."""
         held = self.store.held(entity)
         for side in SIDES:
-            ids = [h.source_id for h in held if h.source == side]
+            ids = [h.source_id for h in held if h.source == side and self._ready(side, h.payload)]
             if ids:
                 self.sync_ids(entity, side, ids, executor, stats)
+
+    def _ready(self, side: Side, payload: Mapping[str, Any]) -> bool:
+        missing = [(str(e), str(i)) for e, i in payload.get("missing", [])]
+        return all(i in self.store.links_by_ids(e, side, [i]) for e, i in missing)
 
     def sync_ids(self, entity: str, side: Side, ids: Sequence[str], executor: Executor,
                   stats: Counter[str]) -> None:
@@ -245,5 +252,8 @@ class Engine:
         totals: Counter[str] = Counter()
         for c in report.stats.values():
             totals.update(c)
+        totals = +totals  # drop zero counts
         self.store.finish_run(report.run_id, status, dict(totals), message)
+        (log.error if status == "failed" else log.info)("run finished", run=report.run_id, status=status,
+                                                           message=message, **totals)
         return report

@@ -113,6 +113,10 @@ class TrytonClient:
         self._session = base64.b64encode(raw).decode()
         self.context = dict(self._post("model.res.user.get_preferences", [True, {}]))
 
+    def ensure_login(self) -> None:
+        if self._session is None:
+            self.login()
+
     def close(self) -> None:
         self._http.close()
 
@@ -121,8 +125,7 @@ class TrytonClient:
     def call(self, method: str, params: Sequence[Any], *, context: Mapping[str, Any] | None = None
              ) -> Any:
         """Call a model method; the session context (plus `context`) goes last."""
-        if self._session is None:
-            self.login()
+        self.ensure_login()
         args = [*params, {**self.context, **(context or {})}]
         try:
             return self._post(method, args)
@@ -133,6 +136,19 @@ class TrytonClient:
     def model(self, model: str, method: str, *params: Any,
               context: Mapping[str, Any] | None = None) -> Any:
         return self.call(f"model.{model}.{method}", params, context=context)
+
+    def accepting(self, model: str, method: str, *params: Any,
+                  context: Mapping[str, Any] | None = None) -> Any:
+        """Call a model method, accepting a UserWarning once the way the Tryton client does:
+        record it in res.user.warning and call again (`_skip_warnings` is stripped over RPC)."""
+        try:
+            return self.model(model, method, *params, context=context)
+        except RpcError as exc:
+            if exc.kind != "UserWarning" or not isinstance(exc.payload, list):
+                raise
+            self.model("res.user.warning", "create",
+                       [{"user": self.user_id, "name": exc.payload[0], "always": False}])
+            return self.model(model, method, *params, context=context)
 
     def server_version(self) -> str:
         return str(self._post("common.server.version", [], endpoint=f"{self.base_url}/rpc/"))

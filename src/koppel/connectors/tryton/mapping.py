@@ -17,8 +17,9 @@ Row = Mapping[str, Any]
 Vals = dict[str, Any]
 
 MECHANISMS = ("email", "phone", "website")
-EU_PREFIXES = frozenset(
-    "AT BE BG CY CZ DE DK EE EL ES FI FR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK XI".split())
+EU_PREFIXES = frozenset({
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU", "IE",
+    "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "XI"})
 
 
 class MappingError(ValueError):
@@ -247,10 +248,9 @@ def _account_scalars(values: Mapping[str, Any], lk: Lookups) -> Vals:
 def _contact_scalars(values: Mapping[str, Any], current: Row) -> Vals:
     if "first_name" not in values and "last_name" not in values:
         return {}
-    first, last = split_person(current.get("name"))
-    first = values.get("first_name") if "first_name" in values else first
-    last = values.get("last_name") if "last_name" in values else last
-    return {"name": join_person(first, last)}
+    old_first, old_last = split_person(current.get("name"))
+    return {"name": join_person(values.get("first_name", old_first),
+                                values.get("last_name", old_last))}
 
 
 # --- products -------------------------------------------------------------------------------

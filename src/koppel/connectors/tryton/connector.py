@@ -1,0 +1,232 @@
+"""The Tryton connector: koppel's contract over Tryton's JSON-RPC, batch first.
+
+Reads are `search_read` with explicit fields in keyset pages; writes are one `create` of a list
+or one `write` with several (ids, values) groups per batch. Tryton rolls a whole call back when
+one record fails, so a batch that fails with a RecordError is retried one record at a time:
+each bad record gets its own outcome and the good ones go through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from koppel.connectors.base import (
+    Capabilities,
+    ChangeBatch,
+    EntityInfo,
+    JsonValues,
+    RemoteRecord,
+    WriteOp,
+    WriteOutcome,
+)
+from koppel.connectors.incremental import Cursor
+from koppel.connectors.tryton import changes, lookups, mapping_docs
+from koppel.connectors.tryton.client import TrytonClient
+from koppel.connectors.tryton.config import TrytonSettings
+from koppel.connectors.tryton.mapping import Lookups, MappingError, Row, Vals
+from koppel.connectors.tryton.specs import SPECS, Spec
+from koppel.connectors.tryton.workflow import Workflow
+from koppel.connectors.tryton.writers import Writer, writer_for
+from koppel.errors import RecordError, UsageError
+from koppel.model import entity_class
+
+ALL = changes.ALL_RECORDS
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class TrytonConnector(Workflow):
+    """Tryton 8.2 as koppel's ERP side (or any side): parties, products, sales and their
+    documents."""
+
+    capabilities = Capabilities(modified_since=True, batch_create=True, deletes_visible=True)
+
+    def __init__(self, name: str, settings: TrytonSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.client = TrytonClient(settings.url, settings.database, settings.user,
+                                   settings.password.get_secret_value(), system=name,
+                                   timeout=settings.timeout)
+        self._lookups: Lookups | None = None
+
+    @property
+    def lookups(self) -> Lookups:
+        if self._lookups is None:
+            self._lookups = lookups.load(self.client, self.settings)
+        return self._lookups
+
+    # --- the contract -------------------------------------------------------------------
+
+    def check(self) -> None:
+        self.client.login()
+        _ = self.lookups
+
+    def discover(self) -> Mapping[str, EntityInfo]:
+        return {name: EntityInfo(readable=spec.readable, writable=spec.writable,
+                                 can_create=spec.can_create, can_delete=spec.can_delete)
+                for name, spec in SPECS.items()}
+
+    def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500
+                     ) -> Iterator[ChangeBatch]:
+        spec, position, lag = self._spec(entity), Cursor.load(cursor), self.settings.lag
+        floor = position.since(lag)
+        since = changes.moment(floor) if floor is not None else None
+        stamps = changes.changed_stamps(self.client, spec.model, spec.domain(self.lookups),
+                                        spec.related, since)
+        fresh = sorted(((s, i) for i, s in stamps.items() if position.is_new(str(i), s)))
+        gone = [(f"-{i}", s) for i, s in changes.deleted_since(self.client, spec.model, since)
+                if position.is_new(f"-{i}", s)]
+        pages = list(_chunks(fresh, min(batch_size, self.settings.batch_size))) or [[]]
+        for number, page in enumerate(pages):
+            records = self._records(entity, spec, [i for _, i in page], dict((i, s) for s, i in page))
+            position.advance(((str(i), s) for s, i in page), lag)
+            last = number == len(pages) - 1
+            if last:
+                position.advance(gone, lag)
+            yield ChangeBatch(records, [g[1:] for g, _ in gone] if last else [], position.dump())
+
+    def read(self, entity: str, ids: Sequence[str]) -> list[RemoteRecord]:
+        spec = self._spec(entity)
+        wanted = [int(i) for i in ids if str(i).isdigit()]
+        found: list[RemoteRecord] = []
+        for chunk in _chunks(wanted, self.settings.batch_size):
+            found += self._records(entity, spec, list(chunk), None)
+        return found
+
+    def find(self, entity: str, keys: Sequence[JsonValues]) -> list[str | None]:
+        spec = self._spec(entity)
+        return [self._find_one(spec, key) for key in keys]
+
+    def write(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        writer = writer_for(entity, self.client, self.lookups)
+        if writer is None:
+            return [WriteOutcome(op.key, op.id, RecordError(
+                f"koppel reads {entity} from Tryton but does not write it", system=self.name))
+                for op in ops]
+        outcomes: dict[str, WriteOutcome] = {}
+        for chunk in _chunks(ops, self.settings.batch_size):
+            for outcome in self._write_chunk(writer, chunk):
+                outcomes[outcome.key] = outcome
+        return [outcomes[op.key] for op in ops]
+
+    def delete(self, entity: str, ids: Sequence[str]) -> list[WriteOutcome]:
+        spec = self._spec(entity)
+        writer = writer_for(entity, self.client, self.lookups)
+        if writer is None or not spec.can_delete:
+            raise UsageError(f"koppel does not delete {entity} in Tryton")
+        present = set(self.client.model(spec.model, "search", [("id", "in", [int(i) for i in ids])],
+                                        0, None, None, context=ALL))
+        targets = [i for i in ids if int(i) in present]
+        failed = self._batched(targets, lambda batch: writer.delete([int(i) for i in batch]))
+        return [WriteOutcome(i, i, failed.get(i)) for i in ids]
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _spec(self, entity: str) -> Spec:
+        if entity not in SPECS:
+            raise UsageError(f"Tryton connector has no {entity}; it offers {', '.join(SPECS)}")
+        return SPECS[entity]
+
+    def _records(self, entity: str, spec: Spec, ids: list[int], stamps: dict[int, float] | None
+                 ) -> list[RemoteRecord]:
+        if not ids:
+            return []
+        domain = [*spec.domain(self.lookups), ("id", "in", ids)]
+        rows = self.client.model(spec.model, "search_read", domain, 0, None, [["id", "ASC"]],
+                                 [*spec.fields, "last_modified_at"], context=ALL)
+        by_id = {int(r["id"]): r for r in rows}
+        cls, convert = entity_class(entity), self._converter(entity, spec, rows)
+        records = []
+        for record_id in ids:
+            row = by_id.get(record_id)
+            if row is None:
+                continue
+            stamp = stamps.get(record_id) if stamps else None
+            when = changes.stamp_of(row.get("last_modified_at")) if stamp is None else stamp
+            records.append(RemoteRecord(str(record_id), cls.model_validate(convert(row)),
+                                        datetime.fromtimestamp(when, UTC)))
+        return records
+
+    def _converter(self, entity: str, spec: Spec, rows: list[Row]) -> Callable[[Row], dict[str, Any]]:
+        lk = self.lookups
+        if entity != "credit_note":
+            return lambda row: spec.convert(row, lk)
+        lines = sorted({i for row in rows for i in mapping_docs.credited_lines(row)})
+        credited = {int(r["id"]): int(r["invoice"]) for r in self.client.model(
+            "account.invoice.line", "read", lines, ["invoice"], context=ALL)} if lines else {}
+        return lambda row: mapping_docs.credit_note_values(row, lk, credited)
+
+    def _find_one(self, spec: Spec, key: JsonValues) -> str | None:
+        unknown = [f for f in key if f not in spec.keys]
+        if unknown or not key:
+            raise ValueError(f"{spec.model} cannot be found by {sorted(key)}")
+        domain = [*spec.domain(self.lookups), *((spec.keys[f], "=", v) for f, v in key.items())]
+        found = self.client.model(spec.model, "search", domain, 0, 2, [["id", "ASC"]], context=ALL)
+        return str(found[0]) if len(found) == 1 else None
+
+    # --- writing ------------------------------------------------------------------------
+
+    def _write_chunk(self, writer: Writer, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        outcomes: list[WriteOutcome] = []
+        ready: list[tuple[WriteOp, Vals]] = []
+        for op, vals in writer.prepare(ops):
+            if isinstance(vals, MappingError):
+                outcomes.append(WriteOutcome(op.key, op.id, RecordError(str(vals), system=self.name)))
+            else:
+                ready.append((op, vals))
+        creates = [(op, v) for op, v in ready if op.id is None]
+        updates = [(op, v) for op, v in ready if op.id is not None]
+        outcomes += self._creates(writer, creates)
+        failed = self._batched(updates, lambda b: writer.update([(int(op.id or 0), v) for op, v in b]))
+        outcomes += [WriteOutcome(op.key, op.id, failed.get(op.key)) for op, _ in updates]
+        return outcomes
+
+    def _creates(self, writer: Writer, creates: list[tuple[WriteOp, Vals]]) -> list[WriteOutcome]:
+        made: dict[str, str] = {}
+
+        def create(batch: Sequence[tuple[WriteOp, Vals]]) -> None:
+            ids = writer.create([v for _, v in batch])
+            made.update((op.key, str(i)) for (op, _), i in zip(batch, ids, strict=True))
+
+        failed = self._batched(creates, create)
+        return [WriteOutcome(op.key, made.get(op.key), failed.get(op.key)) for op, _ in creates]
+
+    def _batched(self, items: Sequence[Any], send: Callable[[Sequence[Any]], None]
+                 ) -> dict[str, RecordError]:
+        """Send all items at once; if Tryton rejects the call, send them one by one.
+
+        Returns the error of each rejected item, keyed by the op key (or the id itself).
+        """
+        if not items:
+            return {}
+        try:
+            send(items)
+            return {}
+        except RecordError as exc:
+            if len(items) == 1:
+                return {self._key(items[0]): exc}
+        failed: dict[str, RecordError] = {}
+        for item in items:
+            try:
+                send([item])
+            except RecordError as exc:
+                failed[self._key(item)] = exc
+        return failed
+
+    @staticmethod
+    def _key(item: Any) -> str:
+        return item[0].key if isinstance(item, tuple) else str(item)
+
+
+def create(system: str, settings: Mapping[str, Any]) -> TrytonConnector:
+    """Entry-point factory: `connector = "tryton"` in koppel.toml."""
+    return TrytonConnector(system, TrytonSettings.model_validate(dict(settings)))

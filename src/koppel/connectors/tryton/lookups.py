@@ -1,0 +1,71 @@
+"""Loads the reference data of one Tryton database (company, codes, defaults) in a few calls.
+
+The relation type that makes a party a contact person is created here when missing, so the
+connector works on a database the peer scripts did not prepare.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from koppel.connectors.tryton.client import TrytonClient
+from koppel.connectors.tryton.config import TrytonSettings
+from koppel.connectors.tryton.mapping import Codes, Lookups
+
+
+def _codes(client: TrytonClient, model: str, key: str, domain: list[Any] | None = None) -> Codes:
+    rows = client.model(model, "search_read", domain or [], 0, None, [["id", "ASC"]], [key],
+                        context={"active_test": False})
+    ids: dict[str, int] = {}
+    for row in rows:
+        ids.setdefault(str(row[key]), int(row["id"]))
+    return Codes(ids)
+
+
+def _one(client: TrytonClient, model: str, domain: list[Any]) -> int | None:
+    found = client.model(model, "search", domain, 0, 1, [["id", "ASC"]])
+    return int(found[0]) if found else None
+
+
+def contact_relation(client: TrytonClient, name: str) -> int:
+    """The relation type "person -> company" (with its reverse), created when missing."""
+    existing = _one(client, "party.relation.type", [("name", "=", name)])
+    if existing is not None:
+        return existing
+    [forward] = client.model("party.relation.type", "create", [{"name": name}])
+    [reverse] = client.model("party.relation.type", "create",
+                             [{"name": f"{name} (reverse)", "reverse": forward}])
+    client.model("party.relation.type", "write", [forward], {"reverse": reverse})
+    return int(forward)
+
+
+def _category(client: TrytonClient, settings: TrytonSettings) -> int:
+    setup = settings.setup or {}
+    name = settings.product_category or (setup.get("product_category") or {}).get("name")
+    found = _one(client, "product.category", [("name", "=", name)] if name else
+                 [("accounting", "=", True)])
+    if found is None:
+        raise LookupError(f"Tryton has no product category {name or '(with accounting)'}")
+    return found
+
+
+def load(client: TrytonClient, settings: TrytonSettings) -> Lookups:
+    client.ensure_login()
+    company = int(client.context["company"])
+    [row] = client.model("company.company", "read", [company], ["party", "currency.code"])
+    employees = client.model("company.employee", "search_read", [], 0, None, None, ["party"],
+                             context={"active_test": False})
+    uoms = _codes(client, "product.uom", "symbol")
+    return Lookups(
+        company=company, company_party=int(row["party"]),
+        currency=(row.get("currency.") or {}).get("code") or settings.currency,
+        currencies=_codes(client, "currency.currency", "code"),
+        countries=_codes(client, "country.country", "code"),
+        payment_terms=_codes(client, "account.invoice.payment_term", "name"),
+        uoms=uoms, unit=uoms.ids.get("u") or next(iter(uoms.ids.values())),
+        category=_category(client, settings),
+        contact_relation=contact_relation(client, settings.contact_relation),
+        complaint_type=_one(client, "sale.complaint.type", [("origin.name", "=", "sale.sale")]),
+        hidden_parties=frozenset({int(row["party"]), *(int(e["party"]) for e in employees)}),
+        default_country=settings.country,
+    )

@@ -1,0 +1,126 @@
+"""Which Tryton model holds each canonical entity: fields read, domain, natural keys, fields
+written, and the related models whose changes bump a record's version.
+
+Everything here is data; the connector walks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from koppel.connectors.tryton import mapping as m
+from koppel.connectors.tryton import mapping_docs as d
+from koppel.connectors.tryton.mapping import Lookups, Row
+
+Convert = Callable[[Row, Lookups], dict[str, Any]]
+Domain = Callable[[Lookups], list[Any]]
+
+
+def _none(lk: Lookups) -> list[Any]:
+    return []
+
+
+@dataclass(frozen=True)
+class Spec:
+    model: str
+    fields: list[str]
+    convert: Convert
+    readable: frozenset[str]
+    writable: frozenset[str] = frozenset()
+    can_create: bool = False
+    can_delete: bool = False
+    domain: Domain = _none
+    #: canonical natural-key field -> Tryton domain path
+    keys: Mapping[str, str] = field(default_factory=dict)
+    #: (model, field pointing at this record) whose changes count as changes of the record
+    related: tuple[tuple[str, str], ...] = ()
+
+
+def _accounts(lk: Lookups) -> list[Any]:
+    return [("relations", "not where", [("type", "=", lk.contact_relation)]),
+            ("id", "not in", sorted(lk.hidden_parties))]
+
+
+def _contacts(lk: Lookups) -> list[Any]:
+    return [("relations", "where", [("type", "=", lk.contact_relation)])]
+
+
+def _invoices(lk: Lookups) -> list[Any]:
+    return [("type", "=", "out"), ("total_amount", ">=", 0)]
+
+
+def _credit_notes(lk: Lookups) -> list[Any]:
+    return [("type", "=", "out"), ("total_amount", "<", 0)]
+
+
+def _payments(lk: Lookups) -> list[Any]:
+    return [("invoice_payment", "!=", None)]
+
+
+def _no_credit_note(row: Row, lk: Lookups) -> dict[str, Any]:
+    return d.credit_note_values(row, lk, {})
+
+
+PARTY_CHILDREN = (("party.address", "party"), ("party.contact_mechanism", "party"),
+                  ("party.identifier", "party"))
+ACCOUNT_WRITES = frozenset({"name", "number", "vat_id", "email", "phone", "website",
+                            "billing_address", "postcode", "currency", "payment_term",
+                            "credit_limit"})
+CONTACT_WRITES = frozenset({"first_name", "last_name", "email", "phone", "account",
+                            "invoice_recipient", "address"})
+PRODUCT_WRITES = frozenset({"code", "name", "list_price", "cost_price", "unit", "active"})
+ORDER_READS = frozenset({"number", "reference", "account", "state", "order_date", "currency",
+                         "payment_term", "lines", "total", "shipment_state", "invoice_state",
+                         "planned_ship_date"})
+INVOICE_READS = frozenset({"number", "account", "order", "state", "invoice_date", "due_date",
+                           "currency", "untaxed", "tax", "total", "amount_to_pay", "lines"})
+
+SPECS: dict[str, Spec] = {
+    "account": Spec(
+        "party.party", m.PARTY_FIELDS, m.account_values, ACCOUNT_WRITES | {"status"},
+        ACCOUNT_WRITES, True, True, _accounts,
+        {"number": "code", "vat_id": "identifiers.code", "name": "name",
+         "postcode": "addresses.postal_code"}, PARTY_CHILDREN),
+    "contact": Spec(
+        "party.party", m.PARTY_FIELDS, m.contact_values, CONTACT_WRITES, CONTACT_WRITES,
+        True, True, _contacts, {"email": "contact_mechanisms.value"}, PARTY_CHILDREN),
+    "product": Spec(
+        "product.product", m.PRODUCT_FIELDS, m.product_values, PRODUCT_WRITES, PRODUCT_WRITES,
+        True, True, keys={"code": "code"}, related=(("product.template", "products"),)),
+    "order": Spec(
+        "sale.sale", d.ORDER_FIELDS, d.order_values, ORDER_READS,
+        frozenset({"reference", "account", "order_date", "currency", "payment_term", "lines"}),
+        True, True, keys={"number": "number", "reference": "reference"},
+        related=(("sale.line", "sale"),)),
+    "shipment": Spec(
+        "stock.shipment.out", d.SHIPMENT_FIELDS, d.shipment_values,
+        frozenset({"number", "order", "account", "state", "planned_date", "effective_date"}),
+        keys={"number": "number"}),
+    "invoice": Spec(
+        "account.invoice", d.INVOICE_FIELDS, d.invoice_values, INVOICE_READS,
+        domain=_invoices, keys={"number": "number"}),
+    "credit_note": Spec(
+        "account.invoice", d.INVOICE_FIELDS, _no_credit_note,
+        frozenset({"number", "account", "invoice", "state", "credit_date", "total", "lines"}),
+        domain=_credit_notes, keys={"number": "number"}),
+    "payment": Spec(
+        "account.move.line", d.PAYMENT_FIELDS, d.payment_values,
+        frozenset({"account", "invoice", "payment_date", "amount", "method"}), domain=_payments),
+    "case": Spec(
+        "sale.complaint", d.CASE_FIELDS, d.case_values,
+        frozenset({"number", "subject", "kind", "account", "order", "description", "erp_state"}),
+        frozenset({"subject", "account", "order", "description"}), True, True,
+        keys={"number": "number"}),
+    "currency": Spec(
+        "currency.currency", d.CURRENCY_FIELDS, d.currency_values,
+        frozenset({"code", "name", "symbol", "rate"}), keys={"code": "code"}),
+    "payment_term": Spec(
+        "account.invoice.payment_term", d.PAYMENT_TERM_FIELDS, d.payment_term_values,
+        frozenset({"name", "description"}), keys={"name": "name"}),
+    "price_list": Spec(
+        "product.price_list", d.PRICE_LIST_FIELDS, d.price_list_values,
+        frozenset({"name", "currency", "items"}), keys={"name": "name"},
+        related=(("product.price_list.line", "price_list"),)),
+}

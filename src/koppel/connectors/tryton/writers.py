@@ -1,0 +1,178 @@
+"""Turns canonical write batches into Tryton create/write calls, one entity kind per class.
+
+`prepare` maps each op to Tryton values (reading what it needs in one batch: current child
+rows, product facts, party addresses); a MappingError there stays with its op. `commit` sends a
+prepared batch in as few calls as possible. The connector retries a failed batch one op at a
+time, so both must accept any subset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from koppel.connectors.base import WriteOp
+from koppel.connectors.tryton import mapping as m
+from koppel.connectors.tryton import mapping_docs as d
+from koppel.connectors.tryton.client import TrytonClient
+from koppel.connectors.tryton.mapping import Lookups, MappingError, Row, Vals
+
+Prepared = list[tuple[WriteOp, Vals | MappingError]]
+ALL = {"active_test": False}
+
+
+class Writer:
+    """Default: one model, values mapped without looking at the current record."""
+
+    model = ""
+    fields: ClassVar[list[str]] = []
+
+    def __init__(self, client: TrytonClient, lookups: Lookups) -> None:
+        self.client, self.lk = client, lookups
+
+    def prepare(self, ops: Sequence[WriteOp]) -> Prepared:
+        current = self.current([int(op.id) for op in ops if op.id is not None])
+        prepared: Prepared = []
+        for op in ops:
+            try:
+                row = current.get(int(op.id), {}) if op.id is not None else {}
+                prepared.append((op, self.vals(op.values, row, creating=op.id is None)))
+            except (MappingError, ValueError, TypeError) as exc:
+                prepared.append((op, MappingError(str(exc))))
+        return prepared
+
+    def current(self, ids: list[int]) -> dict[int, Row]:
+        if not ids or not self.fields:
+            return {}
+        rows = self.client.model(self.model, "read", ids, self.fields, context=ALL)
+        return {int(r["id"]): r for r in rows}
+
+    def vals(self, values: Mapping[str, Any], current: Row, *, creating: bool) -> Vals:
+        raise NotImplementedError
+
+    def create(self, vals: list[Vals]) -> list[int]:
+        return [int(i) for i in self.client.model(self.model, "create", vals)]
+
+    def update(self, pairs: list[tuple[int, Vals]]) -> None:
+        args: list[Any] = []
+        for record_id, vals in pairs:
+            args += [[record_id], vals]
+        if args:
+            self.client.model(self.model, "write", *args)
+
+    def delete(self, ids: list[int]) -> None:
+        self.client.model(self.model, "delete", ids)
+
+
+class PartyWriter(Writer):
+    model = "party.party"
+    fields: ClassVar[list[str]] = m.PARTY_FIELDS
+
+    def __init__(self, client: TrytonClient, lookups: Lookups, entity: str) -> None:
+        super().__init__(client, lookups)
+        self.entity = entity
+
+    def vals(self, values: Mapping[str, Any], current: Row, *, creating: bool) -> Vals:
+        if creating and self.entity == "contact" and not values.get("account"):
+            raise MappingError("a contact person in Tryton is a party related to its company; "
+                               "give it an account")
+        return m.party_vals(self.entity, values, current, self.lk)
+
+
+class ProductWriter(Writer):
+    """A product is a template (name, price, unit) with one variant (code, cost price)."""
+
+    model = "product.product"
+    fields: ClassVar[list[str]] = ["template"]
+
+    def vals(self, values: Mapping[str, Any], current: Row, *, creating: bool) -> Vals:
+        if creating:
+            return m.new_template_vals(values, self.lk)
+        return {"template": current["template"], "template_vals": m.template_vals(values, self.lk),
+                "variant_vals": m.variant_vals(values, self.lk)}
+
+    def create(self, vals: list[Vals]) -> list[int]:
+        templates = self.client.model("product.template", "create", vals)
+        rows = self.client.model(self.model, "search_read", [("template", "in", templates)],
+                                 0, None, [["id", "ASC"]], ["template"], context=ALL)
+        variant = {int(r["template"]): int(r["id"]) for r in rows}
+        return [variant[int(t)] for t in templates]
+
+    def update(self, pairs: list[tuple[int, Vals]]) -> None:
+        templates = [([v["template"]], v["template_vals"]) for _, v in pairs if v["template_vals"]]
+        variants = [([i], v["variant_vals"]) for i, v in pairs if v["variant_vals"]]
+        for model, groups in (("product.template", templates), (self.model, variants)):
+            if groups:
+                self.client.model(model, "write", *[x for g in groups for x in g])
+
+    def delete(self, ids: list[int]) -> None:
+        """Delete the variants (so ir.model.log records them), then templates left empty."""
+        rows = self.client.model(self.model, "read", ids, ["template"], context=ALL)
+        templates = sorted({int(r["template"]) for r in rows})
+        self.client.model(self.model, "delete", ids)
+        left = self.client.model(self.model, "search_read", [("template", "in", templates)],
+                                 0, None, None, ["template"], context=ALL)
+        empty = sorted(set(templates) - {int(r["template"]) for r in left})
+        if empty:
+            self.client.model("product.template", "delete", empty)
+
+
+class SaleWriter(Writer):
+    """Sales are created in draft; their lines carry product, unit, price and taxes."""
+
+    model = "sale.sale"
+    fields: ClassVar[list[str]] = ["lines", "party"]
+
+    def prepare(self, ops: Sequence[WriteOp]) -> Prepared:
+        values = [op.values for op in ops]
+        self.facts = self._facts({int(line["product"]) for v in values
+                                  for line in v.get("lines") or [] if line.get("product")})
+        self.addresses = self._addresses({int(v["account"]) for v in values if v.get("account")})
+        return super().prepare(ops)
+
+    def vals(self, values: Mapping[str, Any], current: Row, *, creating: bool) -> Vals:
+        party = values.get("account") if "account" in values else current.get("party")
+        address = self.addresses.get(int(party)) if party and (creating or "account" in values) else None
+        vals = d.sale_vals(values, self.lk, self.facts, address, creating=creating)
+        if "lines" in vals and not creating:
+            vals["lines"] = [["delete", list(current.get("lines") or [])], *vals["lines"]]
+        return vals
+
+    def _facts(self, products: set[int]) -> dict[int, d.ProductFacts]:
+        if not products:
+            return {}
+        rows = self.client.model("product.product", "read", sorted(products),
+                                 ["sale_uom", "default_uom", "list_price_used", "account_category"],
+                                 context=ALL)
+        categories = {int(r["account_category"]) for r in rows if r.get("account_category")}
+        taxes = {int(c["id"]): tuple(c.get("customer_taxes_used") or ()) for c in self.client.model(
+            "product.category", "read", sorted(categories), ["customer_taxes_used"])}
+        return {int(r["id"]): d.ProductFacts(
+            int(r.get("sale_uom") or r["default_uom"]), Decimal(r.get("list_price_used") or 0),
+            taxes.get(int(r.get("account_category") or 0), ())) for r in rows}
+
+    def _addresses(self, parties: set[int]) -> dict[int, int]:
+        rows = self.client.model("party.address", "search_read", [("party", "in", sorted(parties))],
+                                 0, None, [["sequence", "ASC"], ["id", "ASC"]], ["party"])
+        first: dict[int, int] = {}
+        for row in rows:
+            first.setdefault(int(row["party"]), int(row["id"]))
+        return first
+
+
+class ComplaintWriter(Writer):
+    model = "sale.complaint"
+    fields: ClassVar[list[str]] = ["description"]
+
+    def vals(self, values: Mapping[str, Any], current: Row, *, creating: bool) -> Vals:
+        return d.complaint_vals(values, current, self.lk, creating=creating)
+
+
+def writer_for(entity: str, client: TrytonClient, lookups: Lookups) -> Writer | None:
+    if entity in ("account", "contact"):
+        return PartyWriter(client, lookups, entity)
+    kinds: dict[str, type[Writer]] = {"product": ProductWriter, "order": SaleWriter,
+                                      "case": ComplaintWriter}
+    kind = kinds.get(entity)
+    return kind(client, lookups) if kind else None
