@@ -147,7 +147,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, Any, int], None]]:
 def _report(report: RunReport, json_output: bool) -> None:
     if json_output:
         out.print_json({"run": report.run_id, "status": report.status, "message": report.message,
-                        "stats": {e: dict(c) for e, c in report.stats.items()}, "plan": report.plan})
+                        "stats": {e: dict(+c) for e, c in report.stats.items() if +c}, "plan": report.plan})
     else:
         for line in report.plan:
             out.console.print(line, highlight=False)
