@@ -36,6 +36,18 @@ ALL = changes.ALL_RECORDS
 T = TypeVar("T")
 
 
+def _values_at(row: Row, path: str) -> set[str]:
+    """The values of a (possibly dotted x2many) field in a search_read row."""
+    head, _, tail = path.partition(".")
+    if not tail:
+        return {str(row.get(head))}
+    return {str(child.get(tail)) for child in row.get(f"{head}.") or []}
+
+
+def _matches(row: Row, key: JsonValues, paths: Mapping[str, str]) -> bool:
+    return all(str(value) in _values_at(row, paths[f]) for f, value in key.items())
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -100,8 +112,19 @@ class TrytonConnector(Workflow):
         return found
 
     def find(self, entity: str, keys: Sequence[JsonValues]) -> list[str | None]:
+        """One search_read per key shape and batch: `field in [values]`, matched here."""
         spec = self._spec(entity)
-        return [self._find_one(spec, key) for key in keys]
+        found: list[str | None] = [None] * len(keys)
+        shapes: dict[tuple[str, ...], list[int]] = {}
+        for index, key in enumerate(keys):
+            shapes.setdefault(tuple(sorted(key)), []).append(index)
+        for fields, indexes in shapes.items():
+            for chunk in _chunks(indexes, self.settings.batch_size):
+                rows = self._key_rows(spec, fields, [keys[i] for i in chunk])
+                for i in chunk:
+                    hits = [r["id"] for r in rows if _matches(r, keys[i], spec.keys)]
+                    found[i] = str(hits[0]) if len(hits) == 1 else None
+        return found
 
     def write(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         writer = writer_for(entity, self.client, self.lookups)
@@ -165,13 +188,16 @@ class TrytonConnector(Workflow):
             "account.invoice.line", "read", lines, ["invoice"], context=ALL)} if lines else {}
         return lambda row: mapping_docs.credit_note_values(row, lk, credited)
 
-    def _find_one(self, spec: Spec, key: JsonValues) -> str | None:
-        unknown = [f for f in key if f not in spec.keys]
-        if unknown or not key:
-            raise ValueError(f"{spec.model} cannot be found by {sorted(key)}")
-        domain = [*spec.domain(self.lookups), *((spec.keys[f], "=", v) for f, v in key.items())]
-        found = self.client.model(spec.model, "search", domain, 0, 2, [["id", "ASC"]], context=ALL)
-        return str(found[0]) if len(found) == 1 else None
+    def _key_rows(self, spec: Spec, fields: tuple[str, ...], keys: Sequence[JsonValues]) -> list[Row]:
+        unknown = [f for f in fields if f not in spec.keys]
+        if unknown or not fields:
+            raise ValueError(f"{spec.model} cannot be found by {list(fields)}")
+        paths = [spec.keys[f] for f in fields]
+        domain = [*spec.domain(self.lookups),
+                  *((p, "in", sorted({str(k[f]) for k in keys})) for f, p in zip(fields, paths, strict=True))]
+        rows: list[Row] = self.client.model(spec.model, "search_read", domain, 0, None,
+                                            [["id", "ASC"]], paths, context=ALL)
+        return rows
 
     # --- writing ------------------------------------------------------------------------
 

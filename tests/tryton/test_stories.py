@@ -1,0 +1,187 @@
+"""Stories against a real Tryton: a customer's records, the order-to-cash flow, change capture.
+
+Scenario: koppel writes a customer with a contact person and a product to Tryton, creates a
+sale, which Tryton quotes, confirms, ships and invoices; koppel then reads the order, the
+shipment, the invoice and a credit note back as canonical records.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from koppel.connectors.base import WriteOp
+from koppel.connectors.tryton import TrytonConnector
+from koppel.errors import RecordError
+from koppel.model import Account, Case, Contact, CreditNote, Invoice, Order, Product, Shipment
+
+pytestmark = pytest.mark.tryton
+
+_counter = iter(range(1, 10**6))
+
+
+def _n() -> int:
+    return next(_counter) * 1000 + os.getpid() % 1000
+
+
+def _one(connector: TrytonConnector, entity: str, values: dict[str, Any]) -> str:
+    [outcome] = connector.write(entity, [WriteOp("k", values)])
+    assert outcome.ok, outcome.error
+    assert outcome.id
+    return outcome.id
+
+
+def _customer(erp: TrytonConnector) -> tuple[str, str, str]:
+    n = _n()
+    account = _one(erp, "account", {
+        "name": f"Müller Maschinenbau {n}", "vat_id": "DE123456788", "email": f"info{n}@mm.test",
+        "phone": "+49 89 1234", "website": "https://mm.test", "payment_term": "Net 14 days",
+        "currency": "EUR", "credit_limit": {"amount": "5000.00", "currency": "EUR"},
+        "billing_address": {"street": "Werkstr. 5", "postcode": "80331", "city": "München",
+                            "country": "DE"}})
+    contact = _one(erp, "contact", {"first_name": "Eva", "last_name": f"Berg {n}",
+                                    "email": f"eva{n}@mm.test", "account": account,
+                                    "invoice_recipient": True})
+    product = _one(erp, "product", {"name": f"Pump {n}", "code": f"PUMP-{n}", "unit": "u",
+                                    "list_price": {"amount": "90.00", "currency": "EUR"},
+                                    "cost_price": {"amount": "40", "currency": "EUR"}})
+    return account, contact, product
+
+
+def _stock(erp: TrytonConnector, product: str, quantity: int) -> None:
+    setup = erp.settings.setup or {}
+    location = setup["storage_location"]
+    [inventory] = erp.client.model("stock.inventory", "create", [{
+        "location": location, "lines": [["create", [{"product": int(product),
+                                                       "quantity": float(quantity)}]]]}])
+    erp.client.model("stock.inventory", "confirm", [inventory])
+
+
+def test_a_customer_round_trips_with_its_contact_and_product(erp: TrytonConnector) -> None:
+    account, contact, product = _customer(erp)
+    [acc] = erp.read("account", [account])
+    assert isinstance(acc.record, Account)
+    assert acc.record.number, "Tryton assigns the customer number"
+    assert acc.record.vat_id == "DE123456788" and acc.record.payment_term == "Net 14 days"
+    assert acc.record.billing_address and acc.record.billing_address.city == "München"
+    assert acc.record.credit_limit and acc.record.credit_limit.amount == Decimal(5000)
+    assert acc.record.website == "https://mm.test" and acc.record.status == "customer"
+    [person] = erp.read("contact", [contact])
+    assert isinstance(person.record, Contact)
+    assert (person.record.first_name, person.record.account) == ("Eva", account)
+    assert person.record.invoice_recipient is True
+    [item] = erp.read("product", [product])
+    assert isinstance(item.record, Product) and item.record.unit == "u" and item.record.active
+    assert erp.find("account", [{"number": acc.record.number}, {"vat_id": "DE123456788"}])[0] == account
+    assert erp.find("contact", [{"email": person.record.email}]) == [contact]
+    assert erp.find("product", [{"code": item.record.code}]) == [product]
+    assert erp.read("account", [contact]) == [], "a contact person is not an account"
+
+
+def test_a_record_tryton_rejects_carries_trytons_own_message(erp: TrytonConnector) -> None:
+    good = {"name": f"Good {_n()}"}
+    outcomes = erp.write("account", [WriteOp("bad", {"name": "Bad", "vat_id": "DE000"}),
+                                     WriteOp("good", good)])
+    assert isinstance(outcomes[0].error, RecordError)
+    assert 'The European VAT Number "DE000"' in outcomes[0].error.message
+    assert outcomes[1].ok
+
+
+def test_a_sale_goes_from_draft_to_shipped_and_invoiced(erp: TrytonConnector) -> None:
+    account, _, product = _customer(erp)
+    _stock(erp, product, 20)
+    order = _one(erp, "order", {
+        "account": account, "reference": f"Q-{_n()}", "payment_term": "Net 30 days",
+        "lines": [{"product": product, "quantity": "3"},
+                  {"product": product, "quantity": "1", "unit_price": {"amount": "80", "currency": "EUR"},
+                   "description": "Spare pump"}]})
+    [draft] = erp.read("order", [order])
+    assert isinstance(draft.record, Order) and draft.record.state == "draft"
+    assert [str(line.quantity) for line in draft.record.lines] == ["3", "1"]
+    assert draft.record.total and draft.record.total.amount == Decimal("416.50")  # 350 + 19 %
+    erp.quote([order])
+    erp.confirm([order])
+    docs = erp.sale_documents(order)
+    assert len(docs["shipments"]) == 1 and len(docs["invoices"]) == 1
+    erp.ship(docs["shipments"])
+    erp.post_invoices(docs["invoices"])
+    [shipment] = erp.read("shipment", docs["shipments"])
+    assert isinstance(shipment.record, Shipment)
+    assert (shipment.record.state, shipment.record.order, shipment.record.account) == (
+        "done", order, account)
+    [invoice] = erp.read("invoice", docs["invoices"])
+    assert isinstance(invoice.record, Invoice) and invoice.record.state == "posted"
+    assert invoice.record.number and invoice.record.order == order and invoice.record.due_date
+    assert invoice.record.amount_to_pay and invoice.record.amount_to_pay.amount == Decimal("416.5")
+    [sold] = erp.read("order", [order])
+    assert (sold.record.state, sold.record.shipment_state) == ("processing", "sent")
+    assert sold.record.number and erp.find("order", [{"number": sold.record.number}]) == [order]
+    erp.pay(docs["invoices"][0])
+    [paid] = erp.read("invoice", docs["invoices"])
+    assert paid.record.state == "paid"
+    assert erp.read("order", [order])[0].record.state == "done"
+
+
+def test_crediting_an_invoice_gives_a_credit_note(erp: TrytonConnector) -> None:
+    account, _, product = _customer(erp)
+    _stock(erp, product, 5)
+    order = _one(erp, "order", {"account": account, "lines": [{"product": product, "quantity": "2"}]})
+    erp.quote([order])
+    erp.confirm([order])
+    invoices = erp.sale_documents(order)["invoices"]
+    erp.post_invoices(invoices)
+    [credit] = erp.credit(invoices)
+    assert erp.read("invoice", [credit]) == [], "a credit note is not an invoice"
+    [note] = erp.read("credit_note", [credit])
+    assert isinstance(note.record, CreditNote)
+    assert note.record.invoice == invoices[0] and note.record.account == account
+    assert note.record.total and note.record.total.amount == Decimal("-214.2")
+
+
+def test_a_complaint_about_an_order(erp: TrytonConnector) -> None:
+    account, _, product = _customer(erp)
+    order = _one(erp, "order", {"account": account, "lines": [{"product": product, "quantity": "1"}]})
+    erp.quote([order])
+    erp.confirm([order])  # Tryton accepts complaints about confirmed sales only
+    case = _one(erp, "case", {"subject": "Pump leaks", "description": "Seal broken",
+                              "account": account, "order": order, "kind": "complaint"})
+    erp.complaint_step([case], "wait")
+    [got] = erp.read("case", [case])
+    assert isinstance(got.record, Case)
+    assert (got.record.subject, got.record.description, got.record.order) == (
+        "Pump leaks", "Seal broken", order)
+    assert got.record.erp_state == "waiting" and got.record.number
+    [outcome] = erp.write("case", [WriteOp("c", {"subject": "No order", "account": account})])
+    assert isinstance(outcome.error, RecordError)
+
+
+def _drain(erp: TrytonConnector, entity: str, cursor: str | None) -> tuple[list[str], str | None]:
+    ids: list[str] = []
+    for batch in erp.read_changes(entity, cursor, batch_size=50):
+        ids += [r.id for r in batch.records]
+        cursor = batch.cursor
+    return ids, cursor
+
+
+def test_incremental_reads_see_exactly_the_changed_records(erp: TrytonConnector) -> None:
+    account, contact, product = _customer(erp)
+    other, _, _ = _customer(erp)
+    _, cursor = _drain(erp, "account", None)
+    assert _drain(erp, "account", cursor)[0] == []
+    [address] = erp.client.model("party.address", "search", [("party", "=", int(account))], 0, 1, None)
+    erp.client.model("party.address", "write", [address], {"city": "Augsburg"})
+    seen, cursor = _drain(erp, "account", cursor)
+    assert seen == [account], "an address change bumps its party"
+    assert erp.read("account", [account])[0].record.postcode == "80331"
+    erp.write("account", [WriteOp("u", {"phone": "+49 89 9999"}, other)])
+    seen, cursor = _drain(erp, "account", cursor)
+    assert seen == [other]
+    _, product_cursor = _drain(erp, "product", None)
+    erp.write("product", [WriteOp("p", {"list_price": {"amount": "99", "currency": "EUR"}}, product)])
+    assert _drain(erp, "product", product_cursor)[0] == [product], "a template change bumps the product"
+    assert _drain(erp, "account", cursor)[0] == []
+    _, contact_cursor = _drain(erp, "contact", None)
+    assert contact not in _drain(erp, "contact", contact_cursor)[0]
