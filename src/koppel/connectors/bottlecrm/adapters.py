@@ -34,6 +34,8 @@ class EntitySpec:
     strategy: Strategy
     update_method: Literal["PATCH", "PUT"] = "PATCH"
     can_delete: bool = True
+    #: BottleCRM numbers these from a per-day sequence: parallel creates collide (500)
+    serial_create: bool = False
     #: fields BottleCRM insists on at create time
     create_defaults: Json = field(default_factory=dict)
     #: list fields hashed for the summary strategy
@@ -66,7 +68,7 @@ def _plain(mapper: Callable[[Json], Json]) -> Callable[[Json, str], Json]:
     return lambda remote, _currency: mapper(remote)
 
 
-_SHARING = {"assigned_to": [], "teams": [], "contacts": []}
+_SHARING: Json = {"assigned_to": [], "teams": [], "contacts": []}
 
 SPECS: dict[str, EntitySpec] = {
     "account": EntitySpec(
@@ -80,12 +82,13 @@ SPECS: dict[str, EntitySpec] = {
         m.PRODUCT_READS, m.PRODUCT_WRITES, "stamp", update_method="PUT"),
     "quote": EntitySpec(
         "quote", "invoices/estimates/", _key("results"), _obj("estimate"), d.quote_in, d.quote_out,
-        d.QUOTE_READS, d.QUOTE_WRITES, "summary", update_method="PUT",
+        d.QUOTE_READS, d.QUOTE_WRITES, "summary", update_method="PUT", serial_create=True,
         summary_keys=("estimate_number", "title", "status", "account", "contact", "total_amount",
                       "currency", "expiry_date", "issue_date")),
     "invoice": EntitySpec(
         "invoice", "invoices/", _key("results"), _obj("invoice"), d.invoice_in, d.invoice_out,
         d.INVOICE_READS, d.INVOICE_WRITES, "summary", update_method="PUT", can_delete=False,
+        serial_create=True,
         summary_keys=("invoice_number", "invoice_title", "status", "account", "contact", "issue_date",
                       "due_date", "total_amount", "amount_due", "currency", "line_items_count")),
     "case": EntitySpec(

@@ -8,7 +8,15 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from koppel.connectors.bottlecrm.mapping import Json, amount_of, copy_present, decimal_text, money, ref_id, text
+from koppel.connectors.bottlecrm.mapping import (
+    Json,
+    amount_of,
+    copy_present,
+    decimal_text,
+    money,
+    ref_id,
+    text,
+)
 
 # --- quote (estimate) ------------------------------------------------------------------
 

@@ -1,0 +1,259 @@
+"""The BottleCRM connector: the koppel contract on top of BottleCRM's REST API (django-crm 1.35).
+
+Reads scan list endpoints and keep what they knew in the cursor (changes.py); writes go out
+in parallel within the configured concurrency, PATCH where BottleCRM allows it; lookups by
+natural key filter where the server can and scan where it cannot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from koppel.connectors.base import (
+    Capabilities,
+    ChangeBatch,
+    EntityInfo,
+    JsonValues,
+    RemoteRecord,
+    WriteOp,
+    WriteOutcome,
+)
+from koppel.connectors.bottlecrm import changes
+from koppel.connectors.bottlecrm.adapters import SPECS, EntitySpec
+from koppel.connectors.bottlecrm.client import BottleCrmClient, Json, NotFound
+from koppel.connectors.bottlecrm.config import BottleCrmSettings
+from koppel.connectors.bottlecrm.lookup import Finder
+from koppel.connectors.bottlecrm.mapping_docs import CASE_KIND_FIELD
+from koppel.errors import RecordError, TransientError
+from koppel.model import Entity, entity_class
+
+
+class BottleCrmConnector:
+    """BottleCRM as a koppel peer: accounts, contacts, products, quotes, cases, tasks, invoices."""
+
+    # no modified-since filter, PATs cannot register webhooks, creates go one request each
+    capabilities = Capabilities(modified_since=False, batch_create=False, deletes_visible=True,
+                                webhooks=False)
+
+    def __init__(self, name: str, settings: BottleCrmSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.client = BottleCrmClient(name, settings)
+        self.finder = Finder(self.client, self._canonical)
+        self._task_lock = threading.Lock()
+        self._numbering_lock = threading.Lock()
+        self._case_kind_ready = False
+
+    # --- the contract -------------------------------------------------------------------
+
+    def check(self) -> None:
+        self.client.get("invoices/products/", {"limit": 1})
+
+    def discover(self) -> Mapping[str, EntityInfo]:
+        return {e: EntityInfo(readable=s.readable, writable=s.writable, can_delete=s.can_delete)
+                for e, s in SPECS.items()}
+
+    def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500
+                     ) -> Iterator[ChangeBatch]:
+        spec, position = SPECS[entity], changes.ChangeCursor.load(cursor)
+        rows = list(self.client.pages(spec.path, spec.rows))
+        present = [str(r["id"]) for r in rows]
+        deleted = position.deleted(present)
+        found = self._candidates(spec, rows, position)
+        for start in range(0, max(len(found), 1), batch_size):
+            chunk = found[start:start + batch_size]
+            records, delivered = self._records_of(spec, chunk)
+            changes.advance(position, delivered, self.settings.lag)
+            last = start + batch_size >= len(found)
+            if last:
+                changes.forget(position, deleted)
+                if spec.strategy == "stamp":
+                    position.known.update({i: "" for i in present if i not in position.known})
+            yield ChangeBatch(records, deleted if last else [], position.dump())
+
+    def read(self, entity: str, ids: Sequence[str]) -> list[RemoteRecord]:
+        spec = SPECS[entity]
+        details = self.client.parallel(lambda i: self._detail(spec, i), list(ids))
+        found = [self._record(spec, row) for row in details if row is not None]
+        return [r for r in found if r is not None]
+
+    def find(self, entity: str, keys: Sequence[JsonValues]) -> list[str | None]:
+        return self.finder.find(SPECS[entity], keys)
+
+    def write(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        spec = SPECS[entity]
+        if entity == "case" and any("kind" in op.values for op in ops):
+            self._ensure_case_kind_field()
+        return self.client.parallel(lambda op: self._write_one(spec, op), list(ops))
+
+    def delete(self, entity: str, ids: Sequence[str]) -> list[WriteOutcome]:
+        spec = SPECS[entity]
+        return self.client.parallel(lambda i: self._delete_one(spec, i), list(ids))
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _canonical(self, spec: EntitySpec, row: Json) -> Entity | None:
+        """The canonical record of a remote row; None if BottleCRM holds something koppel cannot."""
+        try:
+            return entity_class(spec.entity).model_validate(
+                spec.to_canonical(row, self.settings.default_currency))
+        except ValidationError:
+            return None
+
+    def _record(self, spec: EntitySpec, row: Json) -> RemoteRecord | None:
+        record = self._canonical(spec, row)
+        if record is None:
+            return None
+        stamp = changes.stamp_of(row)
+        modified = datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
+        return RemoteRecord(str(row["id"]), record, modified)
+
+    def _detail(self, spec: EntitySpec, record_id: str) -> Json | None:
+        try:
+            return spec.detail(self.client.get(f"{spec.path}{record_id}/")) or None
+        except NotFound:
+            return None
+
+    def _candidates(self, spec: EntitySpec, rows: list[Json], position: changes.ChangeCursor
+                    ) -> list[changes.Candidate]:
+        if spec.strategy == "stamp":
+            return changes.changed_by_stamp(rows, position, self.settings.lag)
+        if spec.strategy == "summary":
+            hashed = [(r, changes.content_hash({k: r.get(k) for k in spec.summary_keys})) for r in rows]
+            return changes.changed_by_hash(hashed, position)
+        records = [(r, self._canonical(spec, r)) for r in rows]
+        return changes.changed_by_hash(
+            ((r, changes.content_hash(rec.model_dump(mode="json"))) for r, rec in records
+             if rec is not None), position)
+
+    def _records_of(self, spec: EntitySpec, chunk: list[changes.Candidate]
+                    ) -> tuple[list[RemoteRecord], list[changes.Candidate]]:
+        """The records of a chunk (details read in parallel when the list is only a summary)."""
+        rows: list[Json | None] = [c.row for c in chunk]
+        if spec.strategy == "summary":
+            rows = self.client.parallel(lambda c: self._detail(spec, c.id), chunk)
+        records, delivered = [], []
+        for candidate, row in zip(chunk, rows, strict=True):
+            record = self._record(spec, row) if row is not None else None
+            if record is not None:
+                records.append(record)
+                delivered.append(candidate)
+        return records, delivered
+
+    # --- writing ------------------------------------------------------------------------
+
+    def _write_one(self, spec: EntitySpec, op: WriteOp) -> WriteOutcome:
+        try:
+            record_id = self._update(spec, op) if op.id else self._create(spec, op.values)
+        except (RecordError, TransientError) as exc:
+            return WriteOutcome(op.key, op.id, exc)
+        return WriteOutcome(op.key, record_id)
+
+    def _create(self, spec: EntitySpec, values: JsonValues) -> str:
+        body = {**spec.create_defaults, **_without_nulls(spec.to_remote(values))}
+        if spec.entity == "activity":
+            return self._create_task(spec, body)
+        if spec.entity == "invoice" and body.get("account_id"):
+            body.setdefault("contact_id", self._first_contact(str(body["account_id"])))
+        answer = self._post(spec, values, body)
+        record_id = spec.created_id(answer)
+        if record_id is None:
+            raise RecordError(f"BottleCRM created a {spec.entity} but did not say its id: {answer}",
+                              system=self.name)
+        return record_id
+
+    def _post(self, spec: EntitySpec, values: JsonValues, body: Json) -> Json:
+        try:
+            if not spec.serial_create:
+                return self.client.post(spec.path, body)
+            with self._numbering_lock:
+                return self.client.post(spec.path, body)
+        except TransientError:
+            if spec.entity == "product" and values.get("code") and self.find("product", [
+                    {"code": values["code"]}])[0]:
+                # a duplicate sku is an IntegrityError there: 500, not 400
+                raise RecordError(f"a product with sku {values['code']!r} already exists",
+                                  system=self.name) from None
+            raise
+
+    def _update(self, spec: EntitySpec, op: WriteOp) -> str:
+        assert op.id is not None
+        body, path = spec.to_remote(op.values), f"{spec.path}{op.id}/"
+        if not body:
+            self.client.get(path)  # nothing to send; still say whether the record exists
+        elif spec.update_method == "PATCH":
+            self.client.patch(path, body)
+        else:
+            self.client.put(path, body)
+        return op.id
+
+    def _create_task(self, spec: EntitySpec, body: Json) -> str:
+        """POST tasks/ answers without the id: find the newest task with that title and parent."""
+        with self._task_lock:
+            self.client.post(spec.path, body)
+            rows = self.client.pages(spec.path, spec.rows, {"search": body.get("title", "")})
+            mine = [r for r in rows if r.get("title") == body.get("title")
+                    and (r.get("account") or {}).get("id") == body.get("account")]
+        if not mine:
+            raise RecordError(f"BottleCRM created task {body.get('title')!r} but it cannot be found",
+                              system=self.name)
+        return str(max(mine, key=lambda r: str(r.get("created_at")))["id"])
+
+    def _first_contact(self, account_id: str) -> str:
+        """BottleCRM insists on a contact for an invoice; koppel's invoice has none: use the account's."""
+        contacts = SPECS["account"].detail(self.client.get(f"accounts/{account_id}/")).get("contacts") or []
+        if not contacts:
+            raise RecordError(f"account {account_id} has no contact; BottleCRM needs one on an invoice",
+                              system=self.name)
+        return str(contacts[0]["id"] if isinstance(contacts[0], dict) else contacts[0])
+
+    def _delete_one(self, spec: EntitySpec, record_id: str) -> WriteOutcome:
+        if not spec.can_delete:
+            return WriteOutcome(record_id, record_id, RecordError(
+                f"BottleCRM offers no delete for {spec.entity}", system=self.name))
+        try:
+            self.client.delete(f"{spec.path}{record_id}/")
+        except NotFound:
+            pass  # already gone: the outcome the caller wanted
+        except (RecordError, TransientError) as exc:
+            return WriteOutcome(record_id, record_id, exc)
+        return WriteOutcome(record_id, record_id)
+
+    def _ensure_case_kind_field(self) -> None:
+        """Cases have no field for koppel's kind: keep it in a dropdown custom field we define."""
+        if self._case_kind_ready:
+            return
+        body = {"target_model": "Case", "key": CASE_KIND_FIELD, "label": "Case kind",
+                "field_type": "dropdown", "options": [
+                    {"value": v, "label": v.capitalize()}
+                    for v in ("question", "complaint", "warranty", "other")]}
+        try:
+            self.client.post("custom-fields/", body)
+        except RecordError as exc:
+            if "already exists" not in exc.message:
+                raise
+        self._case_kind_ready = True
+
+
+def _without_nulls(body: Mapping[str, Any]) -> Json:
+    """A create has nothing to clear: leave out nulls, also inside custom_fields."""
+    clean = {k: v for k, v in body.items() if v is not None}
+    if isinstance(clean.get("custom_fields"), dict):
+        clean["custom_fields"] = {k: v for k, v in clean["custom_fields"].items() if v is not None}
+    return clean
+
+
+def create(system: str, settings: Mapping[str, Any]) -> BottleCrmConnector:
+    """Entry-point factory: `connector = "bottlecrm"` in koppel.toml."""
+    return BottleCrmConnector(system, BottleCrmSettings.model_validate(dict(settings)))
+
+
+__all__ = ["BottleCrmConnector", "create"]
