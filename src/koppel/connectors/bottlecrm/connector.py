@@ -95,6 +95,21 @@ class BottleCrmConnector:
         spec = SPECS[entity]
         return self.client.parallel(lambda i: self._delete_one(spec, i), list(ids))
 
+    # --- actions of the CRM's users, for demos and scenario tests (not part of the contract)
+
+    def accept_quote(self, quote_id: str, *, name: str, email: str) -> None:
+        """The customer accepts a quote: it is sent, then accepted through its public link.
+
+        BottleCRM 1.35 lets no API client set an estimate's status; this is the path its own
+        client portal takes (the e-mail goes to the server's mail backend).
+        """
+        self.client.post(f"invoices/estimates/{quote_id}/send/", {})
+        detail = self.client.get(f"invoices/estimates/{quote_id}/")
+        token = (detail.get("estimate") or detail).get("public_token")
+        if not token:
+            raise RecordError(f"quote {quote_id} has no public link to accept it by", system=self.name)
+        self.client.post(f"public/estimate/{token}/accept/", {"name": name, "email": email})
+
     def close(self) -> None:
         self.client.close()
 
