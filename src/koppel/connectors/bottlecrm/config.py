@@ -6,9 +6,11 @@ field keys per model, default pipeline, lead sources); the connector only reads 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class BottleCrmSettings(BaseModel):
@@ -30,3 +32,12 @@ class BottleCrmSettings(BaseModel):
     lag: float = Field(default=2.0, ge=0)
     #: the `setup` object printed by the peer script (pipeline id, custom field keys …)
     setup: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("setup", mode="before")
+    @classmethod
+    def _load_setup(cls, value: Any) -> Any:
+        """Also accept the path of a JSON file: the whole `start` line or just its setup."""
+        if isinstance(value, str | Path):
+            data = json.loads(Path(value).read_text())
+            return data.get("setup", data)
+        return value
