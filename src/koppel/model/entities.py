@@ -19,6 +19,7 @@ ContactRef = Annotated[str | None, RefTo("contact")]
 InvoiceRef = Annotated[str | None, RefTo("invoice")]
 OrderRef = Annotated[str | None, RefTo("order")]
 ProductRef = Annotated[str | None, RefTo("product")]
+QuoteRef = Annotated[str | None, RefTo("quote")]
 
 
 class Address(Record):
@@ -241,6 +242,7 @@ class Case(Entity):
     account: AccountRef = None
     contact: ContactRef = None
     order: OrderRef = None
+    quote: QuoteRef = None  # the accepted quote (the ERP's sales order) a complaint is about
     status: str = "new"
     priority: str | None = None
     description: str | None = None

@@ -28,7 +28,7 @@ from koppel.connectors.bottlecrm.adapters import SPECS, EntitySpec
 from koppel.connectors.bottlecrm.client import BottleCrmClient, Json, NotFound
 from koppel.connectors.bottlecrm.config import BottleCrmSettings
 from koppel.connectors.bottlecrm.lookup import Finder
-from koppel.connectors.bottlecrm.mapping_docs import CASE_KIND_FIELD
+from koppel.connectors.bottlecrm.mapping_docs import CASE_KIND_FIELD, CASE_QUOTE_FIELD
 from koppel.errors import RecordError, TransientError
 from koppel.model import Entity, entity_class
 
@@ -87,7 +87,7 @@ class BottleCrmConnector:
 
     def write(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         spec = SPECS[entity]
-        if entity == "case" and any("kind" in op.values for op in ops):
+        if entity == "case" and any("kind" in op.values or "quote" in op.values for op in ops):
             self._ensure_case_kind_field()
         return self.client.parallel(lambda op: self._write_one(spec, op), list(ops))
 
@@ -243,18 +243,20 @@ class BottleCrmConnector:
         return WriteOutcome(record_id, record_id)
 
     def _ensure_case_kind_field(self) -> None:
-        """Cases have no field for koppel's kind: keep it in a dropdown custom field we define."""
+        """Cases have no fields for koppel's kind and the quote a complaint is about: keep them
+        in custom fields koppel defines the first time it writes a case."""
         if self._case_kind_ready:
             return
-        body = {"target_model": "Case", "key": CASE_KIND_FIELD, "label": "Case kind",
-                "field_type": "dropdown", "options": [
-                    {"value": v, "label": v.capitalize()}
-                    for v in ("question", "complaint", "warranty", "other")]}
-        try:
-            self.client.post("custom-fields/", body)
-        except RecordError as exc:
-            if "already exists" not in exc.message:
-                raise
+        kinds = [{"value": v, "label": v.capitalize()} for v in ("question", "complaint", "warranty", "other")]
+        for body in ({"target_model": "Case", "key": CASE_KIND_FIELD, "label": "Case kind",
+                      "field_type": "dropdown", "options": kinds},
+                     {"target_model": "Case", "key": CASE_QUOTE_FIELD, "label": "Quote / order",
+                      "field_type": "text"}):
+            try:
+                self.client.post("custom-fields/", body)
+            except RecordError as exc:
+                if "already exists" not in exc.message:
+                    raise
         self._case_kind_ready = True
 
 

@@ -117,9 +117,10 @@ def invoice_out(values: Mapping[str, Any]) -> Json:
 # --- case ------------------------------------------------------------------------------
 
 CASE_KIND_FIELD = "case_kind"
+CASE_QUOTE_FIELD = "quote_id"  # the estimate a complaint is about: the ERP's sales order
 CASE_TYPE_OUT = {"question": "Question", "complaint": "Problem", "warranty": "Incident", "other": None}
 CASE_READS = frozenset({"number", "subject", "kind", "account", "contact", "status", "priority",
-                        "description", "erp_state"})
+                        "description", "erp_state", "quote"})
 CASE_WRITES = CASE_READS
 
 
@@ -136,7 +137,8 @@ def case_in(remote: Mapping[str, Any]) -> Json:
             "status": status.lower() if status else "new",
             "priority": priority.lower() if priority else None,
             "description": text(remote.get("description")),
-            "erp_state": text(custom.get("erp_complaint_state"))}
+            "erp_state": text(custom.get("erp_complaint_state")),
+            "quote": text(custom.get(CASE_QUOTE_FIELD))}
 
 
 def case_out(values: Mapping[str, Any]) -> Json:
@@ -148,7 +150,7 @@ def case_out(values: Mapping[str, Any]) -> Json:
     if "contact" in values:
         body["contacts"] = [values["contact"]] if values["contact"] else []
     custom = copy_present(values, {"number": "erp_complaint_no", "erp_state": "erp_complaint_state",
-                                   "kind": CASE_KIND_FIELD})
+                                   "kind": CASE_KIND_FIELD, "quote": CASE_QUOTE_FIELD})
     if "kind" in values:
         body["case_type"] = CASE_TYPE_OUT.get(values["kind"] or "question")
     if custom:
