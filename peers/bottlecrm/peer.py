@@ -483,8 +483,10 @@ def _instance_pid(name: str):
 
 
 def start(name: str, backend: str = "sqlite", port: int | None = None, workers: int = 2,
-          timeout: float = 60.0) -> dict:
-    """Start a fresh instance NAME from the template; returns the JSON record that the CLI prints."""
+          timeout: float = 60.0, keep: bool = False) -> dict:
+    """Start a fresh instance NAME from the template; returns the JSON record that the CLI prints.
+
+    With `keep`, an existing SQLite database of NAME is started again instead of a fresh copy."""
     _check_name(name)
     _check_backend(backend)
     t0 = time.time()
@@ -498,11 +500,14 @@ def start(name: str, backend: str = "sqlite", port: int | None = None, workers: 
                 raise PeerError(f"port {port} on 127.0.0.1 is already in use ({exc.strerror}); "
                                 f"pick another --port or omit it to get a free one") from None
     inst = instance_dir(name)
-    shutil.rmtree(inst, ignore_errors=True)
-    os.makedirs(inst)
+    kept = keep and backend == "sqlite" and os.path.exists(os.path.join(inst, "db.sqlite3"))
+    if not kept:
+        shutil.rmtree(inst, ignore_errors=True)
+        os.makedirs(inst)
     if backend == "sqlite":
         db = os.path.join(inst, "db.sqlite3")
-        shutil.copyfile(meta["template_db"], db)
+        if not kept:
+            shutil.copyfile(meta["template_db"], db)
         env = _base_env(backend, meta["secret_key"], sqlite_path=db)
     else:
         db = _pg_instance_db(name)
@@ -615,6 +620,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("template", help="build the migrated + bootstrapped template DB")
     p.add_argument("--backend", choices=BACKENDS, default="sqlite")
     p = sub.add_parser("start", help="start instance NAME; prints one JSON line")
+    p.add_argument("--keep", action="store_true", help="reuse NAME's SQLite database if it exists")
     p.add_argument("--name", required=True)
     p.add_argument("--backend", choices=BACKENDS, default="sqlite")
     p.add_argument("--port", type=int)
@@ -632,7 +638,8 @@ def main(argv=None) -> int:
             meta = template(args.backend)
             print(json.dumps({k: v for k, v in meta.items() if k != "secret_key"}))
         elif args.cmd == "start":
-            print(json.dumps(start(args.name, args.backend, args.port, args.workers, args.timeout)),
+            print(json.dumps(start(args.name, args.backend, args.port, args.workers, args.timeout,
+                                   keep=args.keep)),
                   flush=True)
         elif args.cmd == "stop":
             stop(args.name, drop=args.drop)

@@ -465,9 +465,12 @@ def db_name(name: str) -> str:
     return 'koppel_tryton_' + name.lower().replace('-', '_')
 
 
-def start(name: str, backend: str = 'sqlite', port: int | None = None
-        ) -> dict:
-    """Start a fresh Tryton server for instance NAME; return its JSON."""
+def start(name: str, backend: str = 'sqlite', port: int | None = None,
+        keep: bool = False) -> dict:
+    """Start a fresh Tryton server for instance NAME; return its JSON.
+
+    With `keep`, an existing SQLite database of NAME is started again instead of a fresh copy.
+    """
     _check_name(name)
     _check_backend(backend)
     tpl = template(backend)
@@ -486,10 +489,14 @@ def start(name: str, backend: str = 'sqlite', port: int | None = None
                     _pg_drop(prev['database'])
             old.unlink()
         db_dir = idir / 'db'
-        shutil.rmtree(db_dir, ignore_errors=True)
+        kept = keep and backend == 'sqlite' and (
+            db_dir / f'{database}.sqlite').exists()
+        if not kept:
+            shutil.rmtree(db_dir, ignore_errors=True)
         if backend == 'sqlite':
-            db_dir.mkdir()
-            shutil.copyfile(tpl['file'], db_dir / f'{database}.sqlite')
+            if not kept:
+                db_dir.mkdir()
+                shutil.copyfile(tpl['file'], db_dir / f'{database}.sqlite')
         else:
             _pg_drop(database)
             _psql(f'CREATE DATABASE "{database}" TEMPLATE '
@@ -631,6 +638,8 @@ def main(argv=None) -> int:
     p.add_argument('--backend', choices=BACKENDS, default='sqlite')
     p = sub.add_parser('start', help='start a fresh server for NAME')
     p.add_argument('--name', required=True)
+    p.add_argument('--keep', action='store_true',
+        help="reuse NAME's SQLite database if it exists")
     p.add_argument('--backend', choices=BACKENDS, default='sqlite')
     p.add_argument('--port', type=int)
     p = sub.add_parser('stop', help='stop the server of NAME')
@@ -647,7 +656,7 @@ def main(argv=None) -> int:
             info.pop('setup')
             log(f"template ready: {json.dumps(info)}")
         elif args.cmd == 'start':
-            info = start(args.name, args.backend, args.port)
+            info = start(args.name, args.backend, args.port, keep=args.keep)
             print(json.dumps(info), flush=True)
         elif args.cmd == 'stop':
             was = stop(args.name, drop=args.drop)

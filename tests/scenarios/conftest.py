@@ -6,7 +6,6 @@ own koppel store, so every story starts from the same clean state.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,20 +82,9 @@ def coupled(tmp_path: Path) -> Iterator[Coupled]:
 
 def write_config(c: Coupled, *, poll_interval: float = 1.0, batch_size: int = 50) -> Path:
     """A koppel.toml for these peers, secrets in koppel.secrets.toml beside it."""
-    erp, crm = erp_settings(c.erp_info), crm_settings(c.crm_info)
-    secrets = {"erp": {"password": erp.pop("password")}, "crm": {"token": crm.pop("token")}}
-    (c.workdir / "erp-setup.json").write_text(json.dumps(erp.pop("setup")))
-    (c.workdir / "crm-setup.json").write_text(json.dumps(crm.pop("setup")))
-    lines = [f'[store]\nurl = "sqlite:///{c.workdir}/koppel-run.db"\n',
-             f"[sync]\npoll_interval = {poll_interval}\nbatch_size = {batch_size}\nretry_base_delay = 0.2\n"]
-    for side, values, setup in (("erp", erp, "erp-setup.json"), ("crm", crm, "crm-setup.json")):
-        kind = "tryton" if side == "erp" else "bottlecrm"
-        body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
-        lines.append(f'[systems.{side}]\nconnector = "{kind}"\n[systems.{side}.settings]\n{body}\n')
-        lines[-1] += f'setup = "{c.workdir / setup}"\n'
-    (c.workdir / "koppel.secrets.toml").write_text("\n".join(
-        f"[systems.{side}.settings]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
-        for side, values in secrets.items()))
+    config, secrets = peers.config_text(c.erp_info, c.crm_info, c.workdir, poll_interval=poll_interval,
+                                        batch_size=batch_size)
+    (c.workdir / "koppel.secrets.toml").write_text(secrets)
     path = c.workdir / "koppel.toml"
-    path.write_text("\n".join(lines))
+    path.write_text(config.replace("koppel.db", "koppel-run.db"))
     return path

@@ -39,9 +39,11 @@ def _script(kind: str) -> Path:
 
 
 def start(kind: str, name: str, *, backend: str = "sqlite", timeout: float = 1200,
-          quiet: bool = True) -> dict[str, Any]:
-    """Start a fresh instance (installing and building its template the first time)."""
-    result = subprocess.run([sys.executable, str(_script(kind)), "start", "--name", name, "--backend", backend],
+          quiet: bool = True, keep: bool = False) -> dict[str, Any]:
+    """Start a fresh instance (installing and building its template the first time);
+    with `keep`, start the instance's existing database again if it has one."""
+    args = ["start", "--name", name, "--backend", backend] + (["--keep"] if keep else [])
+    result = subprocess.run([sys.executable, str(_script(kind)), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None,
                             text=True, timeout=timeout, check=False)
     if result.returncode != 0:
@@ -57,3 +59,35 @@ def start(kind: str, name: str, *, backend: str = "sqlite", timeout: float = 120
 def stop(kind: str, name: str, *, drop: bool = False) -> None:
     args = [sys.executable, str(_script(kind)), "stop", "--name", name] + (["--drop"] if drop else [])
     subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+
+
+def config_text(erp: dict[str, Any], crm: dict[str, Any], workdir: Path, *, poll_interval: float = 2.0,
+                batch_size: int = 100) -> tuple[str, str]:
+    """koppel.toml and koppel.secrets.toml for a running Tryton and BottleCRM (from `start`)."""
+    (workdir / "erp-setup.json").write_text(json.dumps(erp["setup"]))
+    (workdir / "crm-setup.json").write_text(json.dumps(crm["setup"]))
+    config = f"""# written by koppel for the peers started in {workdir}
+[store]
+url = "sqlite:///{workdir / 'koppel.db'}"
+
+[sync]
+poll_interval = {poll_interval}
+batch_size = {batch_size}
+
+[systems.erp]
+connector = "tryton"
+[systems.erp.settings]
+url = "{erp['url']}"
+database = "{erp['database']}"
+user = "{erp['user']}"
+setup = "{workdir / 'erp-setup.json'}"
+
+[systems.crm]
+connector = "bottlecrm"
+[systems.crm.settings]
+url = "{crm['url']}"
+setup = "{workdir / 'crm-setup.json'}"
+"""
+    secrets = (f'[systems.erp.settings]\npassword = "{erp["password"]}"\n\n'
+               f'[systems.crm.settings]\ntoken = "{crm["token"]}"\n')
+    return config, secrets
