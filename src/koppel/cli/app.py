@@ -311,20 +311,10 @@ def reconcile(config: ConfigOption = DEFAULT_CONFIG,
         raise typer.Exit(out.EXIT_PARTIAL)
 
 
-@app.command()
-def demo(directory: Annotated[Path, typer.Option(help="Where the demo keeps its files.")] = Path(".koppel-demo"),
-         accounts: Annotated[int, typer.Option(help="ERP customers to generate.")] = 200) -> None:
-    """Generate an ERP and a CRM in memory, couple them, and show what happened."""
-    directory.mkdir(parents=True, exist_ok=True)
-    config = directory / "koppel.toml"
-    if not config.exists():
-        text = files("koppel.config").joinpath("template.toml").read_text(encoding="utf-8")
-        config.write_text(text.replace("seed_accounts = 200", f"seed_accounts = {accounts}"))
-    out.console.print(f"demo configuration: {config}")
-    sync(config=config, entity=None, record=None, dry_run=False, json_output=False)
-    out.console.print("\nnext: change data in the systems' files, then run "
-                      f"`koppel sync -c {config}`; see `koppel status -c {config}`")
-
-
 def _actor() -> str:
     return os.environ.get("USER", "cli")
+
+
+from koppel.cli import demo as _demo  # noqa: E402  (registers `koppel demo` and `koppel try`)
+
+__all__ = ["_demo", "app", "main"]
