@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from koppel.connectors.tryton.client import TrytonClient
 
@@ -26,25 +26,52 @@ def moment(stamp: float) -> datetime:
     return datetime.fromtimestamp(stamp, UTC).replace(tzinfo=None)
 
 
+class Related(NamedTuple):
+    """Rows of `model` whose changes count as changes of the record `path` points at.
+
+    `path` is a field of `model` (many2one, x2many, function or reference field) or a dotted
+    path through one x2many ("outgoing_moves.sale"); `domain` narrows the rows scanned.
+    """
+
+    model: str
+    path: str
+    domain: tuple[Any, ...] = ()
+
+
 def _ids(value: Any) -> Iterable[int]:
     if isinstance(value, list):
-        return (int(v) for v in value)
-    return () if value in (None, False) else (int(value),)
+        return (i for v in value for i in _ids(v))
+    if value in (None, False, ""):
+        return ()
+    if isinstance(value, str) and "," in value:  # a reference: "sale.sale,12"
+        tail = value.split(",", 1)[1]
+        return (int(tail),) if tail.isdigit() else ()
+    return (int(value),)
+
+
+def parents_of(row: Any, path: str) -> Iterable[int]:
+    """The ids a related row points at through `path` (see Related)."""
+    head, _, tail = path.partition(".")
+    if not tail:
+        return _ids(row.get(head))
+    nested = row.get(f"{head}.") or []
+    return (i for child in (nested if isinstance(nested, list) else [nested])
+            for i in _ids(child.get(tail)))
 
 
 def changed_stamps(client: TrytonClient, model: str, domain: Sequence[Any],
-                   related: Sequence[tuple[str, str]], since: datetime | None) -> dict[int, float]:
+                   related: Sequence[Related], since: datetime | None) -> dict[int, float]:
     """Id -> version stamp of every record of `domain` changed at or after `since`."""
     window = [("last_modified_at", ">=", since)] if since is not None else []
     rows = client.model(model, "search_read", [*domain, *window], 0, None, None,
                         ["last_modified_at"], context=ALL_RECORDS)
     stamps = {int(r["id"]): stamp_of(r["last_modified_at"]) for r in rows}
     bumped: dict[int, float] = {}
-    for child, parent_field in related:
-        rows = client.model(child, "search_read", window, 0, None, None,
-                            [parent_field, "last_modified_at"], context=ALL_RECORDS)
+    for child in related:
+        rows = client.model(child.model, "search_read", [*child.domain, *window], 0, None, None,
+                            [child.path, "last_modified_at"], context=ALL_RECORDS)
         for row in rows:
-            for parent in _ids(row.get(parent_field)):
+            for parent in parents_of(row, child.path):
                 bumped[parent] = max(bumped.get(parent, 0.0), stamp_of(row["last_modified_at"]))
     outside = [i for i in bumped if i not in stamps]
     if outside:  # a child changed, the parent did not: keep parents of this entity only

@@ -37,6 +37,8 @@ class TrytonSettings(BaseModel):
     contact_relation: str = "Contact person of"
     #: name of the product category new products get (None: the setup's or the first one)
     product_category: str | None = None
+    #: name of the price list quotes use when their customer has none (None: the setup's)
+    price_list: str | None = None
 
     @field_validator("setup", mode="before")
     @classmethod

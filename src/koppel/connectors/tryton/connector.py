@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from koppel import clock
 from koppel.connectors.base import (
     Capabilities,
     ChangeBatch,
@@ -22,7 +23,7 @@ from koppel.connectors.base import (
     WriteOutcome,
 )
 from koppel.connectors.incremental import Cursor
-from koppel.connectors.tryton import changes, lookups, mapping_docs
+from koppel.connectors.tryton import changes, finance, lookups, mapping_docs
 from koppel.connectors.tryton.client import TrytonClient
 from koppel.connectors.tryton.config import TrytonSettings
 from koppel.connectors.tryton.mapping import Lookups, MappingError, Row, Vals
@@ -180,7 +181,16 @@ class TrytonConnector(Workflow):
         return records
 
     def _converter(self, entity: str, spec: Spec, rows: list[Row]) -> Callable[[Row], dict[str, Any]]:
+        """Row -> canonical values; some entities first read facts for all rows at once."""
         lk = self.lookups
+        if entity == "account":
+            facts = finance.read_account_facts(self.client, lk, [int(r["id"]) for r in rows],
+                                               clock.now().date())
+            return lambda row: {**spec.convert(row, lk), **facts[int(row["id"])]}
+        if entity == "invoice":
+            levels = finance.invoice_dunning_levels(self.client, {
+                int(r["id"]): [int(li["id"]) for li in r.get("lines_to_pay.") or []] for r in rows})
+            return lambda row: {**spec.convert(row, lk), "dunning_level": levels.get(int(row["id"]))}
         if entity != "credit_note":
             return lambda row: spec.convert(row, lk)
         lines = sorted({i for row in rows for i in mapping_docs.credited_lines(row)})
@@ -224,7 +234,10 @@ class TrytonConnector(Workflow):
             made.update((op.key, str(i)) for (op, _), i in zip(batch, ids, strict=True))
 
         failed = self._batched(creates, create)
-        return [WriteOutcome(op.key, made.get(op.key), failed.get(op.key)) for op, _ in creates]
+        unfinished = writer.finish(sorted({int(i) for i in made.values()}))
+        return [WriteOutcome(op.key, made.get(op.key),
+                             failed.get(op.key) or unfinished.get(int(made.get(op.key) or 0)))
+                for op, _ in creates]
 
     def _batched(self, items: Sequence[Any], send: Callable[[Sequence[Any]], None]
                  ) -> dict[str, RecordError]:

@@ -49,6 +49,16 @@ def _category(client: TrytonClient, settings: TrytonSettings) -> int:
     return found
 
 
+def _price_list(client: TrytonClient, settings: TrytonSettings) -> int | None:
+    if settings.price_list is None:
+        found = ((settings.setup or {}).get("price_list") or {}).get("id")
+        return int(found) if found else None
+    found = _one(client, "product.price_list", [("name", "=", settings.price_list)])
+    if found is None:
+        raise LookupError(f"Tryton has no price list {settings.price_list!r}")
+    return found
+
+
 def load(client: TrytonClient, settings: TrytonSettings) -> Lookups:
     client.ensure_login()
     company = int(client.context["company"])
@@ -67,5 +77,6 @@ def load(client: TrytonClient, settings: TrytonSettings) -> Lookups:
         contact_relation=contact_relation(client, settings.contact_relation),
         complaint_type=_one(client, "sale.complaint.type", [("origin.name", "=", "sale.sale")]),
         hidden_parties=frozenset({int(row["party"]), *(int(e["party"]) for e in employees)}),
-        default_country=settings.country,
+        default_country=settings.country, price_list=_price_list(client, settings),
+        web_url=f"{settings.url.rstrip('/')}/#{settings.database}",
     )

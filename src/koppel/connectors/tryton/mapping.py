@@ -63,6 +63,10 @@ class Lookups:
     hidden_parties: frozenset[int]
     unit: int
     default_country: str | None = None
+    #: the sale price list of quotes whose customer has none (None: Tryton's list prices)
+    price_list: int | None = None
+    #: the web client's address of this database, "http://host:port/#db" (links to records)
+    web_url: str | None = None
 
 
 # --- shared helpers -------------------------------------------------------------------------

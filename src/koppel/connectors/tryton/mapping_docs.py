@@ -50,12 +50,17 @@ ORDER_FIELDS = [
 ]
 
 
+def sale_lines(row: Row, currency: str | None) -> list[dict[str, Any]]:
+    """The priced lines of a sale (comments, titles and subtotals left out)."""
+    return [{"product": ref(line.get("product")), "description": text(line.get("description")),
+             "quantity": quantity(line.get("quantity")),
+             "unit_price": money(line.get("unit_price"), currency), "discount": None}
+            for line in children(row, "lines") if line.get("type") in (None, "line")]
+
+
 def order_values(row: Row, lk: Lookups) -> dict[str, Any]:
     currency = lk.currencies.code_of(row.get("currency"))
-    lines = [{"product": ref(line.get("product")), "description": text(line.get("description")),
-              "quantity": quantity(line.get("quantity")),
-              "unit_price": money(line.get("unit_price"), currency), "discount": None}
-             for line in children(row, "lines") if line.get("type") in (None, "line")]
+    lines = sale_lines(row, currency)
     return {
         "number": text(row.get("number")), "reference": text(row.get("reference")),
         "account": ref(row.get("party")), "state": row.get("state") or "draft",

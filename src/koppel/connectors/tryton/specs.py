@@ -12,6 +12,8 @@ from typing import Any
 
 from koppel.connectors.tryton import mapping as m
 from koppel.connectors.tryton import mapping_docs as d
+from koppel.connectors.tryton import quotes as q
+from koppel.connectors.tryton.changes import Related
 from koppel.connectors.tryton.mapping import Lookups, Row
 
 Convert = Callable[[Row, Lookups], dict[str, Any]]
@@ -34,8 +36,8 @@ class Spec:
     domain: Domain = _none
     #: canonical natural-key field -> Tryton domain path
     keys: Mapping[str, str] = field(default_factory=dict)
-    #: (model, field pointing at this record) whose changes count as changes of the record
-    related: tuple[tuple[str, str], ...] = ()
+    #: rows of other models whose changes count as changes of the record
+    related: tuple[Related, ...] = ()
 
 
 def _accounts(lk: Lookups) -> list[Any]:
@@ -59,41 +61,63 @@ def _payments(lk: Lookups) -> list[Any]:
     return [("invoice_payment", "!=", None)]
 
 
+def _quotes(lk: Lookups) -> list[Any]:
+    """Sales handed over from a CRM quote: those with a reference (the quote number)."""
+    return [("reference", "!=", None), ("reference", "!=", "")]
+
+
 def _no_credit_note(row: Row, lk: Lookups) -> dict[str, Any]:
     return d.credit_note_values(row, lk, {})
 
 
-PARTY_CHILDREN = (("party.address", "party"), ("party.contact_mechanism", "party"),
-                  ("party.identifier", "party"))
+PARTY_CHILDREN = (Related("party.address", "party"), Related("party.contact_mechanism", "party"),
+                  Related("party.identifier", "party"))
+#: invoices, receivable lines (payments, reconciliations) and dunnings move the finance facts
+FINANCE_ROWS = (
+    Related("account.invoice", "party", (("type", "=", "out"),)),
+    Related("account.move.line", "party",
+            (("party", "!=", None), ("account.type.receivable", "=", True))),
+    Related("account.dunning", "party"))
+#: lines, customer shipments and invoices move a sale's states
+SALE_ROWS = (Related("sale.line", "sale"), Related("stock.shipment.out", "outgoing_moves.sale"),
+             Related("account.invoice", "sales", (("type", "=", "out"),)))
 ACCOUNT_WRITES = frozenset({"name", "number", "vat_id", "email", "phone", "website",
                             "billing_address", "postcode", "currency", "payment_term",
                             "credit_limit"})
 CONTACT_WRITES = frozenset({"first_name", "last_name", "email", "phone", "account",
                             "invoice_recipient", "address"})
 PRODUCT_WRITES = frozenset({"code", "name", "list_price", "cost_price", "unit", "active"})
+FINANCE_READS = frozenset({"open_amount", "overdue_amount", "dunning_level",
+                           "revenue_this_year", "revenue_last_year"})
+QUOTE_WRITES = frozenset({"number", "title", "account", "currency", "lines"})
+QUOTE_READS = QUOTE_WRITES | {"status", "order_number", "order_status", "shipment_status",
+                              "invoice_status", "planned_ship_date", "erp_link"}
 ORDER_READS = frozenset({"number", "reference", "account", "state", "order_date", "currency",
                          "payment_term", "lines", "total", "shipment_state", "invoice_state",
                          "planned_ship_date"})
 INVOICE_READS = frozenset({"number", "account", "order", "state", "invoice_date", "due_date",
-                           "currency", "untaxed", "tax", "total", "amount_to_pay", "lines"})
+                           "currency", "untaxed", "tax", "total", "amount_to_pay", "lines",
+                           "dunning_level"})
 
 SPECS: dict[str, Spec] = {
     "account": Spec(
-        "party.party", m.PARTY_FIELDS, m.account_values, ACCOUNT_WRITES | {"status"},
-        ACCOUNT_WRITES, True, True, _accounts,
+        "party.party", m.PARTY_FIELDS, m.account_values,
+        ACCOUNT_WRITES | FINANCE_READS | {"status"}, ACCOUNT_WRITES, True, True, _accounts,
         {"number": "code", "vat_id": "identifiers.code", "name": "name",
-         "postcode": "addresses.postal_code"}, PARTY_CHILDREN),
+         "postcode": "addresses.postal_code"}, PARTY_CHILDREN + FINANCE_ROWS),
     "contact": Spec(
         "party.party", m.PARTY_FIELDS, m.contact_values, CONTACT_WRITES, CONTACT_WRITES,
         True, True, _contacts, {"email": "contact_mechanisms.value"}, PARTY_CHILDREN),
     "product": Spec(
         "product.product", m.PRODUCT_FIELDS, m.product_values, PRODUCT_WRITES, PRODUCT_WRITES,
-        True, True, keys={"code": "code"}, related=(("product.template", "products"),)),
+        True, True, keys={"code": "code"}, related=(Related("product.template", "products"),)),
     "order": Spec(
         "sale.sale", d.ORDER_FIELDS, d.order_values, ORDER_READS,
         frozenset({"reference", "account", "order_date", "currency", "payment_term", "lines"}),
-        True, True, keys={"number": "number", "reference": "reference"},
-        related=(("sale.line", "sale"),)),
+        True, True, keys={"number": "number", "reference": "reference"}, related=SALE_ROWS),
+    "quote": Spec(
+        "sale.sale", q.QUOTE_FIELDS, q.quote_values, QUOTE_READS, QUOTE_WRITES, True,
+        domain=_quotes, keys={"number": "reference"}, related=SALE_ROWS),
     "shipment": Spec(
         "stock.shipment.out", d.SHIPMENT_FIELDS, d.shipment_values,
         frozenset({"number", "order", "account", "state", "planned_date", "effective_date"}),
@@ -122,5 +146,5 @@ SPECS: dict[str, Spec] = {
     "price_list": Spec(
         "product.price_list", d.PRICE_LIST_FIELDS, d.price_list_values,
         frozenset({"name", "currency", "items"}), keys={"name": "name"},
-        related=(("product.price_list.line", "price_list"),)),
+        related=(Related("product.price_list.line", "price_list"),)),
 }

@@ -15,8 +15,10 @@ from typing import Any, ClassVar
 from koppel.connectors.base import WriteOp
 from koppel.connectors.tryton import mapping as m
 from koppel.connectors.tryton import mapping_docs as d
-from koppel.connectors.tryton.client import TrytonClient
+from koppel.connectors.tryton import quotes as q
+from koppel.connectors.tryton.client import RpcError, TrytonClient
 from koppel.connectors.tryton.mapping import Lookups, MappingError, Row, Vals
+from koppel.errors import RecordError
 
 Prepared = list[tuple[WriteOp, Vals | MappingError]]
 ALL = {"active_test": False}
@@ -63,6 +65,18 @@ class Writer:
 
     def delete(self, ids: list[int]) -> None:
         self.client.model(self.model, "delete", ids)
+
+    def finish(self, ids: list[int]) -> dict[int, RecordError]:
+        """Work done on records just created (they stay created): the errors per id."""
+        return {}
+
+    def first_addresses(self, parties: set[int]) -> dict[int, int]:
+        rows = self.client.model("party.address", "search_read", [("party", "in", sorted(parties))],
+                                 0, None, [["sequence", "ASC"], ["id", "ASC"]], ["party"])
+        first: dict[int, int] = {}
+        for row in rows:
+            first.setdefault(int(row["party"]), int(row["id"]))
+        return first
 
 
 class PartyWriter(Writer):
@@ -128,7 +142,7 @@ class SaleWriter(Writer):
         values = [op.values for op in ops]
         self.facts = self._facts({int(line["product"]) for v in values
                                   for line in v.get("lines") or [] if line.get("product")})
-        self.addresses = self._addresses({int(v["account"]) for v in values if v.get("account")})
+        self.addresses = self.first_addresses({int(v["account"]) for v in values if v.get("account")})
         return super().prepare(ops)
 
     def vals(self, values: Mapping[str, Any], current: Row, *, creating: bool) -> Vals:
@@ -152,13 +166,104 @@ class SaleWriter(Writer):
             int(r.get("sale_uom") or r["default_uom"]), Decimal(r.get("list_price_used") or 0),
             taxes.get(int(r.get("account_category") or 0), ())) for r in rows}
 
-    def _addresses(self, parties: set[int]) -> dict[int, int]:
-        rows = self.client.model("party.address", "search_read", [("party", "in", sorted(parties))],
-                                 0, None, [["sequence", "ASC"], ["id", "ASC"]], ["party"])
-        first: dict[int, int] = {}
-        for row in rows:
-            first.setdefault(int(row["party"]), int(row["id"]))
-        return first
+
+class QuoteWriter(Writer):
+    """A handed-over quote becomes a sale priced by Tryton, then quoted and confirmed.
+
+    Prices come from `sale.line.on_change` with the customer's sale price list (or the
+    default one); Tryton's warnings on quote and confirm are accepted, its errors leave the
+    sale where it stopped and are reported with its id.
+    """
+
+    model = "sale.sale"
+    fields: ClassVar[list[str]] = ["state", "number", "lines", "party", "currency", "price_list"]
+    STEPS = ("quote", "confirm")
+
+    def prepare(self, ops: Sequence[WriteOp]) -> Prepared:
+        parties = {int(op.values["account"]) for op in ops
+                   if str(op.values.get("account") or "").isdigit()}
+        self.customers = self._customers(parties)
+        self.prices: dict[tuple[Any, ...], Any] = {}
+        return super().prepare(ops)
+
+    def vals(self, values: Mapping[str, Any], current: Row, *, creating: bool) -> Vals:
+        requote = False if creating else q.check_editable(values, current)
+        if creating and not values.get("account"):
+            raise MappingError("a Tryton sale needs a customer (account)")
+        customer = None
+        if "account" in values:
+            customer = self.customers.get(int(values["account"] or 0))
+            if customer is None:
+                raise MappingError(f"Tryton has no customer (party) {values['account']}")
+        lines = self._lines(values, current, customer) if "lines" in values else None
+        vals = q.quote_sale_vals(values, current, self.lk, customer, lines, creating=creating)
+        return {**vals, "_requote": True} if requote else vals
+
+    def update(self, pairs: list[tuple[int, Vals]]) -> None:
+        """Sales in quotation go back to draft for new lines, then are quoted again."""
+        requote = [i for i, v in pairs if v.get("_requote")]
+        clean = [(i, {k: v for k, v in vals.items() if k != "_requote"}) for i, vals in pairs]
+        if requote:
+            self.client.model(self.model, "draft", requote)
+        try:
+            super().update(clean)
+        finally:
+            if requote:
+                self.client.accepting(self.model, "quote", requote)
+
+    def finish(self, ids: list[int]) -> dict[int, RecordError]:
+        errors: dict[int, RecordError] = {}
+        for step in self.STEPS:
+            errors.update(self._step(step, [i for i in ids if i not in errors]))
+        return errors
+
+    def _step(self, step: str, ids: list[int]) -> dict[int, RecordError]:
+        """Press a sale button on all ids at once; when Tryton refuses, on each one alone."""
+        if not ids:
+            return {}
+        try:
+            self.client.accepting(self.model, step, ids)
+            return {}
+        except RecordError as exc:
+            if len(ids) > 1:
+                return {k: e for i in ids for k, e in self._step(step, [i]).items()}
+            return {ids[0]: RecordError(
+                f"Tryton made sale {ids[0]} for the quote but refused to {step} it: {exc.message}",
+                system=exc.system, hint="the sale waits in Tryton: fix and confirm it there; "
+                "a retry of this create couples it by the quote number")}
+
+    def _lines(self, values: Mapping[str, Any], current: Row, customer: q.Customer | None
+               ) -> list[Vals]:
+        party = int(values["account"]) if customer is not None else int(current["party"])
+        price_list = customer.price_list if customer is not None else current.get("price_list")
+        code = values.get("currency") or self.lk.currencies.code_of(current.get("currency")) \
+            or self.lk.currency
+        currency = self.lk.currencies.id_of(code, "currency")
+        return [q.priced_line(line, self._price(line, party, currency, price_list) if line.get(
+            "product") else None, code) for line in values["lines"]]
+
+    def _price(self, line: Mapping[str, Any], party: int, currency: int | None,
+               price_list: int | None) -> Any:
+        request = q.price_request(line, party, currency, price_list, self.lk)
+        key = (request["product"], request["quantity"], party, currency, price_list)
+        if key not in self.prices:
+            try:
+                self.prices[key] = self.client.model("sale.line", "on_change", request, ["product"])
+            except RpcError as exc:
+                raise MappingError(f"Tryton cannot price product {line['product']}: "
+                                   f"{exc.message}") from exc
+        return self.prices[key]
+
+    def _customers(self, parties: set[int]) -> dict[int, q.Customer]:
+        if not parties:
+            return {}
+        rows = self.client.model("party.party", "search_read", [("id", "in", sorted(parties))],
+                                 0, None, None, ["sale_price_list", "customer_payment_term"],
+                                 context=ALL)
+        addresses = self.first_addresses(parties)
+        return {int(r["id"]): q.Customer(r.get("sale_price_list") or self.lk.price_list,
+                                         r.get("customer_payment_term"), addresses.get(int(r["id"])))
+                for r in rows}
 
 
 class ComplaintWriter(Writer):
@@ -173,6 +278,6 @@ def writer_for(entity: str, client: TrytonClient, lookups: Lookups) -> Writer | 
     if entity in ("account", "contact"):
         return PartyWriter(client, lookups, entity)
     kinds: dict[str, type[Writer]] = {"product": ProductWriter, "order": SaleWriter,
-                                      "case": ComplaintWriter}
+                                      "quote": QuoteWriter, "case": ComplaintWriter}
     kind = kinds.get(entity)
     return kind(client, lookups) if kind else None

@@ -1,0 +1,98 @@
+"""The Tryton connector's pure parts, no server: quote mapping, finance folding, change paths."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from koppel.connectors.tryton import finance, quotes
+from koppel.connectors.tryton.changes import parents_of
+from koppel.connectors.tryton.mapping import Codes, Lookups, MappingError
+
+TODAY = date(2026, 6, 15)
+LK = Lookups(company=1, company_party=1, currency="EUR", currencies=Codes({"EUR": 1, "USD": 2}),
+             countries=Codes(), payment_terms=Codes(), uoms=Codes({"u": 1}), category=1,
+             contact_relation=1, complaint_type=None, hidden_parties=frozenset(), unit=1,
+             price_list=7, web_url="http://erp:8000/#demo")
+
+
+def _line(debit: str, credit: str, maturity: date | None) -> dict[str, object]:
+    return {"party": 5, "debit": Decimal(debit), "credit": Decimal(credit), "maturity_date": maturity}
+
+
+def test_open_credits_settle_the_oldest_debt_first() -> None:
+    lines = [_line("300", "0", date(2026, 5, 1)), _line("200", "0", date(2026, 7, 1)),
+             _line("0", "120", None)]
+    assert finance.receivables(lines, TODAY) == (Decimal(380), Decimal(180))
+    assert finance.receivables([_line("50", "0", TODAY), _line("0", "80", None)], TODAY) == (
+        Decimal(-30), Decimal(0)), "due today is not overdue, and overdue never goes negative"
+
+
+def test_revenue_counts_invoices_minus_credit_notes_by_invoice_year() -> None:
+    invoices = [{"party": 5, "invoice_date": date(2026, 1, 3), "company_untaxed": Decimal(100)},
+                {"party": 5, "invoice_date": date(2026, 2, 1), "company_untaxed": Decimal(-40)},
+                {"party": 5, "invoice_date": date(2025, 12, 31), "company_untaxed": Decimal(70)}]
+    facts = finance.account_facts([], invoices, [], [5, 6], "EUR", TODAY)
+    assert facts[5]["revenue_this_year"] == {"amount": "60", "currency": "EUR"}
+    assert facts[5]["revenue_last_year"] == {"amount": "70", "currency": "EUR"}
+    assert facts[6]["open_amount"] == {"amount": "0", "currency": "EUR"}
+    assert facts[6]["dunning_level"] is None
+
+
+def test_foreign_invoices_count_at_their_posting_rate() -> None:
+    row = {"untaxed_amount": Decimal(100), "total_amount": Decimal(119)}
+    booked = {"lines_to_pay.": [{"debit": Decimal("110.18"), "credit": Decimal(0)}]}
+    assert finance.company_untaxed(row, booked) == Decimal("92.59")
+    assert finance.company_untaxed(row, None) == Decimal(100)
+
+
+def test_the_highest_dunning_level_wins() -> None:
+    dunnings = [{"level.": {"sequence": 1, "rec_name": "0@Standard"}},
+                {"level.": {"sequence": 3, "rec_name": "2@Standard"}}]
+    assert finance.highest_level(dunnings) == "2@Standard"
+    assert finance.highest_level([]) is None
+
+
+def test_a_sale_reads_as_a_quote_with_its_order_facts() -> None:
+    row = {"id": 9, "reference": "Q-1", "description": "", "party": 5, "state": "processing",
+           "currency": 1, "number": "SO-9", "shipment_state": "waiting", "invoice_state": "none",
+           "shipments.": [{"planned_date": date(2026, 7, 2), "state": "waiting"},
+                          {"planned_date": date(2026, 6, 20), "state": "cancelled"}],
+           "lines.": [{"type": "line", "product": 3, "quantity": 2.0, "unit_price": Decimal("81.0000"),
+                       "description": "Pump"}, {"type": "comment", "description": "note"}]}
+    values = quotes.quote_values(row, LK)
+    assert (values["number"], values["title"], values["status"], values["order_number"]) == (
+        "Q-1", None, "accepted", "SO-9")
+    assert values["planned_ship_date"] == "2026-07-02"
+    assert values["erp_link"] == "http://erp:8000/#demo/model/sale.sale/9"
+    assert [line["product"] for line in values["lines"]] == ["3"]
+    assert [quotes.quote_status(s) for s in ("draft", "quotation", "done", "cancelled")] == [
+        "draft", "accepted", "accepted", "declined"]
+
+
+def test_quote_lines_take_trytons_price_and_taxes() -> None:
+    line = {"product": "3", "quantity": "2", "unit_price": {"amount": "999", "currency": "EUR"}}
+    answer = {"unit": 1, "unit_price": Decimal("81.0000"), "taxes": {"add": [[0, {"id": 4}]]}}
+    vals = quotes.priced_line(line, answer, "EUR")
+    assert (vals["unit_price"], vals["taxes"], vals["product"]) == (Decimal(81), [["add", [4]]], 3)
+    free = quotes.priced_line({"quantity": "1", "unit_price": {"amount": "120", "currency": "EUR"}},
+                              None, "EUR")
+    assert free["unit_price"] == Decimal(120) and "product" not in free
+    with pytest.raises(MappingError):
+        quotes.priced_line({"quantity": "1"}, None, "EUR")
+
+
+def test_only_an_editable_sale_takes_new_lines() -> None:
+    assert quotes.check_editable({"lines": []}, {"state": "quotation"}) is True
+    assert quotes.check_editable({"title": "x"}, {"state": "done"}) is False
+    with pytest.raises(MappingError, match="only in draft or quotation"):
+        quotes.check_editable({"lines": []}, {"state": "confirmed", "number": "SO-1"})
+
+
+def test_related_rows_point_at_their_parents() -> None:
+    assert list(parents_of({"sales": [4, 5]}, "sales")) == [4, 5]
+    assert list(parents_of({"outgoing_moves.": [{"sale": 4}, {"sale": None}]},
+                           "outgoing_moves.sale")) == [4]
+    assert list(parents_of({"origin": "sale.sale,12"}, "origin")) == [12]
