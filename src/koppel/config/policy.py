@@ -18,12 +18,13 @@ from koppel.model import ENTITIES
 
 Side = Literal["erp", "crm"]
 Owner = Literal["erp", "crm", "shared"]
-Direction = Literal["to_crm", "to_erp", "both", "none"]
+Direction = Literal["to_crm", "to_erp", "both", "once", "none"]
 Trigger = Literal["always", "first_order", "manual"]
 SIDES: tuple[Side, Side] = ("erp", "crm")
 _DEFAULT_DIRECTION: dict[str, Direction] = {"erp": "to_crm", "crm": "to_erp", "shared": "both"}
 _ALLOWED: dict[str, set[str]] = {
-    "erp": {"to_crm", "none"}, "crm": {"to_erp", "none"}, "shared": {"both", "to_crm", "to_erp", "none"}}
+    "erp": {"to_crm", "once", "none"}, "crm": {"to_erp", "once", "none"},
+    "shared": {"both", "to_crm", "to_erp", "none"}}
 
 
 def other(side: Side) -> Side:
@@ -125,6 +126,11 @@ class FieldRule:
     def flows(self, source: Side) -> bool:
         """May a change made in `source` be copied to the other side?"""
         return self.direction == "both" or self.direction == f"to_{other(source)}"
+
+    @property
+    def once(self) -> bool:
+        """Copied when the record is created, never after; a later change by the owner is flagged."""
+        return self.direction == "once"
 
 
 @dataclass(frozen=True)

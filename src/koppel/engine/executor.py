@@ -36,6 +36,8 @@ class Executor:
     attempts: int = 5
     base_delay: float = 0.5
     run_id: int | None = None
+    #: entities coupled between the two systems; a reference to any other entity stays as is
+    coupled: frozenset[str] | None = None
 
     def call(self, system: Side, fn: Callable[..., T], *args: Any) -> T:
         """Call a connector, retrying transient failures with exponential backoff."""
@@ -140,7 +142,7 @@ class Executor:
         """
         rules = self.policy.rules(entity).fields
         maps = {n: r.map for n, r in rules.items() if r.map}
-        refs = ref_fields(entity_class(entity))
+        refs = [r for r in ref_fields(entity_class(entity)) if self.coupled is None or r.target in self.coupled]
         if side == "crm" and maps:
             records = [(i, apply_maps(v, maps, self.policy, to="erp")) for i, v in records]
         if not refs:

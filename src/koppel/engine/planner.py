@@ -138,6 +138,9 @@ def _plan_linked(scope: Scope, change: Change, link: LinkRow, current: Mapping[s
         old = base.get(name, _MISSING)
         if scope.suppress_echo and (new == old or (new is None and old is _MISSING)):
             continue
+        if rule.once:
+            _flag_once(scope, change, link, name, rule, new, snapshot, plan)
+            continue
         if rule.flows(source):
             if (link.id, name) in open_conflicts:
                 continue
@@ -153,6 +156,17 @@ def _plan_linked(scope: Scope, change: Change, link: LinkRow, current: Mapping[s
             back[name] = old
             plan.violations.append(Violation(scope.entity, source, change.source_id, name, new, old))
     _emit_updates(scope, change, link, forward, back, snapshot, plan)
+
+
+def _flag_once(scope: Scope, change: Change, link: LinkRow, name: str, rule: FieldRule, new: Any,
+               snapshot: dict[str, Any], plan: Plan) -> None:
+    """A field handed over once (a quote's lines): the owner's later change is reported, not applied;
+    the other system may keep its own version (the ERP reprices an order)."""
+    if rule.owner != scope.source:
+        return
+    plan.violations.append(Violation(scope.entity, scope.source, change.source_id, name, new,
+                                      f"not applied: {scope.target} keeps the version handed over"))
+    snapshot[name] = new
 
 
 def _emit_updates(scope: Scope, change: Change, link: LinkRow, forward: dict[str, Any],

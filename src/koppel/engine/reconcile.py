@@ -72,7 +72,7 @@ def _field_drift(engine: Engine, entity: str, erp_id: str, crm_id: str,
     out = []
     for name, rule in scope.field_rules(erp_id).items():
         readable = all(name in scope.readable[s] for s in SIDES)
-        if rule.direction == "none" or not readable or erp.get(name) == crm.get(name):
+        if rule.direction in ("none", "once") or not readable or erp.get(name) == crm.get(name):
             continue
         winner: Side = "crm" if rule.owner == "crm" else "erp"
         loser = other(winner)

@@ -75,7 +75,7 @@ class Engine:
     def executor(self, run_id: int | None) -> Executor:
         s = self.settings
         return Executor(self.store, self.connectors, self.policy, s.batch_size, s.retry_attempts,
-                        s.retry_base_delay, run_id)
+                        s.retry_base_delay, run_id, frozenset(self.entities()))
 
     # --- runs ---------------------------------------------------------------------------
 
@@ -161,12 +161,16 @@ class Engine:
             for ref_entity, ref_id in hold.missing:
                 if self.policy.rules(ref_entity).coupling_trigger == "first_order":
                     wanted.setdefault(ref_entity, set()).add(ref_id)
-        for ref_entity in [e for e in self.entities() if e in wanted]:
+        if not wanted:
+            return
+        earlier = self.entities()[: self.entities().index(entity)]
+        for ref_entity in [e for e in earlier if e in wanted]:
             self.triggered.setdefault(ref_entity, set()).update(wanted[ref_entity])
             self.sync_ids(ref_entity, side, sorted(wanted[ref_entity]), executor, stats)
             stats["coupled"] += len(wanted[ref_entity])
-        if wanted:
-            self.sync_ids(entity, side, [h.source_id for h in plan.holds if h.missing], executor, stats)
+        for dependent in earlier:  # e.g. the prospect's contacts, which waited for it
+            self._retry_held(dependent, executor, stats)
+        self.sync_ids(entity, side, [h.source_id for h in plan.holds if h.missing], executor, stats)
 
     def _restore(self, entity: str, owner: Side, owner_ids: list[str], executor: Executor,
                  stats: Counter[str]) -> None:

@@ -210,6 +210,8 @@ def case_values(row: Row, lk: Lookups) -> dict[str, Any]:
     return {"number": text(row.get("number")), "subject": subject, "kind": "complaint",
             "account": ref(row.get("customer")),
             "order": ref(origin) if origin.startswith("sale.sale,") else None,
+            # a sale handed over from a CRM quote is that quote, too (the same sale.sale id)
+            "quote": ref(origin) if origin.startswith("sale.sale,") else None,
             "description": text(description), "erp_state": text(row.get("state"))}
 
 
@@ -223,10 +225,11 @@ def complaint_vals(values: Mapping[str, Any], current: Row, lk: Lookups, *, crea
         vals["description"] = f"{subject}\n\n{body}" if body else subject
     if "account" in values:
         vals["customer"] = int(values["account"]) if values["account"] else None
-    if "order" in values:
-        vals["origin"] = f"sale.sale,{int(values['order'])}" if values["order"] else None
+    sale = values.get("order") or values.get("quote")
+    if "order" in values or "quote" in values:
+        vals["origin"] = f"sale.sale,{int(sale)}" if sale else None
     if creating:
-        if not values.get("account") or not values.get("order"):
+        if not values.get("account") or not sale:
             raise MappingError("a Tryton complaint needs the customer and the order it is about")
         vals.update(company=lk.company, type=lk.complaint_type)
     return vals

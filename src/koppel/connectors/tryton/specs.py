@@ -134,8 +134,8 @@ SPECS: dict[str, Spec] = {
         frozenset({"account", "invoice", "payment_date", "amount", "method"}), domain=_payments),
     "case": Spec(
         "sale.complaint", d.CASE_FIELDS, d.case_values,
-        frozenset({"number", "subject", "kind", "account", "order", "description", "erp_state"}),
-        frozenset({"subject", "account", "order", "description"}), True, True,
+        frozenset({"number", "subject", "kind", "account", "order", "quote", "description", "erp_state"}),
+        frozenset({"subject", "account", "order", "quote", "description"}), True, True,
         keys={"number": "number"}),
     "currency": Spec(
         "currency.currency", d.CURRENCY_FIELDS, d.currency_values,
