@@ -78,3 +78,17 @@ def test_sync_of_one_record_on_demand(workdir: Path) -> None:
     result = koppel("sync", "--entity", "account", "--record", f"erp:{record}", "--json", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["stats"]["account"]["created"] == 1
+
+
+def test_reconcile_exit_code_says_whether_there_is_drift(workdir: Path) -> None:
+    assert koppel("sync", cwd=workdir).returncode == 0
+    clean = koppel("reconcile", "--json", "--entity", "account", cwd=workdir)
+    assert clean.returncode == 0 and json.loads(clean.stdout)["drift"] == []
+    crm = MemoryConnector("crm", MemorySettings(path=workdir / ".koppel" / "crm.json"))
+    coupled = next(i for i in crm.ids("account") if crm.get("account", i)["number"])
+    crm.put("account", {"name": "Drifted"}, coupled)
+    crm.close()
+    drift = koppel("reconcile", "--json", "--entity", "account", cwd=workdir)
+    assert drift.returncode == 1
+    [line] = json.loads(drift.stdout)["drift"]
+    assert (line["kind"], line["record_id"]) == ("differs", coupled)

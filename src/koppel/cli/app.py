@@ -55,7 +55,7 @@ def main() -> None:
     """Console entry point: every koppel error becomes one clear message and an exit code."""
     _configure_logging()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click hands back typer.Exit's code here
     except KoppelError as exc:
         out.err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
         raise SystemExit(out.exit_code(exc)) from None
@@ -70,6 +70,7 @@ def main() -> None:
             exc.show()
             raise SystemExit(out.EXIT_USAGE) from None
         raise
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 @contextmanager
