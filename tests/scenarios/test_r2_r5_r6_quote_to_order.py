@@ -87,7 +87,7 @@ def _contact_of(c: Coupled, account: str) -> str:
 
 def test_the_handoff_is_one_shot_and_status_flows_back(coupled: Coupled) -> None:
     c = coupled
-    account, quote, _ = prospect_with_quote(c)
+    _, quote, _ = prospect_with_quote(c)
     c.crm.accept_quote(quote, name="Lotte Kramer", email="lotte@newco.example")
     c.engine.sync()
     sale = erp_id(c, "quote", quote)
