@@ -59,7 +59,12 @@ def demo(directory: DirOption = DEFAULT_DIR,
         _seed_quotes(config)
         marker.write_text(json.dumps({"customers": customers, "sales": sales}))
     _guide(config, erp, crm)
-    run(config=config, cycles=cycles)
+    try:
+        run(config=config, cycles=cycles)
+    finally:
+        say("stopping Tryton and BottleCRM; `koppel demo` starts them again with the same data")
+        peers.stop("tryton", "demo")
+        peers.stop("bottlecrm", "demo")
 
 
 def _write_config(directory: Path, erp: dict[str, Any], crm: dict[str, Any], keep: bool) -> Path:
