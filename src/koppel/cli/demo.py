@@ -33,7 +33,8 @@ def demo(directory: DirOption = DEFAULT_DIR,
          sales: Annotated[int, typer.Option(help="ERP sales to generate (shipped and invoiced).")] = 24,
          fresh: Annotated[bool, typer.Option(help="Throw the demo data away and start over.")] = False,
          memory: Annotated[bool, typer.Option(help="Offline: two in-memory systems instead.")] = False,
-         cycles: Annotated[int | None, typer.Option(help="Stop live mode after this many polls.")] = None) -> None:
+         cycles: Annotated[int | None, typer.Option(help="Stop live mode after this many polls.")] = None,
+         name: Annotated[str, typer.Option(help="Name of the demo's peer instances.")] = "demo") -> None:
     """Start Tryton and BottleCRM, fill them with demo data, couple them, stay live."""
     if memory:
         _memory_demo(directory, customers)
@@ -46,8 +47,8 @@ def demo(directory: DirOption = DEFAULT_DIR,
     keep = marker.exists() and not fresh
     say("starting Tryton and BottleCRM (the first time this installs them and builds their "
         "databases: a few minutes)" if not keep else "starting Tryton and BottleCRM with the demo data")
-    erp = peers.start("tryton", "demo", keep=keep, quiet=False)
-    crm = peers.start("bottlecrm", "demo", keep=keep, quiet=False)
+    erp = peers.start("tryton", name, keep=keep, quiet=False)
+    crm = peers.start("bottlecrm", name, keep=keep, quiet=False)
     config = _write_config(directory, erp, crm, keep)
     if not keep:
         _seed(config, customers, sales)
@@ -63,8 +64,8 @@ def demo(directory: DirOption = DEFAULT_DIR,
         run(config=config, cycles=cycles)
     finally:
         say("stopping Tryton and BottleCRM; `koppel demo` starts them again with the same data")
-        peers.stop("tryton", "demo")
-        peers.stop("bottlecrm", "demo")
+        peers.stop("tryton", name)
+        peers.stop("bottlecrm", name)
 
 
 def _write_config(directory: Path, erp: dict[str, Any], crm: dict[str, Any], keep: bool) -> Path:
