@@ -40,7 +40,7 @@ class SyncSettings(BaseModel):
     retry_attempts: int = Field(default=5, ge=1, le=50)
     retry_base_delay: float = Field(default=0.5, ge=0)
     entities: list[str] | None = None
-    poll_interval: float = Field(default=5.0, gt=0)
+    poll_interval: float = Field(default=2.0, gt=0)
     schedule: str = "0 2 * * *"
     stale_after: float = Field(default=300, gt=0)  # seconds without a heartbeat: a job's worker died
 
