@@ -1,0 +1,1 @@
+"""Business processes that are more than field copies: order entry (R7) and friends."""
