@@ -317,5 +317,6 @@ def _actor() -> str:
 
 
 from koppel.cli import demo as _demo  # noqa: E402  (registers `koppel demo` and `koppel try`)
+from koppel.cli import serve as _serve  # noqa: E402, F401  (registers `koppel serve`, `users`, `tokens`)
 
 __all__ = ["_demo", "app", "main"]

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from koppel import clock
 from koppel.errors import UsageError
 from koppel.store import tables as t
+from koppel.store.workspace import WorkspaceStore
 
 
 @dataclass
@@ -68,7 +69,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store:
+class Store(WorkspaceStore):
     """koppel's state behind one SQLAlchemy engine."""
 
     def __init__(self, engine: Engine) -> None:

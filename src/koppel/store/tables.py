@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -130,4 +131,27 @@ violations = Table(
     Column("changed_by", String(200), nullable=True),
     Column("status", String(20), nullable=False),  # open | acknowledged
     Column("run_id", _id, nullable=True),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(20), nullable=False),  # viewer | operator | admin
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    UniqueConstraint("name", name="uq_users_name"),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("user_id", _id, nullable=False),
+    Column("token_hash", String(64), nullable=False),  # sha256 hex of the secret; the secret is never stored
+    Column("label", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+    UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
+    Index("ix_api_tokens_user", "user_id"),
 )

@@ -28,6 +28,7 @@ from koppel.connectors.bottlecrm.adapters import SPECS, EntitySpec
 from koppel.connectors.bottlecrm.client import BottleCrmClient, Json, NotFound
 from koppel.connectors.bottlecrm.config import BottleCrmSettings
 from koppel.connectors.bottlecrm.lookup import Finder
+from koppel.connectors.bottlecrm.mapping import owner_of
 from koppel.connectors.bottlecrm.mapping_docs import CASE_KIND_FIELD, CASE_QUOTE_FIELD
 from koppel.errors import RecordError, TransientError
 from koppel.model import Entity, entity_class
@@ -109,6 +110,11 @@ class BottleCrmConnector:
         if not token:
             raise RecordError(f"quote {quote_id} has no public link to accept it by", system=self.name)
         self.client.post(f"public/estimate/{token}/accept/", {"name": name, "email": email})
+
+    def account_owners(self) -> dict[str, str | None]:
+        """Account id -> its owner (first assigned user), for revenue per owner (R9); one scan."""
+        spec = SPECS["account"]
+        return {str(r["id"]): owner_of(r) for r in self.client.pages(spec.path, spec.rows)}
 
     def close(self) -> None:
         self.client.close()

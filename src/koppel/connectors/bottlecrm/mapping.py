@@ -177,3 +177,14 @@ def product_out(values: Mapping[str, Any]) -> Json:
     if "active" in values:
         body["is_active"] = bool(values["active"])
     return body
+
+
+def owner_of(row: Mapping[str, Any]) -> str | None:
+    """The account's owner for reports: its first assigned user's e-mail (else name or id)."""
+    for user in row.get("assigned_to") or []:
+        if not isinstance(user, Mapping):
+            return text(user)
+        nested = user.get("user_details")
+        details: Mapping[str, Any] = nested if isinstance(nested, Mapping) else user
+        return text(details.get("email")) or text(details.get("name")) or text(user.get("id"))
+    return None

@@ -9,7 +9,7 @@ each bad record gets its own outcome and the good ones go through.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from koppel import clock
@@ -23,7 +23,7 @@ from koppel.connectors.base import (
     WriteOutcome,
 )
 from koppel.connectors.incremental import Cursor
-from koppel.connectors.tryton import changes, finance, lookups, mapping_docs
+from koppel.connectors.tryton import changes, finance, invoicing, lookups, mapping_docs, stock
 from koppel.connectors.tryton.client import TrytonClient
 from koppel.connectors.tryton.config import TrytonSettings
 from koppel.connectors.tryton.mapping import Lookups, MappingError, Row, Vals
@@ -67,6 +67,7 @@ class TrytonConnector(Workflow):
                                    settings.password.get_secret_value(), system=name,
                                    timeout=settings.timeout)
         self._lookups: Lookups | None = None
+        self._warehouse: int | None = None
 
     @property
     def lookups(self) -> Lookups:
@@ -152,6 +153,20 @@ class TrytonConnector(Workflow):
 
     def close(self) -> None:
         self.client.close()
+
+    # --- facts outside the contract: order entry (R7) and analytics (R9) ----------------
+
+    def availability(self, product_ids: Sequence[str], at: date) -> dict[str, stock.StockFacts]:
+        """Stock on hand today, forecast at `at`, lead time and coming supply per product."""
+        if self._warehouse is None:
+            self._warehouse = stock.warehouse_of(self.client, self.settings.setup)
+        facts = stock.read_stock_facts(self.client, self._warehouse, [int(i) for i in product_ids],
+                                       at, clock.now().date())
+        return {str(k): v for k, v in facts.items()}
+
+    def invoice_facts(self, start: date, end: date) -> list[invoicing.InvoiceFact]:
+        """Posted customer invoices and credit notes dated from `start` to `end`."""
+        return invoicing.read_invoice_facts(self.client, self.lookups, start, end)
 
     # --- reading ------------------------------------------------------------------------
 

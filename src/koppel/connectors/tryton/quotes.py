@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -126,4 +127,6 @@ def quote_sale_vals(values: Mapping[str, Any], current: Row, lk: Lookups, custom
         vals["lines"] = [*old, ["create", lines]]
     if creating:
         vals["company"] = lk.company
+        if values.get("planned_ship_date"):  # the date the customer was promised (R7)
+            vals["shipping_date"] = date.fromisoformat(str(values["planned_ship_date"]))
     return vals

@@ -179,6 +179,10 @@ class QuoteWriter(Writer):
     fields: ClassVar[list[str]] = ["state", "number", "lines", "party", "currency", "price_list"]
     STEPS = ("quote", "confirm")
 
+    def __init__(self, client: TrytonClient, lookups: Lookups) -> None:
+        super().__init__(client, lookups)
+        self.ship_dates: dict[int, Any] = {}  # sale id -> the shipping date it was created with
+
     def prepare(self, ops: Sequence[WriteOp]) -> Prepared:
         parties = {int(op.values["account"]) for op in ops
                    if str(op.values.get("account") or "").isdigit()}
@@ -211,11 +215,36 @@ class QuoteWriter(Writer):
             if requote:
                 self.client.accepting(self.model, "quote", requote)
 
+    def create(self, vals: list[Vals]) -> list[int]:
+        ids = super().create(vals)
+        self.ship_dates.update((i, v["shipping_date"]) for i, v in zip(ids, vals, strict=True)
+                               if v.get("shipping_date"))
+        return ids
+
     def finish(self, ids: list[int]) -> dict[int, RecordError]:
         errors: dict[int, RecordError] = {}
         for step in self.STEPS:
             errors.update(self._step(step, [i for i in ids if i not in errors]))
+        for sale in [i for i in ids if i in self.ship_dates and i not in errors]:
+            self._replan(sale, self.ship_dates[sale])
         return errors
+
+    def _replan(self, sale: int, ship_date: Any) -> None:
+        """Tryton plans a product without lead time for today whatever the sale's shipping
+        date; shipments planned before the promised date are moved to it (draft, plan, wait)."""
+        [sold] = self.client.model(self.model, "read", [sale], ["shipments"], context=ALL)
+        rows = self.client.model("stock.shipment.out", "search_read", [
+            ("id", "in", sold.get("shipments") or []), ("state", "in", ["draft", "waiting"]),
+            ("planned_date", "<", ship_date)], 0, None, None, ["state"], context=ALL)
+        waiting = [int(r["id"]) for r in rows if r["state"] == "waiting"]
+        if not rows:
+            return
+        if waiting:
+            self.client.model("stock.shipment.out", "draft", waiting)
+        self.client.model("stock.shipment.out", "write", [int(r["id"]) for r in rows],
+                          {"planned_date": ship_date})
+        if waiting:
+            self.client.accepting("stock.shipment.out", "wait", waiting)
 
     def _step(self, step: str, ids: list[int]) -> dict[int, RecordError]:
         """Press a sale button on all ids at once; when Tryton refuses, on each one alone."""

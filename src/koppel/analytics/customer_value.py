@@ -1,0 +1,119 @@
+"""Customer value (R9): revenue minus cost to serve, in A/B/C tiers pushed to the CRM.
+
+Cost to serve = the ERP's cost of goods sold on the account's invoices (quantity × the
+product's current cost price, credit notes netted) + the CRM's tasks and cases on the account
+× configurable rates. Tiers by rank of value: the top `a_share` of accounts is A, the next
+`b_share` B, the rest C. `push_tiers` writes `value_tier` to the CRM accounts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from koppel.analytics.facts import ActivityCount, RevenueFact, activity_counts, read_revenue_facts
+from koppel.connectors.base import WriteOp
+from koppel.engine import Engine
+
+Tier = Literal["A", "B", "C"]
+CENT = Decimal("0.01")
+
+
+class ValueSettings(BaseModel):
+    """Rates and tier cuts (`[analytics.value]` in koppel.toml once wired)."""
+
+    model_config = ConfigDict(extra="forbid")
+    task_rate: Decimal = Field(default=Decimal(25), ge=0)  # cost of one CRM task
+    case_rate: Decimal = Field(default=Decimal(60), ge=0)  # cost of one CRM case
+    a_share: float = Field(default=0.2, ge=0, le=1)
+    b_share: float = Field(default=0.3, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _shares(self) -> ValueSettings:
+        if self.a_share + self.b_share > 1:
+            raise ValueError("a_share + b_share must not exceed 1")
+        return self
+
+
+class CustomerValue(BaseModel):
+    key: str  # the CRM account id (erp:<id> when not coupled)
+    account: str | None
+    name: str
+    revenue: Decimal
+    cost_of_goods: Decimal
+    tasks: int
+    cases: int
+    activity_cost: Decimal
+    cost_to_serve: Decimal
+    value: Decimal
+    tier: Tier = "C"
+
+
+class PushReport(BaseModel):
+    written: int
+    skipped: list[str]  # keys without a CRM account
+    errors: dict[str, str]  # CRM account id -> the CRM's message
+
+
+def tiers(count: int, a_share: float, b_share: float) -> list[Tier]:
+    """Tiers for `count` accounts ranked by value, best first."""
+    a = math.ceil(count * a_share - 1e-9)
+    b = math.ceil(count * (a_share + b_share) - 1e-9) - a
+    ranked: list[Tier] = ["A"] * a
+    return ranked + ["B"] * b + ["C"] * (count - a - b)
+
+
+def customer_values(facts: Iterable[RevenueFact], activities: Mapping[str, ActivityCount],
+                    settings: ValueSettings | None = None) -> list[CustomerValue]:
+    """Pure: value and tier per account with revenue or CRM activity, best first."""
+    s = settings or ValueSettings()
+    revenue: dict[str, list[Decimal]] = {}
+    names: dict[str, tuple[str | None, str]] = {}
+    for f in facts:
+        revenue.setdefault(f.key, [Decimal(0), Decimal(0)])
+        revenue[f.key][0] += f.amount
+        revenue[f.key][1] += f.cost
+        names.setdefault(f.key, (f.account, f.name))
+    keys = sorted(set(revenue) | set(activities))
+    values = [_value(k, names.get(k, (k, k)), revenue.get(k, [Decimal(0), Decimal(0)]),
+                     activities.get(k, ActivityCount()), s) for k in keys]
+    values.sort(key=lambda v: (-v.value, v.key))
+    return [v.model_copy(update={"tier": t})
+            for v, t in zip(values, tiers(len(values), s.a_share, s.b_share), strict=True)]
+
+
+def _value(key: str, name: tuple[str | None, str], money: list[Decimal], activity: ActivityCount,
+           s: ValueSettings) -> CustomerValue:
+    activity_cost = activity.tasks * s.task_rate + activity.cases * s.case_rate
+    cost = money[1] + activity_cost
+    return CustomerValue(key=key, account=name[0], name=name[1], revenue=money[0].quantize(CENT),
+                         cost_of_goods=money[1].quantize(CENT), tasks=activity.tasks,
+                         cases=activity.cases, activity_cost=activity_cost.quantize(CENT),
+                         cost_to_serve=cost.quantize(CENT), value=(money[0] - cost).quantize(CENT))
+
+
+def customer_value(engine: Engine, start: date, end: date, settings: ValueSettings | None = None
+                   ) -> list[CustomerValue]:
+    """Value and tier of every account with invoices from `start` to `end` or CRM activity."""
+    facts = read_revenue_facts(engine, start, end)
+    return customer_values(facts, activity_counts(engine.connectors["crm"]), settings)
+
+
+def push_tiers(engine: Engine, values: Sequence[CustomerValue]) -> PushReport:
+    """Write each account's tier to the CRM (`value_tier`, CRM-local in the default policy) and
+    into its link snapshot, so no sync takes it for a CRM edit to send or revert."""
+    targets = [v for v in values if v.account]
+    ops = [WriteOp(v.account or "", {"value_tier": v.tier}, v.account) for v in targets]
+    outcomes = engine.connectors["crm"].write("account", ops) if ops else []
+    errors = {o.key: (o.error.message if o.error else "") for o in outcomes if not o.ok}
+    written = {v.account: v.tier for v in targets if v.account not in errors}
+    links = engine.store.links_by_ids("account", "crm", [a for a in written if a])
+    engine.store.update_snapshots({link.id: {**link.snapshot, "value_tier": written[crm_id]}
+                                   for crm_id, link in links.items()})
+    return PushReport(written=len(written), skipped=[v.key for v in values if not v.account],
+                      errors=errors)

@@ -1,0 +1,86 @@
+"""What routes depend on, as `Annotated` aliases: the workspace (one Runtime opened at startup),
+the signed-in user from a bearer token, and the role a route needs.
+
+Connectors are not thread-safe, and FastAPI runs plain routes in a thread pool: everything that
+talks to a peer system goes through `Workspace.peers()`, which holds one lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from koppel.api.errors import Forbidden, Unauthenticated
+from koppel.engine.runtime import Runtime
+from koppel.processes.account_view import AccountView
+from koppel.store.workspace import ROLES, Role, UserRow
+
+
+@dataclass
+class Workspace:
+    """The app's state: the runtime, the lock around the peers, the account view."""
+
+    runtime: Runtime
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def view(self) -> AccountView:
+        return AccountView(self.runtime.engine)
+
+    @contextmanager
+    def peers(self) -> Iterator[Runtime]:
+        with self.lock:
+            yield self.runtime
+
+    def audit(self, user: UserRow, action: str, record: str, *, entity: str | None = None,
+              before: Any = None, after: Any = None) -> None:
+        """Every mutation made through the API lands in the audit trail under the user's name."""
+        self.runtime.store.audit([{"actor": user.name, "action": action, "entity": entity, "record": record,
+                                   "before": before, "after": after, "origin": "api"}])
+
+
+def workspace(request: Request) -> Workspace:
+    found: Workspace = request.app.state.workspace
+    return found
+
+
+def runtime(request: Request) -> Runtime:
+    return workspace(request).runtime
+
+
+WorkspaceDep = Annotated[Workspace, Depends(workspace)]
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+_bearer = HTTPBearer(auto_error=False, description="an API token from `koppel tokens create NAME`")
+
+
+def current_user(rt: RuntimeDep,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> UserRow:
+    if credentials is None or not credentials.credentials:
+        raise Unauthenticated("no token: this route needs `Authorization: Bearer <token>`")
+    user = rt.store.user_for_token(credentials.credentials)
+    if user is None:
+        raise Unauthenticated("the token is unknown, revoked, or its user is disabled")
+    return user
+
+
+CurrentUser = Annotated[UserRow, Depends(current_user)]
+
+
+def require(role: Role) -> Callable[[UserRow], UserRow]:
+    """A dependency that lets through users with `role` or a higher one."""
+    def check(user: CurrentUser) -> UserRow:
+        if ROLES.index(user.role) < ROLES.index(role):
+            raise Forbidden(f"{user.name} is a {user.role}; this needs the {role} role")
+        return user
+    return check
+
+
+Viewer = Annotated[UserRow, Depends(require("viewer"))]
+Operator = Annotated[UserRow, Depends(require("operator"))]
+Admin = Annotated[UserRow, Depends(require("admin"))]

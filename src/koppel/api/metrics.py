@@ -1,0 +1,78 @@
+"""Prometheus metrics: the store's state read at scrape time (runs, error queue, conflicts,
+violations, links, the last run's duration) and counters of the API's own requests.
+
+Each app has its own registry, so two apps in one process (tests) never share counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from time import perf_counter
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from koppel.store import Store
+
+
+class StoreCollector(Collector):
+    """Reads the store on every scrape: always current, nothing to keep in step."""
+
+    def __init__(self, store: Callable[[], Store | None]) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        store = self.store()
+        if store is None:
+            return
+        yield _labelled("koppel_runs", "Sync runs by status", "status", store.run_counts())
+        yield _labelled("koppel_errors", "Error queue entries by status", "status", store.error_counts())
+        yield _labelled("koppel_links", "Coupled records by entity", "entity", store.link_counts())
+        yield GaugeMetricFamily("koppel_conflicts_open", "Open conflicts", value=len(store.conflicts()))
+        yield GaugeMetricFamily("koppel_violations_open", "Open policy violations",
+                                value=len(store.violations()))
+        yield from _last_run(store)
+
+
+def _labelled(name: str, doc: str, label: str, counts: dict[str, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=[label])
+    for key, count in sorted(counts.items()):
+        family.add_metric([key], count)
+    return family
+
+
+def _last_run(store: Store) -> Iterator[Metric]:
+    finished = [r for r in store.last_runs(20) if r["finished_at"] is not None]
+    if finished:
+        run = finished[0]
+        seconds = (run["finished_at"] - run["started_at"]).total_seconds()
+        yield GaugeMetricFamily("koppel_last_run_duration_seconds", "Duration of the last finished run",
+                                value=seconds)
+
+
+class RequestMetrics:
+    """Counts and times the API's requests by method, route template and status."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter("koppel_api_requests", "API requests", ["method", "route", "status"],
+                                registry=registry)
+        self.latency = Histogram("koppel_api_request_seconds", "API request duration", ["route"],
+                                 registry=registry)
+
+    async def __call__(self, request: Request,
+                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        self.requests.labels(request.method, route, str(response.status_code)).inc()
+        self.latency.labels(route).observe(perf_counter() - started)
+        return response
+
+
+def install(app: FastAPI, store: Callable[[], Store | None]) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(store))
+    app.middleware("http")(RequestMetrics(registry))
+    return registry

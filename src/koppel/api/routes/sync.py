@@ -1,0 +1,64 @@
+"""Runs, jobs and sync on demand (R11): one record now, or an incremental job for the worker."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from koppel.api import schemas as s
+from koppel.api.deps import Operator, RuntimeDep, Viewer, WorkspaceDep
+from koppel.api.routes import API
+from koppel.engine.jobs import LOCK
+from koppel.engine.sync import RunReport
+
+router = APIRouter(prefix=API, tags=["sync"])
+Limit = Annotated[int, Query(ge=1, le=500)]
+JobStatus = Literal["queued", "running", "done", "failed"]
+
+
+def report_out(report: RunReport) -> s.RunReport:
+    return s.RunReport(run_id=report.run_id, status=report.status, message=report.message,
+                       stats={e: dict(+c) for e, c in report.stats.items() if +c}, plan=report.plan)
+
+
+@router.get("/runs", response_model=list[s.Run])
+def runs(rt: RuntimeDep, _user: Viewer, limit: Limit = 50) -> list[s.Run]:
+    """The latest sync runs, newest first."""
+    return [s.Run.model_validate(r) for r in rt.store.last_runs(limit)]
+
+
+@router.get("/jobs", response_model=list[s.Job])
+def jobs(rt: RuntimeDep, _user: Viewer, status: JobStatus | None = None, limit: Limit = 50) -> list[s.Job]:
+    """The job queue, newest first."""
+    return [s.Job.model_validate(j) for j in rt.store.jobs(status, limit)]
+
+
+@router.post("/sync/record", response_model=s.SyncRecordOut,
+             responses={202: {"model": s.SyncRecordOut, "description": "queued for the worker"}})
+def sync_record(body: s.SyncRecordIn, ws: WorkspaceDep, user: Operator, response: Response) -> s.SyncRecordOut:
+    """Sync one record now and return the run's report; queue it instead if a worker is busy
+    syncing (or `wait` is false), so a record is never synced by two jobs at once."""
+    record = f"{body.system}:{body.id}"
+    ws.runtime.engine.entities([body.entity])  # an unknown entity is a 400 before anything runs
+    if not body.wait or ws.runtime.store.jobs("running", 1):
+        job = ws.runtime.store.enqueue("record", {"side": body.system, "entity": body.entity, "id": body.id},
+                                       lock_key=LOCK)
+        ws.audit(user, "enqueue-sync", record, entity=body.entity, after={"job": job})
+        response.status_code = 202
+        return s.SyncRecordOut(queued=True, job_id=job)
+    with ws.peers() as rt:
+        report = rt.engine.sync_record(body.system, body.entity, body.id)
+    ws.audit(user, "sync", record, entity=body.entity, after={"run": report.run_id, "status": report.status})
+    return s.SyncRecordOut(queued=False, report=report_out(report))
+
+
+@router.post("/sync", response_model=s.Queued, status_code=202)
+def sync(ws: WorkspaceDep, user: Operator, body: s.SyncIn | None = None) -> s.Queued:
+    """Queue an incremental (or full) sync for the worker (`koppel run`)."""
+    body = body or s.SyncIn()
+    ws.runtime.engine.entities(body.entities)  # validates the names
+    payload = {"entities": body.entities} if body.entities else {}
+    job = ws.runtime.store.enqueue("full" if body.full else "sync", payload, lock_key=LOCK)
+    ws.audit(user, "enqueue-sync", "all", after={"job": job, "full": body.full, **payload})
+    return s.Queued(job_id=job, coalesced=job is None)

@@ -1,0 +1,119 @@
+"""`koppel serve` runs the REST API; `koppel users` and `koppel tokens` manage who may use it.
+
+A token is printed once, when it is created; the store keeps only its hash.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from koppel.cli import output as out
+from koppel.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, app
+from koppel.config import load_settings
+from koppel.store import Store
+
+users_app = typer.Typer(no_args_is_help=True, help="Who may use the API, and with which role.")
+tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (sent as `Authorization: Bearer <token>`).")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+
+
+@app.command()
+def serve(config: ConfigOption = DEFAULT_CONFIG,
+          host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700) -> None:
+    """Run the REST API (OpenAPI at /openapi.json) until Ctrl-C."""
+    import uvicorn
+
+    from koppel.api.app import create_app
+
+    settings = load_settings(config)
+    out.err.print(f"koppel API on http://{host}:{port}/api/v1 (spec: /openapi.json); Ctrl-C stops",
+                  highlight=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def _store(config: ConfigOption) -> Store:
+    return Store.open(load_settings(config).store.url)
+
+
+def _actor() -> str:
+    return os.environ.get("USER", "cli")
+
+
+@users_app.command("add")
+def users_add(name: Annotated[str, typer.Argument()],
+              role: Annotated[str, typer.Option(help="viewer | operator | admin")] = "viewer",
+              config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Add a user with a role: viewers read, operators also sync and fix, admins manage users."""
+    store = _store(config)
+    try:
+        user = store.add_user(name, role)
+        store.audit([{"actor": _actor(), "action": "add-user", "record": f"user:{name}", "after": {"role": role},
+                      "origin": "cli"}])
+    finally:
+        store.close()
+    out.console.print(f"added {user.name} ({user.role}); next: `koppel tokens create {user.name}`",
+                      highlight=False)
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
+    """Every user with their role."""
+    store = _store(config)
+    try:
+        rows = store.users()
+    finally:
+        store.close()
+    if json_output:
+        out.print_json([u.__dict__ for u in rows])
+        return
+    out.table("users", ["id", "name", "role", "created", "disabled"],
+              ([u.id, u.name, u.role, u.created_at, u.disabled] for u in rows))
+
+
+@tokens_app.command("create")
+def tokens_create(user: Annotated[str, typer.Argument(help="The user the token acts for.")],
+                  label: Annotated[str | None, typer.Option(help="What the token is for.")] = None,
+                  config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Create a token and print it — this once; koppel keeps only its hash."""
+    store = _store(config)
+    try:
+        row, secret = store.create_token(user, label)
+        store.audit([{"actor": _actor(), "action": "create-token", "record": f"token:{row.id}",
+                      "after": {"user": user, "label": label}, "origin": "cli"}])
+    finally:
+        store.close()
+    out.err.print(f"token {row.id} for {user}; it is shown only now, store it safely:", highlight=False)
+    out.console.file.write(secret + "\n")
+
+
+@tokens_app.command("list")
+def tokens_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
+    """Every token (never the secret): user, label, last use, revoked."""
+    store = _store(config)
+    try:
+        rows = store.tokens()
+    finally:
+        store.close()
+    if json_output:
+        out.print_json([t.__dict__ for t in rows])
+        return
+    out.table("tokens", ["id", "user", "label", "created", "last used", "revoked"],
+              ([t.id, t.user, t.label, t.created_at, t.last_used_at, t.revoked] for t in rows))
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[int, typer.Argument()], config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Revoke a token: requests with it get 401 from now on."""
+    store = _store(config)
+    try:
+        row = store.revoke_token(token_id)
+        store.audit([{"actor": _actor(), "action": "revoke-token", "record": f"token:{token_id}",
+                      "after": {"user": row.user}, "origin": "cli"}])
+    finally:
+        store.close()
+    out.console.print(f"token {token_id} of {row.user} revoked")
