@@ -280,3 +280,16 @@ def test_only_complaints_go_to_the_erp_and_their_state_comes_back(pair: Pair) ->
     pair.engine.sync()
     assert pair.crm.get("case", complaint)["erp_state"] == "approved"
     assert pair.crm.get("case", complaint)["number"] == "CMP-1"
+
+
+def test_an_operator_corrects_the_payload_and_the_retry_writes_it(pair: Pair) -> None:
+    customer(pair, 1, name="Acme <invalid> GmbH")
+    pair.crm.rejecters.append(lambda e, v: "name: no angle brackets" if "<" in (v.get("name") or "") else None)
+    assert pair.engine.sync(["account"]).status == "partial"
+    [error] = pair.store.errors()
+    pair.store.set_error_payload(error.id, {**error.payload, "name": "Acme GmbH"})
+    report = pair.engine.retry_errors([error.id])
+    assert report.status == "ok" and report.total("created") == 1
+    [crm_account] = pair.crm.ids("account")
+    assert pair.crm.get("account", crm_account)["name"] == "Acme GmbH"
+    assert pair.store.errors() == [] and pair.store.link_counts()["account"] == 1

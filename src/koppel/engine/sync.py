@@ -15,10 +15,10 @@ from koppel.config.policy import Policy, Side, other
 from koppel.config.settings import SyncSettings
 from koppel.connectors.base import Connector, RemoteRecord, WriteOp
 from koppel.engine.executor import Executor
-from koppel.engine.plan import Plan
+from koppel.engine.plan import Create, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
 from koppel.errors import FatalError, UsageError
-from koppel.store import LinkRow, Store
+from koppel.store import ErrorRow, LinkRow, Store
 
 Progress = Callable[[str, Side, int], None]
 log = structlog.get_logger("koppel.sync")
@@ -229,10 +229,30 @@ class Engine:
         try:
             for row in rows:
                 stats = report.stats.setdefault(row.entity, Counter())
-                self.sync_ids(row.entity, row.source, [row.source_id], executor, stats)  # type: ignore[arg-type]
+                if row.edited and row.operation in ("create", "update"):
+                    self._write_edited(row, executor, stats)
+                else:
+                    self.sync_ids(row.entity, row.source, [row.source_id], executor, stats)  # type: ignore[arg-type]
         except FatalError as exc:
             return self._finish(report, "failed", str(exc))
         return self._finish(report, "partial" if report.total("errors") else "ok", None)
+
+    def _write_edited(self, row: ErrorRow, executor: Executor, stats: Counter[str]) -> None:
+        """An operator corrected the payload: write it as it stands now, then couple or snapshot."""
+        source: Side = "crm" if row.source == "crm" else "erp"
+        scope = self.scope(row.entity, source)
+        link = self.store.links_by_ids(row.entity, source, [row.source_id]).get(row.source_id)
+        payload = dict(row.payload)
+        if row.operation == "update" and link is not None:
+            plan = Plan(updates=[Update(row.entity, link.id, scope.target, link.id_on(scope.target),
+                                        payload, source, row.source_id)],
+                        snapshots={link.id: {**link.snapshot, **payload}})
+        else:
+            plan = Plan(creates=[Create(row.entity, source, row.source_id, scope.target, payload, [])])
+        failed_before = stats["errors"]
+        executor.apply(scope, plan, stats)
+        if stats["errors"] == failed_before:
+            self.store.resolve_errors_for(row.entity, source, [row.source_id])
 
     def resolve_conflict(self, conflict_id: int, winner: Side, actor: str = "cli") -> None:
         """Settle a conflict: the winner's value goes to the other side and into the snapshot."""

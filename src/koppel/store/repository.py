@@ -52,6 +52,7 @@ class ErrorRow:
     status: str
     attempts: int
     created_at: datetime
+    edited: bool = False
 
 
 def _dumps(value: Any) -> str:
@@ -315,7 +316,7 @@ class Store(WorkspaceStore):
     def set_error_payload(self, error_id: int, payload: Mapping[str, Any]) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(t.errors).where(t.errors.c.id == error_id).values(
-                payload=dict(payload), updated_at=clock.now()))
+                payload=dict(payload), edited=True, updated_at=clock.now()))
 
     def resolve_errors_for(self, entity: str, source: str, source_ids: Iterable[str]) -> None:
         """A record that went through closes its open error entries."""
@@ -413,4 +414,5 @@ def _link(row: Any) -> LinkRow:
 
 def _error(row: Any) -> ErrorRow:
     return ErrorRow(row.id, row.entity, row.source, row.source_id, row.target, row.operation,
-                    row.payload, row.error_class, row.message, row.status, row.attempts, row.created_at)
+                    row.payload, row.error_class, row.message, row.status, row.attempts, row.created_at,
+                    bool(row.edited))

@@ -95,6 +95,7 @@ errors = Table(
     Column("message", Text, nullable=False),
     Column("status", String(20), nullable=False),  # open | retried | skipped | resolved
     Column("attempts", Integer, nullable=False, default=1),
+    Column("edited", Boolean, nullable=False, default=False),  # an operator changed the payload
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_errors_status", "status"),
