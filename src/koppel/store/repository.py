@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from koppel import clock
 from koppel.errors import UsageError
 from koppel.store import tables as t
+from koppel.store.jobs import JobQueue
 from koppel.store.workspace import WorkspaceStore
 
 
@@ -70,7 +71,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(WorkspaceStore):
+class Store(WorkspaceStore, JobQueue):
     """koppel's state behind one SQLAlchemy engine."""
 
     def __init__(self, engine: Engine) -> None:
@@ -334,70 +335,6 @@ class Store(WorkspaceStore):
         query = select(t.errors.c.status, func.count()).group_by(t.errors.c.status)
         with self.engine.connect() as conn:
             return {row[0]: row[1] for row in conn.execute(query)}
-
-    # --- jobs ---------------------------------------------------------------------------
-
-    def enqueue(self, kind: str, payload: Mapping[str, Any], *, lock_key: str | None = None,
-                run_after: datetime | None = None, coalesce: bool = True) -> int | None:
-        """Queue a job; with `coalesce`, an identical job already waiting makes this a no-op."""
-        now = clock.now()
-        with self.engine.begin() as conn:
-            if coalesce:
-                waiting = conn.execute(select(t.jobs.c.id, t.jobs.c.payload).where(
-                    t.jobs.c.kind == kind, t.jobs.c.status == "queued")).all()
-                if any(row.payload == dict(payload) for row in waiting):
-                    return None
-            result = conn.execute(insert(t.jobs).values(
-                kind=kind, lock_key=lock_key, payload=dict(payload), status="queued", attempts=0,
-                run_after=run_after or now, created_at=now, updated_at=now).returning(t.jobs.c.id))
-            return int(result.scalar_one())
-
-    def claim(self, worker: str) -> dict[str, Any] | None:
-        """Take the oldest due job whose lock key no running job holds; None if there is none."""
-        now = clock.now()
-        with self.engine.begin() as conn:
-            busy = set(conn.execute(select(t.jobs.c.lock_key).where(
-                t.jobs.c.status == "running", t.jobs.c.lock_key.is_not(None))).scalars())
-            due = conn.execute(select(t.jobs).where(t.jobs.c.status == "queued", t.jobs.c.run_after <= now)
-                               .order_by(t.jobs.c.run_after, t.jobs.c.id).limit(50)).all()
-            for job in due:
-                if job.lock_key in busy:
-                    continue
-                taken = conn.execute(update(t.jobs).where(t.jobs.c.id == job.id, t.jobs.c.status == "queued")
-                                     .values(status="running", locked_by=worker, attempts=job.attempts + 1,
-                                             updated_at=now)).rowcount
-                if taken:
-                    return {**dict(job._mapping), "status": "running", "attempts": job.attempts + 1}
-        return None
-
-    def finish_job(self, job_id: int, status: str, *, retry_at: datetime | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "updated_at": clock.now(), "locked_by": None}
-        if retry_at is not None:
-            values.update(status="queued", run_after=retry_at)
-        with self.engine.begin() as conn:
-            conn.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(**values))
-
-    def heartbeat(self, job_id: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(updated_at=clock.now()))
-
-    def requeue_stale(self, *, older_than: datetime | None = None, worker: str | None = None) -> int:
-        """Jobs left running by a worker that died go back to the queue (they resume)."""
-        query = update(t.jobs).where(t.jobs.c.status == "running")
-        if older_than is not None:
-            query = query.where(t.jobs.c.updated_at < older_than)
-        if worker is not None:
-            query = query.where(t.jobs.c.locked_by == worker)
-        with self.engine.begin() as conn:
-            return int(conn.execute(query.values(status="queued", locked_by=None,
-                                                 updated_at=clock.now())).rowcount)
-
-    def jobs(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        query = select(t.jobs).order_by(t.jobs.c.id.desc()).limit(limit)
-        if status:
-            query = query.where(t.jobs.c.status == status)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
 
     def connection(self) -> Connection:
         return self.engine.connect()
