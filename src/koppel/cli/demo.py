@@ -59,7 +59,10 @@ def demo(directory: DirOption = DEFAULT_DIR,
     if not keep:
         _seed_quotes(config)
         marker.write_text(json.dumps({"customers": customers, "sales": sales}))
+    workspace, token = _workspace(config)
     _guide(config, erp, crm)
+    out.console.print(f"[bold]Workspace[/bold]  {workspace}  sign in with the token  {token}\n",
+                      highlight=False, soft_wrap=True)
     try:
         run(config=config, cycles=cycles)
     finally:
@@ -99,6 +102,20 @@ def _seed_quotes(config: Path) -> None:
         products = [link.crm_id for link in rt.store.all_links("product")][:6]
         quotes = demo_data.seed_quotes(rt.connectors["crm"], prospects, products, say)  # type: ignore[arg-type]
     (config.parent / "quotes.json").write_text(json.dumps(quotes))
+
+
+def _workspace(config: Path) -> tuple[str, str]:
+    """Serve the workspace beside live mode; a sign-in token for the demo's admin."""
+    from koppel.cli.serve import serve_in_background, sign_in_token
+    from koppel.store import Store
+
+    settings = load_settings(config)
+    store = Store.open(settings.store.url)
+    try:
+        token = sign_in_token(store)
+    finally:
+        store.close()
+    return serve_in_background(settings), token
 
 
 def _report_quietly(report: Any) -> None:

@@ -6,14 +6,17 @@ A token is printed once, when it is created; the store keeps only its hash.
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from koppel.cli import output as out
 from koppel.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, app
-from koppel.config import load_settings
+from koppel.config import Settings, load_settings
 from koppel.store import Store
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 users_app = typer.Typer(no_args_is_help=True, help="Who may use the API, and with which role.")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (sent as `Authorization: Bearer <token>`).")
@@ -28,12 +31,46 @@ def serve(config: ConfigOption = DEFAULT_CONFIG,
     """Run the REST API (OpenAPI at /openapi.json) until Ctrl-C."""
     import uvicorn
 
+    settings = load_settings(config)
+    out.err.print(f"koppel workspace on http://{host}:{port}/ (API: /api/v1, spec: /openapi.json); "
+                  "Ctrl-C stops", highlight=False)
+    uvicorn.run(workspace_app(settings), host=host, port=port, log_level="warning")
+
+
+def workspace_app(settings: Settings) -> FastAPI:
+    """The API with the web workspace's pages."""
     from koppel.api.app import create_app
 
-    settings = load_settings(config)
-    out.err.print(f"koppel API on http://{host}:{port}/api/v1 (spec: /openapi.json); Ctrl-C stops",
-                  highlight=False)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    return create_app(settings)
+
+
+def serve_in_background(settings: Settings, host: str = "127.0.0.1", port: int = 8700) -> str:
+    """Start the workspace in a daemon thread (port + 1 … when taken); returns its address."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    for candidate in range(port, port + 50):
+        with socket.socket() as probe:
+            if probe.connect_ex((host, candidate)) != 0:
+                break
+    server = uvicorn.Server(uvicorn.Config(workspace_app(settings), host=host, port=candidate,
+                                           log_level="warning"))
+    threading.Thread(target=server.run, name="workspace", daemon=True).start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return f"http://{host}:{candidate}/"
+
+
+def sign_in_token(store: Store, user: str = "demo") -> str:
+    """A fresh admin token for `user` (created with the user if needed)."""
+    if store.user(user) is None:
+        store.add_user(user, "admin")
+    _, token = store.create_token(user, "printed by koppel demo")
+    return token
 
 
 def _store(config: ConfigOption) -> Store:
