@@ -112,3 +112,14 @@ def test_koppel_toml_overrides_the_default_per_field() -> None:
     rules = policy.rules("account")
     assert rules.fields["phone"].owner == "crm" and rules.fields["name"].owner == "erp"
     assert rules.coupling_trigger == "first_order"
+
+
+def test_order_entry_and_analytics_sections(tmp_path: Path) -> None:
+    text = GOOD + '[order_entry]\nreplenishment_days = 21\n\n[analytics]\ntargets_path = "targets.toml"\n' \
+        '[analytics.value]\na_share = 0.5\nb_share = 0.5\n'
+    settings = load_settings(write(tmp_path, text), env={})
+    assert settings.order_entry.replenishment_days == 21
+    assert settings.analytics.targets_path == str(tmp_path.resolve() / "targets.toml")
+    assert settings.analytics.value.a_share == 0.5
+    with pytest.raises(ConfigError, match="a_share"):
+        load_settings(write(tmp_path, text.replace("b_share = 0.5", "b_share = 0.9")), env={})

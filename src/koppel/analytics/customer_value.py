@@ -14,30 +14,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel
 
 from koppel.analytics.facts import ActivityCount, RevenueFact, activity_counts, read_revenue_facts
+from koppel.config.settings import ValueSettings
 from koppel.connectors.base import WriteOp
 from koppel.engine import Engine
 
 Tier = Literal["A", "B", "C"]
 CENT = Decimal("0.01")
-
-
-class ValueSettings(BaseModel):
-    """Rates and tier cuts (`[analytics.value]` in koppel.toml once wired)."""
-
-    model_config = ConfigDict(extra="forbid")
-    task_rate: Decimal = Field(default=Decimal(25), ge=0)  # cost of one CRM task
-    case_rate: Decimal = Field(default=Decimal(60), ge=0)  # cost of one CRM case
-    a_share: float = Field(default=0.2, ge=0, le=1)
-    b_share: float = Field(default=0.3, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _shares(self) -> ValueSettings:
-        if self.a_share + self.b_share > 1:
-            raise ValueError("a_share + b_share must not exceed 1")
-        return self
 
 
 class CustomerValue(BaseModel):

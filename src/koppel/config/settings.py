@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from koppel.config.locate import locate
 from koppel.config.policy import Policy, PolicyFile, default_policy_data, merge, semantic_problems
@@ -45,11 +46,48 @@ class SyncSettings(BaseModel):
     stale_after: float = Field(default=300, gt=0)  # seconds without a heartbeat: a job's worker died
 
 
+class OrderEntrySettings(BaseModel):
+    """How order entry proposes ship dates (`[order_entry]`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: days to get goods that neither stock nor known supply covers (buy or make them)
+    replenishment_days: int = Field(default=14, ge=0)
+    #: lead time of products for which the ERP has none
+    default_lead_days: int = Field(default=0, ge=0)
+
+
+class ValueSettings(BaseModel):
+    """Customer value: cost-to-serve rates and tier cuts (`[analytics.value]`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    task_rate: Decimal = Field(default=Decimal(25), ge=0)  # cost of one CRM task
+    case_rate: Decimal = Field(default=Decimal(60), ge=0)  # cost of one CRM case
+    a_share: float = Field(default=0.2, ge=0, le=1)
+    b_share: float = Field(default=0.3, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _shares(self) -> ValueSettings:
+        if self.a_share + self.b_share > 1:
+            raise ValueError("a_share + b_share must not exceed 1")
+        return self
+
+
+class AnalyticsSettings(BaseModel):
+    """`[analytics]`: where the sales targets are, and how customer value is computed."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: TOML ([[target]] tables) or JSON list of sales targets, relative to koppel.toml
+    targets_path: str | None = None
+    value: ValueSettings = Field(default_factory=ValueSettings)
+
+
 class SettingsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     store: StoreSettings = Field(default_factory=StoreSettings)
     systems: dict[str, SystemSettings]
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    order_entry: OrderEntrySettings = Field(default_factory=OrderEntrySettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     policy: dict[str, Any] = Field(default_factory=dict)
     maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     overrides: list[Any] = Field(default_factory=list)
@@ -62,6 +100,8 @@ class Settings:
         self.store = data.store
         self.systems = data.systems
         self.sync = data.sync
+        self.order_entry = data.order_entry
+        self.analytics = data.analytics
         self.policy = policy
         self.path = path
 
@@ -154,6 +194,9 @@ def _resolve_paths(settings: Settings, base: Path) -> None:
         target = base / url[len("sqlite:///"):]
         target.parent.mkdir(parents=True, exist_ok=True)
         settings.store.url = f"sqlite:///{target}"
+    targets = settings.analytics.targets_path
+    if targets and not Path(targets).is_absolute():
+        settings.analytics.targets_path = str(base / targets)
     for system in settings.systems.values():
         for key, value in system.settings.items():
             if _PATH_KEYS.match(key) and isinstance(value, str) and not Path(value).is_absolute():

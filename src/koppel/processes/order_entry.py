@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from koppel import clock
 from koppel.config.policy import Side
+from koppel.config.settings import OrderEntrySettings
 from koppel.connectors.base import Connector, WriteOp
 from koppel.connectors.tryton.stock import StockFacts, Supply
 from koppel.engine import Engine
@@ -30,14 +31,6 @@ class OrderEntryError(KoppelError):
     """An order cannot be checked or placed as asked; the message says why and what to do."""
 
 
-class OrderEntrySettings(BaseModel):
-    """How ship dates are proposed (`[order_entry]` in koppel.toml once wired)."""
-
-    model_config = ConfigDict(extra="forbid")
-    #: days to get goods that neither stock nor known supply covers (buy or make them)
-    replenishment_days: int = Field(default=14, ge=0)
-    #: lead time of products for which the ERP has none (Tryton: no product or default one)
-    default_lead_days: int = Field(default=0, ge=0)
 
 
 class ShipProposal(BaseModel):

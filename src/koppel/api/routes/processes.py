@@ -39,7 +39,8 @@ def availability(ws: WorkspaceDep, _user: Viewer, product: Ids, quantity: Quanti
                  side: s.Side = "crm", requested_date: date | None = None) -> oe.AvailabilityReport:
     """Stock, forecast, lead time and the proposed ship date per product (CRM ids by default)."""
     with ws.peers() as rt:
-        return oe.availability(rt.engine, product, list(quantity), side=side, requested_date=requested_date)
+        return oe.availability(rt.engine, product, list(quantity), side=side, requested_date=requested_date,
+                               settings=rt.settings.order_entry)
 
 
 @router.post("/order-entry/orders", response_model=oe.PlacedOrder, status_code=201, tags=["order entry"])
@@ -47,7 +48,8 @@ def place_order(body: OrderIn, ws: WorkspaceDep, user: Operator) -> oe.PlacedOrd
     """Send the order to the ERP and the ship date to the CRM (on a quote made for it)."""
     with ws.peers() as rt:
         placed = oe.place_order(rt.engine, body.account, body.lines, requested_date=body.requested_date,
-                                reference=body.reference, contact_id=body.contact)
+                                reference=body.reference, contact_id=body.contact,
+                                settings=rt.settings.order_entry)
     ws.audit(user, "place-order", f"crm:{body.account}", entity="order",
              after={"erp_order": placed.erp_order_id, "number": placed.order_number,
                     "crm_quote": placed.crm_quote_id})
@@ -66,7 +68,9 @@ def revenue(ws: WorkspaceDep, _user: Viewer, start: date, end: date, by: rv.By =
     """Net revenue (invoices minus credit notes) per account, owner or total and period."""
     _span(start, end)
     with ws.peers() as rt:
-        return rv.revenue_report(rt.engine, start, end, by=by, period=period)
+        path = rt.settings.analytics.targets_path
+        targets = rv.load_targets(path) if path else ()
+        return rv.revenue_report(rt.engine, start, end, by=by, period=period, targets=targets)
 
 
 @router.get("/analytics/evolution", response_model=ev.Evolution, tags=["analytics"])
@@ -83,7 +87,7 @@ def customer_value(ws: WorkspaceDep, _user: Viewer, start: date, end: date) -> l
     """Revenue minus cost to serve per account, with its A/B/C tier."""
     _span(start, end)
     with ws.peers() as rt:
-        return cv.customer_value(rt.engine, start, end)
+        return cv.customer_value(rt.engine, start, end, rt.settings.analytics.value)
 
 
 @router.post("/analytics/customer-value/push", response_model=cv.PushReport, tags=["analytics"])
@@ -91,7 +95,7 @@ def push_tiers(ws: WorkspaceDep, user: Operator, start: date, end: date) -> cv.P
     """Compute the tiers and write them to the CRM accounts."""
     _span(start, end)
     with ws.peers() as rt:
-        report = cv.push_tiers(rt.engine, cv.customer_value(rt.engine, start, end))
+        report = cv.push_tiers(rt.engine, cv.customer_value(rt.engine, start, end, rt.settings.analytics.value))
     ws.audit(user, "push-tiers", f"{start}..{end}", entity="account",
              after={"written": report.written, "errors": len(report.errors)})
     return report
