@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.api.conftest import Api, customer
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
                     max_leaves=8)
 VALUE = st.one_of(st.text(max_size=30), st.integers().map(str), st.sampled_from(

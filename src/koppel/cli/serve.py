@@ -39,9 +39,9 @@ def serve(config: ConfigOption = DEFAULT_CONFIG,
 
 def workspace_app(settings: Settings) -> FastAPI:
     """The API with the web workspace's pages."""
-    from koppel.api.app import create_app
+    from koppel.web.app import create_workspace
 
-    return create_app(settings)
+    return create_workspace(settings)
 
 
 def serve_in_background(settings: Settings, host: str = "127.0.0.1", port: int = 8700) -> str:

@@ -1,0 +1,146 @@
+"""The sync monitor: live status and runs, the error queue (edit, retry, skip), conflicts
+(pick the winner), policy violations (acknowledge) and the reconcile report (apply).
+
+Every action goes through the API's route functions, so checks and the audit trail are the same.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, Request, Response
+
+from koppel.api import schemas as s
+from koppel.api.deps import WorkspaceDep
+from koppel.api.routes import queue, reconcile, sync
+from koppel.errors import UsageError
+from koppel.web.auth import PageOperator, PageUser
+from koppel.web.render import Flash, counts, page, redirect
+
+router = APIRouter(prefix="/monitor", include_in_schema=False)
+ErrorFilter = Literal["open", "held", "all"]
+Settled = Literal["open", "resolved", "all"]
+Seen = Literal["open", "acknowledged", "all"]
+
+
+@router.get("")
+def overview(request: Request, ws: WorkspaceDep, user: PageUser) -> Response:
+    store = ws.runtime.store
+    runs = store.last_runs(30)
+    status = {"last_run": runs[0] if runs else None, "queued": len(store.jobs("queued", 500)),
+              "running": len(store.jobs("running", 500)), "errors": store.error_counts(),
+              "links": store.link_counts()}
+    return page(request, ws.runtime, user, "monitor.html", runs=runs, jobs=store.jobs(None, 15), status=status)
+
+
+@router.post("/sync")
+def queue_sync(ws: WorkspaceDep, user: PageOperator, full: Annotated[bool, Form()] = False) -> Response:
+    queued = sync.sync(ws, user, s.SyncIn(full=full))
+    what = "A full sync" if full else "An incremental sync"
+    if queued.coalesced:
+        return redirect("/monitor", Flash("ok", f"{what} is already waiting in the queue."))
+    return redirect("/monitor", Flash("ok", f"{what} is queued as job {queued.job_id}.",
+                                      "The worker (`koppel run`) picks it up within its poll interval."))
+
+
+# --- the error queue ------------------------------------------------------------------------
+
+@router.get("/errors")
+def errors(request: Request, ws: WorkspaceDep, user: PageUser, status: ErrorFilter = "open") -> Response:
+    rows = queue.errors(ws.runtime, user, status)
+    return page(request, ws.runtime, user, "errors.html", errors=rows, status=status)
+
+
+@router.get("/errors/{error_id}")
+def error(error_id: s.RowId, request: Request, ws: WorkspaceDep, user: PageUser) -> Response:
+    row = queue.error(error_id, ws.runtime, user)
+    return page(request, ws.runtime, user, "error_detail.html", e=row,
+                payload=json.dumps(row.payload, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+
+
+@router.post("/errors/{error_id}/payload")
+def edit_payload(error_id: s.RowId, ws: WorkspaceDep, user: PageOperator,
+                 payload: Annotated[str, Form(max_length=200_000)],
+                 then: Annotated[Literal["save", "retry"], Form()] = "save") -> Response:
+    queue.edit_error(error_id, s.PayloadIn(payload=_json_object(payload)), ws, user)
+    if then == "retry":
+        return _retried(error_id, ws, user, "Payload saved and retried")
+    return redirect(f"/monitor/errors/{error_id}", Flash("ok", f"Payload of error {error_id} saved."))
+
+
+@router.post("/errors/{error_id}/retry")
+def retry(error_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
+    return _retried(error_id, ws, user, "Retried")
+
+
+@router.post("/errors/{error_id}/skip")
+def skip(error_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
+    row = queue.skip_error(error_id, ws, user)
+    return redirect("/monitor/errors", Flash("ok", f"Skipped {row.entity} {row.source}:{row.source_id}.",
+                                             "It stays in the queue's history (filter: all)."))
+
+
+def _retried(error_id: int, ws: WorkspaceDep, user: PageOperator, verb: str) -> Response:
+    report = queue.retry_error(error_id, ws, user)
+    stats = {k: v for entity in report.stats.values() for k, v in entity.items()}
+    detail = f"run {report.run_id}: {counts(stats)}" + (f" — {report.message}" if report.message else "")
+    if report.status == "ok":
+        return redirect("/monitor/errors", Flash("ok", f"{verb}: the record went through.", detail))
+    return redirect("/monitor/errors", Flash("error" if report.status == "failed" else "warn",
+                                             f"{verb}: {report.status}; see the queue below.", detail))
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"the payload is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+                         hint="fix the JSON and save again") from None
+    if not isinstance(value, dict):
+        raise UsageError("the payload must be a JSON object ({...})", hint="wrap the fields in braces")
+    return value
+
+
+# --- conflicts and violations ---------------------------------------------------------------
+
+@router.get("/conflicts")
+def conflicts(request: Request, ws: WorkspaceDep, user: PageUser, status: Settled = "open") -> Response:
+    rows = queue.conflicts(ws.runtime, user, status)
+    return page(request, ws.runtime, user, "conflicts.html", conflicts=rows, status=status)
+
+
+@router.post("/conflicts/{conflict_id}/resolve")
+def resolve(conflict_id: s.RowId, ws: WorkspaceDep, user: PageOperator,
+            winner: Annotated[s.Side, Form()]) -> Response:
+    row = queue.resolve_conflict(conflict_id, s.ResolveIn(winner=winner), ws, user)
+    return redirect("/monitor/conflicts", Flash(
+        "ok", f"Conflict {conflict_id} resolved: the {winner.upper()} value of {row.field} won.",
+        "It was written to the other system and is now the synced value."))
+
+
+@router.get("/violations")
+def violations(request: Request, ws: WorkspaceDep, user: PageUser, status: Seen = "open") -> Response:
+    rows = queue.violations(ws.runtime, user, status)
+    return page(request, ws.runtime, user, "violations.html", violations=rows, status=status)
+
+
+@router.post("/violations/{violation_id}/acknowledge")
+def acknowledge(violation_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
+    queue.acknowledge(violation_id, ws, user)
+    return redirect("/monitor/violations", Flash("ok", f"Violation {violation_id} acknowledged."))
+
+
+# --- reconcile ------------------------------------------------------------------------------
+
+@router.get("/reconcile")
+def drift(request: Request, ws: WorkspaceDep, user: PageUser, check: bool = False) -> Response:
+    """The drift report is read on request only: it reads every record of both systems."""
+    report = reconcile.drift(ws, user, None) if check else None
+    return page(request, ws.runtime, user, "reconcile.html", report=report)
+
+
+@router.post("/reconcile/apply")
+def repair(request: Request, ws: WorkspaceDep, user: PageOperator) -> Response:
+    report = reconcile.repair(ws, user, None)
+    return page(request, ws.runtime, user, "reconcile.html", report=report)

@@ -1,0 +1,163 @@
+"""The workspace's pages over two in-memory systems, without a browser: sign-in, roles, every
+page renders, and the monitor's actions go through (fast; the Chromium stories are beside this)."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from koppel.config import load_settings
+from koppel.config.settings import Settings
+from koppel.engine.runtime import Runtime
+from koppel.web.app import create_workspace
+from tests.conftest import Pair, make_pair
+
+with warnings.catch_warnings():  # starlette asks for httpx2, which is not among our pins
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+CONFIG = """
+[store]
+url = "sqlite:///koppel.db"
+[systems.erp]
+connector = "memory"
+[systems.crm]
+connector = "memory"
+"""
+
+
+@dataclass
+class Web:
+    client: TestClient
+    pair: Pair
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def sign_in(self, role: str) -> None:
+        self.client.cookies.clear()
+        response = self.client.post("/signin", data={"token": self.tokens[role], "next": "/monitor"},
+                                    follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/monitor"
+
+
+def customer(pair: Pair, n: int, **extra: object) -> str:
+    values = {"name": f"Acme {n} GmbH", "number": f"C{n}", "vat_id": f"DE{n:09d}", "postcode": "10115",
+              "currency": "EUR", "payment_term": "Net 30 days", **extra}
+    return pair.erp.put("account", values)
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[Web]:
+    (tmp_path / "koppel.toml").write_text(CONFIG)
+    settings: Settings = load_settings(tmp_path / "koppel.toml", env={})
+    pair = make_pair(url=settings.store.url)
+
+    @contextmanager
+    def opener(s: Settings) -> Iterator[Runtime]:
+        try:
+            yield Runtime(s, pair.store, {"erp": pair.erp, "crm": pair.crm}, pair.engine)
+        finally:
+            pair.store.close()
+
+    with TestClient(create_workspace(settings, opener=opener), base_url="http://testserver") as client:
+        found = Web(client, pair)
+        for role in ("viewer", "operator"):
+            pair.store.add_user(f"{role}-anna", role)
+            found.tokens[role] = pair.store.create_token(f"{role}-anna", "tests")[1]
+        yield found
+
+
+def text(response: Any) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text))
+
+
+def test_pages_need_a_signed_in_user_and_a_bad_token_is_refused(web: Web) -> None:
+    first = web.client.get("/monitor/errors", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/signin?next=/monitor/errors"
+    bad = web.client.post("/signin", data={"token": "kp_nope", "next": "/"})
+    assert bad.status_code == 401 and "That token was not accepted" in bad.text
+    assert "koppel_session" not in web.client.cookies
+    web.sign_in("viewer")
+    assert "HttpOnly" in web.client.post("/signin", data={"token": web.tokens["viewer"]},
+                                         follow_redirects=False).headers["set-cookie"]
+    assert web.client.get("/monitor/errors").status_code == 200
+    assert web.client.get("/api/v1/errors").status_code == 401  # the API still wants its bearer token
+    web.client.post("/signout")
+    assert web.client.get("/accounts", follow_redirects=False).status_code == 303
+
+
+def test_every_page_renders_with_its_empty_state(web: Web) -> None:
+    web.sign_in("viewer")
+    for path, words in [("/accounts", "No coupled accounts yet"), ("/monitor", "No runs yet"),
+                        ("/monitor/errors", "No open errors — all records went through"),
+                        ("/monitor/conflicts", "No open conflicts"), ("/monitor/violations", "No open violations"),
+                        ("/monitor/reconcile", "No report yet"), ("/monitor/reconcile?check=true", "No drift")]:
+        response = web.client.get(path)
+        assert response.status_code == 200, (path, response.text[:500])
+        assert words in text(response), path
+    missing = web.client.get("/accounts/erp:404")
+    assert missing.status_code == 404 and "no account erp:404" in missing.text
+    assert web.client.get("/nowhere").status_code == 404
+    assert web.client.get("/static/koppel.css").status_code == 200
+
+
+def test_the_account_360_shows_owners_and_an_operator_syncs_it_now(web: Web) -> None:
+    erp_id = customer(web.pair, 1)
+    web.pair.engine.sync(["account"])
+    web.sign_in("viewer")
+    page = web.client.get(f"/accounts/erp:{erp_id}")
+    assert page.status_code == 200 and "Acme 1 GmbH" in page.text
+    assert 'class="badge owner-erp"' in page.text and "Sync now" not in page.text
+    refused = web.client.post(f"/accounts/erp:{erp_id}/sync", headers={"referer": f"http://testserver/accounts/erp:{erp_id}"})
+    assert "needs the operator role" in text(refused)
+    web.sign_in("operator")
+    done = web.client.post(f"/accounts/erp:{erp_id}/sync", headers={"referer": f"http://testserver/accounts/erp:{erp_id}"})
+    assert done.status_code == 200 and "Sync finished: ok" in text(done)
+    assert "Sync now" in done.text
+    foreign = web.client.post(f"/accounts/erp:{erp_id}/sync", headers={"origin": "http://evil.example"})
+    assert "sent from another site" in text(foreign)
+    runs = text(web.client.get("/monitor"))
+    assert f"erp:account:{erp_id}" in runs, runs[runs.find("Runs"):][:600]
+
+
+def test_order_entry_and_analytics_say_clearly_what_this_erp_cannot_do(web: Web) -> None:
+    web.sign_in("operator")
+    form = web.client.get("/orders/new")
+    assert form.status_code == 200 and "Place order" in form.text and "No products are coupled yet" in form.text
+    refused = web.client.get("/orders/new", params={"product": "p1", "quantity": "2", "check": "true"})
+    assert refused.status_code == 400 and "not coupled to ERP products" in text(refused)
+    wrong = web.client.get("/orders/new", params={"product": "p1", "quantity": "lots", "check": "true"})
+    assert wrong.status_code == 400 and "is not a quantity" in text(wrong)
+    analytics = web.client.get("/analytics")
+    assert analytics.status_code == 400 and "does not list invoices" in text(analytics)
+
+
+def test_an_operator_retries_and_skips_from_the_error_queue(web: Web) -> None:
+    customer(web.pair, 1, name="Bad Name Ltd")
+    customer(web.pair, 2, name="Worse Bad Ltd")
+    web.pair.crm.rejecters.append(
+        lambda e, v: "name: may not contain 'Bad'" if "Bad" in (v.get("name") or "") else None)
+    web.pair.engine.sync(["account"])
+    first, second = web.pair.store.errors()
+    web.sign_in("operator")
+    queue = web.client.get("/monitor/errors")
+    assert "name: may not contain &#39;Bad&#39;" in queue.text and "Retry" in queue.text
+    detail = web.client.get(f"/monitor/errors/{first.id}")
+    assert "Bad Name Ltd" in detail.text
+    broken = web.client.post(f"/monitor/errors/{first.id}/payload", data={"payload": "{oops", "then": "save"},
+                             headers={"referer": f"http://testserver/monitor/errors/{first.id}"})
+    assert "not valid JSON" in text(broken)
+    web.pair.crm.rejecters.clear()
+    retried = web.client.post(f"/monitor/errors/{first.id}/payload",
+                              data={"payload": '{"name": "Good Name Ltd"}', "then": "retry"})
+    assert "the record went through" in text(retried)
+    skipped = web.client.post(f"/monitor/errors/{second.id}/skip")
+    assert "Skipped account" in text(skipped) and "No open errors" in text(skipped)
+    actions = {a["action"] for a in web.pair.store.audit_entries() if a["actor"] == "operator-anna"}
+    assert {"edit-error", "retry", "skip"} <= actions
