@@ -144,6 +144,8 @@ class AccountView:
         value_of = {s: (normal[s] or {}).get(name) if s in present else None for s in SIDES}
         snap = link.snapshot.get(name) if link else None
         synced = link is not None and rule.direction != "none" and len(present) == 2
+        if synced and link is not None and name not in link.snapshot:  # never copied: compare the sides
+            snap = value_of[rule.owner] if rule.owner in SIDES else value_of["erp"]
         moved = [s for s in present if synced and value_of[s] != snap]
         source = _source(rule, present, moved)
         return FieldView(name, value_of[source] if source else None, rule.owner, source, value_of["erp"],
@@ -154,8 +156,11 @@ class AccountView:
     def _documents(self, view: Account360) -> None:
         if view.erp_id is not None:
             shipments = self._related("erp", "shipment", view.erp_id)
-            view.orders = [_order(e, i, v, shipments) for e in ("order", "quote")
-                           for i, v in self._related("erp", e, view.erp_id)]
+            orders = self._related("erp", "order", view.erp_id)
+            seen = {i for i, _ in orders}  # a sale handed over from a CRM quote is also read as a quote
+            view.orders = [_order(e, i, v, shipments) for e, rows in
+                           (("order", orders), ("quote", self._related("erp", "quote", view.erp_id)))
+                           for i, v in rows if e == "order" or i not in seen]
             view.invoices = [_invoice(i, v) for i, v in self._related("erp", "invoice", view.erp_id)]
             view.open_amounts, view.overdue_amounts = _totals(view.invoices)
         if view.crm_id is not None:
