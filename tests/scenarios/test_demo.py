@@ -19,14 +19,15 @@ pytestmark = [pytest.mark.tryton, pytest.mark.bottlecrm]
 
 def koppel(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "koppel", *args], capture_output=True, text=True,
-                          timeout=1200, check=False)
+                          timeout=1200, check=False, env={**os.environ, "COLUMNS": "200"})
 
 
 def run_demo_until_live(tmp_path: Path, name: str) -> tuple[str, str]:
     """Start `koppel demo`, wait for live mode, use the workspace it prints, stop it with Ctrl-C."""
     process = subprocess.Popen([sys.executable, "-m", "koppel", "demo", "--directory", str(tmp_path),
                                 "--customers", "12", "--sales", "2", "--name", name],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "COLUMNS": "200"})
     seen: list[str] = []
     try:
         assert process.stdout is not None

@@ -24,7 +24,7 @@ DEFAULT_DIR = Path(".koppel-demo")
 
 
 def say(text: str) -> None:
-    out.err.print(f"[bold cyan]demo[/bold cyan] {text}", highlight=False)
+    out.err.print(f"[bold cyan]demo[/bold cyan] {text}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -140,7 +140,7 @@ def _guide(config: Path, erp: dict[str, Any], crm: dict[str, Any]) -> None:
                                  prospect becomes an ERP customer and gets its number
   koppel try edit-account {c}    sales renames an ERP customer in the CRM: koppel reverts it
   koppel try pay-invoice {c}     accounting posts a payment in Tryton: the open amount follows
-""", highlight=False)
+""", highlight=False, soft_wrap=True)
 
 
 def _memory_demo(directory: Path, accounts: int) -> None:
