@@ -31,11 +31,11 @@ def run_demo_until_live(tmp_path: Path, name: str) -> tuple[str, str]:
     seen: list[str] = []
     try:
         assert process.stdout is not None
-        for line in process.stdout:
+        for line in process.stdout:  # wait for live mode: the workspace line comes just before it
             seen.append(line)
-            if "sign in with the token" in line:
+            if "live: polling every" in line:
                 break
-        words = seen[-1].split()
+        words = next(line for line in seen if "sign in with the token" in line).split()
         address, token = words[1], words[-1]
         answer = httpx.get(f"{address}api/v1/accounts", headers={"Authorization": f"Bearer {token}"},
                            timeout=60)
