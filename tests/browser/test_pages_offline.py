@@ -4,7 +4,6 @@ page renders, and the monitor's actions go through (fast; the Chromium stories a
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,20 +16,8 @@ from koppel.config import load_settings
 from koppel.config.settings import Settings
 from koppel.engine.runtime import Runtime
 from koppel.web.app import create_workspace
+from tests.api.conftest import CONFIG, TestClient
 from tests.conftest import Pair, make_pair
-
-with warnings.catch_warnings():  # starlette asks for httpx2, which is not among our pins
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
-CONFIG = """
-[store]
-url = "sqlite:///koppel.db"
-[systems.erp]
-connector = "memory"
-[systems.crm]
-connector = "memory"
-"""
 
 
 @dataclass
