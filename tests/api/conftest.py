@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,9 +69,8 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(tmp_path / "koppel.toml", env={})
 
 
-@pytest.fixture
-def api(settings: Settings) -> Iterator[Api]:
-    pair = make_pair(url=settings.store.url)
+def opener_for(pair: Pair) -> Callable[[Settings], AbstractContextManager[Runtime]]:
+    """The app's runtime over two in-memory systems (instead of opening real connectors)."""
 
     @contextmanager
     def opener(s: Settings) -> Iterator[Runtime]:
@@ -80,7 +79,13 @@ def api(settings: Settings) -> Iterator[Api]:
         finally:
             pair.store.close()
 
-    with TestClient(create_app(settings, opener=opener)) as client:
+    return opener
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[Api]:
+    pair = make_pair(url=settings.store.url)
+    with TestClient(create_app(settings, opener=opener_for(pair))) as client:
         found = Api(client, pair)
         for role in ("viewer", "operator", "admin"):
             pair.store.add_user(role, role)

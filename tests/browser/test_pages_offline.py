@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,8 @@ import pytest
 
 from koppel.config import load_settings
 from koppel.config.settings import Settings
-from koppel.engine.runtime import Runtime
 from koppel.web.app import create_workspace
-from tests.api.conftest import CONFIG, TestClient
+from tests.api.conftest import CONFIG, TestClient, opener_for
 from tests.conftest import Pair, make_pair
 
 
@@ -44,15 +42,7 @@ def web(tmp_path: Path) -> Iterator[Web]:
     (tmp_path / "koppel.toml").write_text(CONFIG)
     settings: Settings = load_settings(tmp_path / "koppel.toml", env={})
     pair = make_pair(url=settings.store.url)
-
-    @contextmanager
-    def opener(s: Settings) -> Iterator[Runtime]:
-        try:
-            yield Runtime(s, pair.store, {"erp": pair.erp, "crm": pair.crm}, pair.engine)
-        finally:
-            pair.store.close()
-
-    with TestClient(create_workspace(settings, opener=opener), base_url="http://testserver") as client:
+    with TestClient(create_workspace(settings, opener=opener_for(pair)), base_url="http://testserver") as client:
         found = Web(client, pair)
         for role in ("viewer", "operator"):
             pair.store.add_user(f"{role}-anna", role)
