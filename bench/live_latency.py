@@ -20,6 +20,7 @@ from typing import Any
 
 from koppel.config import load_settings
 from koppel.connectors.base import WriteOp
+from koppel.engine import provisioning
 from koppel.engine.runtime import open_runtime
 from koppel.testing import peers
 
@@ -46,6 +47,7 @@ def main() -> None:
     live = None
     try:
         with open_runtime(load_settings(config)) as rt:
+            provisioning.setup(rt.connectors, rt.settings.policy, rt.engine.entities())
             erp, crm = rt.connectors["erp"], rt.connectors["crm"]
             ids = [o.id for o in erp.write("account", [WriteOp(str(i), {"name": f"Latency {i} GmbH"})
                                                        for i in range(20)])]

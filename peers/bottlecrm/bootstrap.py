@@ -2,9 +2,10 @@
 
 Run by peer.py with the venv's python, DJANGO_SETTINGS_MODULE=koppel_bottlecrm_settings
 and DEBUG=true (devlogin refuses to run otherwise). Steps: devlogin (user) -> org ->
-switch-org -> personal access token -> custom field definitions -> read pipelines and
-lead sources. Prints ONE JSON line on stdout (the template record) and exits 0;
-on any unexpected answer it prints the response to stderr and exits 1.
+switch-org -> personal access token -> read pipelines and lead sources: the vendor's steps and
+nothing of koppel's (the custom fields koppel needs are created by `koppel setup`, as on any
+user's BottleCRM). Prints ONE JSON line on stdout (the template record) and exits 0; on any
+unexpected answer it prints the response to stderr and exits 1.
 """
 import json
 import os
@@ -20,46 +21,6 @@ from django.test import Client  # noqa: E402
 
 EMAIL = os.environ.get("KOPPEL_CRM_EMAIL", "sync@koppel.example")
 ORG_NAME = os.environ.get("KOPPEL_CRM_ORG", "Koppel Sync Org")
-
-# (key, label, field_type, extra) per target model.  field_type values accepted by
-# django-crm 1.35.0 (common.models.CustomFieldDefinition.FIELD_TYPE_CHOICES):
-# text, textarea, number, dropdown, date, checkbox.
-FIELDS = {
-    "Account": [
-        ("erp_customer_no", "ERP customer no.", "text", {"is_filterable": True}),
-        ("vat_id", "VAT id", "text", {"is_filterable": True}),
-        ("payment_terms", "Payment terms", "text", {}),
-        ("credit_limit", "Credit limit", "number", {}),
-        ("open_amount", "Open amount", "number", {}),
-        ("overdue_amount", "Overdue amount", "number", {}),
-        ("dunning_level", "Dunning level", "text", {}),
-        ("revenue_this_year", "Revenue this year", "number", {}),
-        ("revenue_last_year", "Revenue last year", "number", {}),
-        ("customer_value_tier", "Customer value tier", "dropdown",
-         {"options": [{"value": v, "label": v} for v in ("A", "B", "C")]}),
-        ("erp_link", "ERP link", "text", {}),
-    ],
-    "Contact": [
-        ("erp_contact_id", "ERP contact id", "text", {"is_filterable": True}),
-        ("invoice_recipient", "Invoice recipient", "checkbox", {}),
-    ],
-    "Case": [
-        ("erp_complaint_no", "ERP complaint no.", "text", {"is_filterable": True}),
-        ("erp_complaint_state", "ERP complaint state", "text", {}),
-        ("erp_link", "ERP link", "text", {}),
-    ],
-}
-_ORDER_FIELDS = [
-    ("erp_order_no", "ERP order no.", "text", {"is_filterable": True}),
-    ("order_status", "Order status", "text", {}),
-    ("shipment_status", "Shipment status", "text", {}),
-    ("invoice_status", "Invoice status", "text", {}),
-    ("planned_ship_date", "Planned ship date", "date", {}),
-    ("erp_link", "ERP link", "text", {}),
-]
-FIELDS["Opportunity"] = _ORDER_FIELDS
-FIELDS["Estimate"] = _ORDER_FIELDS
-
 
 def die(what, resp):
     body = resp.content.decode(errors="replace")[:2000]
@@ -97,16 +58,6 @@ def main():
         die("POST /api/profile/tokens/", r)
     pat = r.json()["token"]
 
-    custom_fields = {}
-    for model, defs in FIELDS.items():
-        for order, (key, label, ftype, extra) in enumerate(defs):
-            body = {"target_model": model, "key": key, "label": label,
-                    "field_type": ftype, "display_order": order, **extra}
-            r = call("post", "/api/custom-fields/", pat, body)
-            if r.status_code not in (200, 201):
-                die(f"POST /api/custom-fields/ {model}.{key}", r)
-            custom_fields.setdefault(model, {})[key] = ftype
-
     r = call("get", "/api/opportunities/pipelines/", pat)
     if r.status_code != 200:
         die("GET /api/opportunities/pipelines/", r)
@@ -134,7 +85,6 @@ def main():
         "org_name": ORG_NAME,
         "token": pat,
         "email": EMAIL,
-        "custom_fields": custom_fields,
         "default_pipeline_id": default[0]["id"] if default else None,
         "pipelines": pipelines,
         "lead_sources": lead_sources,

@@ -367,7 +367,7 @@ def _build_template(backend: str, h: str) -> dict:
     _run([venv_bin("django-admin"), "migrate", "--noinput"], env=env, cwd=work,
          what="django-admin migrate")
     t_mig = time.time() - t0
-    log(f"migrated in {t_mig:.0f} s; bootstrapping org, token, custom fields")
+    log(f"migrated in {t_mig:.0f} s; bootstrapping org, user and token")
     out = _run([venv_bin("python"), BOOTSTRAP], env=env, cwd=work, what="bootstrap.py")
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if not lines:

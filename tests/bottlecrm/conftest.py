@@ -32,6 +32,9 @@ def bottlecrm() -> Iterator[dict[str, Any]]:
         raise RuntimeError(f"peer.py start failed:\n{started.stderr}")
     info: dict[str, Any] = json.loads(started.stdout.strip().splitlines()[-1])
     assert info["url"].startswith("http://127.0.0.1:")
+    crm = connect(info)  # what `koppel setup` does in a CRM: the custom fields
+    crm.provision([r for r in crm.requirements() if not r.present])
+    crm.close()
     try:
         yield info
     finally:

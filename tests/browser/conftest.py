@@ -25,7 +25,7 @@ from koppel.connectors.bottlecrm import BottleCrmConnector
 from koppel.connectors.bottlecrm import create as create_crm
 from koppel.connectors.tryton import TrytonConnector
 from koppel.connectors.tryton import create as create_erp
-from koppel.engine import Engine
+from koppel.engine import Engine, provisioning
 from koppel.store import Store
 from koppel.testing import peers
 from tests.scenarios.conftest import crm_settings, erp_settings, policy
@@ -79,6 +79,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     store = Store.open(settings.store.url)  # the same store file the workspace opens
     engine = Engine(store, {"erp": erp, "crm": crm}, policy(),
                     SyncSettings(retry_base_delay=0.2, retry_attempts=3, batch_size=100))
+    provisioning.setup(engine.connectors, engine.policy, engine.entities())  # `koppel setup`
     tokens = {}
     for user, role in (("vera", "viewer"), ("otto", "operator")):
         store.add_user(user, role)

@@ -21,7 +21,7 @@ from koppel.connectors.bottlecrm import BottleCrmConnector
 from koppel.connectors.bottlecrm import create as create_crm
 from koppel.connectors.tryton import TrytonConnector
 from koppel.connectors.tryton import create as create_erp
-from koppel.engine import Engine
+from koppel.engine import Engine, provisioning
 from koppel.store import Store
 from koppel.testing import peers
 
@@ -70,6 +70,7 @@ def coupled(tmp_path: Path) -> Iterator[Coupled]:
     store = Store.open(f"sqlite:///{tmp_path}/koppel.db")
     engine = Engine(store, {"erp": erp, "crm": crm}, policy(),
                     SyncSettings(retry_base_delay=0.2, retry_attempts=3, batch_size=100))
+    provisioning.setup(engine.connectors, engine.policy, engine.entities())  # `koppel setup`
     try:
         yield Coupled(erp, crm, store, engine, erp_info, crm_info, tmp_path)
     finally:

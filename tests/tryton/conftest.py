@@ -30,6 +30,9 @@ def tryton() -> Iterator[dict[str, Any]]:
         pytest.fail(f"could not start Tryton: {started.stderr[-2000:]}")
     info: dict[str, Any] = json.loads(started.stdout.strip().splitlines()[-1])
     assert info["url"].startswith("http://127.0.0.1:")
+    erp = create("erp", settings_of(info))  # what `koppel setup` does in Tryton
+    erp.provision([r for r in erp.requirements() if not r.present])
+    erp.close()
     try:
         yield info
     finally:

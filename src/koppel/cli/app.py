@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from koppel.cli import output as out
 from koppel.config import load_settings
+from koppel.engine import provisioning
 from koppel.engine.runtime import Runtime, open_runtime
 from koppel.engine.sync import RunReport
 from koppel.errors import KoppelError, UsageError
@@ -100,6 +101,15 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
             out.console.print(f"[green]ok[/green] {side}: {settings.systems[side].connector} answers")
         out.console.print(f"[green]ok[/green] store: {len(rt.store.link_counts())} entities linked")
         out.console.print(f"entities synced: {', '.join(rt.engine.entities())}")
+        missing = [i for i in provisioning.survey(rt.connectors, settings.policy, rt.engine.entities())
+                   if i.missing]
+    for item in missing:
+        out.console.print(f"[red]missing[/red] {item.describe()}", highlight=False)
+    if missing:
+        fix = "`koppel setup` creates them" if any(i.requirement.creatable for i in missing) else ""
+        out.err.print(f"{len(missing)} thing(s) missing in the systems; {fix or 'see the hints above'}")
+        raise typer.Exit(out.EXIT_USAGE)
+    out.console.print("[green]ok[/green] both systems hold every field and type koppel writes")
 
 
 @app.command()
@@ -110,6 +120,8 @@ def sync(config: ConfigOption = DEFAULT_CONFIG,
          json_output: JsonOption = False) -> None:
     """Bring every change since the last run across (or one record with --record)."""
     with runtime(config) as rt:
+        if not dry_run:
+            provisioning.require(rt.connectors, rt.settings.policy, rt.engine.entities())
         if record:
             report = _sync_record(rt, record, entity, dry_run)
         else:
@@ -275,6 +287,8 @@ def run(config: ConfigOption = DEFAULT_CONFIG,
     from koppel.engine.jobs import Scheduler, Worker
 
     with runtime(config) as rt:
+        provisioning.require(rt.connectors, rt.settings.policy, rt.engine.entities())
+
         def show(job: dict[str, Any], report: RunReport) -> None:
             if report.writes or report.status != "ok":
                 out.console.print(f"{job['kind']} run {report.run_id}: {report.status}, "
@@ -317,6 +331,7 @@ def _actor() -> str:
 
 
 from koppel.cli import demo as _demo  # noqa: E402  (registers `koppel demo` and `koppel try`)
+from koppel.cli import onboarding as _onboarding  # noqa: E402  (registers `koppel setup`, `match`)
 from koppel.cli import serve as _serve  # noqa: E402, F401  (registers `koppel serve`, `users`, `tokens`)
 
-__all__ = ["_demo", "app", "main"]
+__all__ = ["_demo", "_onboarding", "app", "main"]

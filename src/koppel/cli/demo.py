@@ -15,6 +15,7 @@ import typer
 
 from koppel.cli import output as out
 from koppel.cli.app import _progress, _report, app, run, sync
+from koppel.cli.onboarding import setup
 from koppel.config import load_settings
 from koppel.engine.runtime import open_runtime
 from koppel.errors import UsageError
@@ -50,6 +51,8 @@ def demo(directory: DirOption = DEFAULT_DIR,
     erp = peers.start("tryton", name, keep=keep, quiet=False)
     crm = peers.start("bottlecrm", name, keep=keep, quiet=False)
     config = _write_config(directory, erp, crm, keep)
+    say("koppel setup: what koppel needs in each system")
+    setup(config=config, dry_run=False, json_output=False)
     if not keep:
         _seed(config, customers, sales)
     say("initial sync")

@@ -83,6 +83,36 @@ class WriteOutcome:
         return self.error is None
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """One thing a system must hold before koppel can store there what the policy sends it:
+    a custom field, a relation type, an activated module.
+
+    `stores` names the canonical fields ("entity.field") that are lost without it; `creatable`
+    says whether `provision` can make it (a module must be activated by an administrator, as
+    `hint` says).
+    """
+
+    kind: str
+    name: str
+    stores: frozenset[str]
+    present: bool
+    detail: str = ""
+    creatable: bool = True
+    hint: str = ""
+
+
+@runtime_checkable
+class Provisioning(Protocol):
+    """Optional: a connector that knows what it needs in its system and can create it."""
+
+    def requirements(self) -> list[Requirement]:
+        """Everything koppel needs in this system, each marked present or not (reads only)."""
+
+    def provision(self, missing: Sequence[Requirement]) -> list[Requirement]:
+        """Create the given creatable requirements; return them as they now stand."""
+
+
 @runtime_checkable
 class Connector(Protocol):
     """The contract. Batches in, per-record outcomes out; errors sorted by koppel.errors."""

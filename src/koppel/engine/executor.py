@@ -20,7 +20,8 @@ from koppel.connectors.base import Connector, WriteOp, WriteOutcome
 from koppel.engine.plan import Create, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_merge
 from koppel.engine.values import apply_maps, collect_refs, map_refs
-from koppel.errors import FatalError, TransientError
+from koppel.engine.verify import Difference, differences
+from koppel.errors import FatalError, RecordError, TransientError
 from koppel.model import entity_class, ref_fields
 from koppel.store import Store
 
@@ -61,7 +62,7 @@ class Executor:
     # --- applying a plan ----------------------------------------------------------------
 
     def apply(self, scope: Scope, plan: Plan, stats: Counter[str]) -> None:
-        failed: set[int] = set()
+        failed: dict[int, set[str] | None] = {}  # link id -> the fields not stored (None: all)
         self._creates(scope, plan.creates, stats)
         self._updates(plan.updates, failed, stats)
         self._deletes(plan, stats)
@@ -77,13 +78,16 @@ class Executor:
             values = self.outgoing_many(scope.entity, target, [c.values for c in chunk])
             ops = [WriteOp(c.source_id, v) for c, v in zip(chunk, values, strict=True)]
             outcomes = self.call(target, self.connectors[target].write, scope.entity, ops)
-            made = [(c, o) for c, o in zip(chunk, outcomes, strict=True) if o.ok and o.id]
-            self._link(scope, [(c.source_id, o.id or "", c.values) for c, o in made])
-            self.store.audit([_audit("create", c.entity, f"{target}:{o.id}", c.values,
-                                     f"{c.source}:{c.source_id}", self.run_id) for c, o in made])
+            made = [(c, o.id or "", v) for c, o, v in zip(chunk, outcomes, values, strict=True) if o.ok and o.id]
+            wrong = self._verify(scope.entity, target, [(i, v) for _, i, v in made])
+            self._link(scope, [(c.source_id, i, _without(c.values, wrong.get(i))) for c, i, _ in made])
+            self.store.audit([_audit("create", c.entity, f"{target}:{i}", c.values,
+                                     f"{c.source}:{c.source_id}", self.run_id) for c, i, _ in made])
             stats["created"] += len(made)
             self._park([(c.entity, c.source, c.source_id, target, "create", c.values, o)
                         for c, o in zip(chunk, outcomes, strict=True) if not o.ok], stats)
+            self._park([(c.entity, c.source, c.source_id, target, "create", c.values,
+                         _dropped(target, i, wrong[i])) for c, i, _ in made if i in wrong], stats)
 
     def _match(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> list[Create]:
         """Couple creates whose natural key already exists in the target; return the rest."""
@@ -182,7 +186,7 @@ class Executor:
         self.store.add_links(scope.entity, ordered)
         self.store.resolve_errors_for(scope.entity, scope.source, [s for s, _, _ in rows])
 
-    def _updates(self, updates: list[Update], failed: set[int], stats: Counter[str]) -> None:
+    def _updates(self, updates: list[Update], failed: dict[int, set[str] | None], stats: Counter[str]) -> None:
         by_target: dict[tuple[str, Side], list[Update]] = {}
         for u in updates:
             by_target.setdefault((u.entity, u.target), []).append(u)
@@ -192,19 +196,41 @@ class Executor:
                 values = self.outgoing_many(entity, target, [u.values for u in chunk])
                 ops = [WriteOp(str(i), v, u.target_id) for i, (u, v) in enumerate(zip(chunk, values, strict=True))]
                 outcomes = self.call(target, self.connectors[target].write, entity, ops)
+                wrong = self._verify(entity, target, [(u.target_id, v) for u, v, o in
+                                                      zip(chunk, values, outcomes, strict=True) if o.ok])
                 for u, o in zip(chunk, outcomes, strict=True):
-                    self._after_update(u, o, failed, stats)
+                    self._after_update(u, o, wrong.get(u.target_id), failed, stats)
 
-    def _after_update(self, u: Update, o: WriteOutcome, failed: set[int], stats: Counter[str]) -> None:
-        if o.ok:
-            stats["reverted" if u.revert else "updated"] += 1
-            self.store.audit([_audit("revert" if u.revert else "update", u.entity,
-                                     f"{u.target}:{u.target_id}", u.values, f"{u.source}:{u.source_id}",
-                                     self.run_id)])
+    def _verify(self, entity: str, target: Side, written: list[tuple[str, dict[str, Any]]]
+                ) -> dict[str, list[Difference]]:
+        """Read what `target` stored for the records just written; the fields it did not keep.
+
+        A field the policy hands over once is left out: the receiving system may keep its own
+        version of it (the ERP reprices a quote's lines)."""
+        if not written:
+            return {}
+        records = self.call(target, self.connectors[target].read, entity, [i for i, _ in written])
+        stored = {r.id: r.record.model_dump(mode="json") for r in records}
+        rules = self.policy.rules(entity).fields
+        readable = self.connectors[target].discover()[entity].readable
+        checked = [f for f in readable if f in rules and not rules[f].once]
+        found = {i: differences(values, stored.get(i), checked) for i, values in written}
+        return {i: d for i, d in found.items() if d}
+
+    def _after_update(self, u: Update, o: WriteOutcome, dropped: list[Difference] | None,
+                      failed: dict[int, set[str] | None], stats: Counter[str]) -> None:
+        operation = "revert" if u.revert else "update"
+        if not o.ok:
+            failed[u.link_id] = None
+            self._park([(u.entity, u.source, u.source_id, u.target, operation, u.values, o)], stats)
             return
-        failed.add(u.link_id)
-        self._park([(u.entity, u.source, u.source_id, u.target, "revert" if u.revert else "update",
-                     u.values, o)], stats)
+        stats["reverted" if u.revert else "updated"] += 1
+        self.store.audit([_audit(operation, u.entity, f"{u.target}:{u.target_id}", u.values,
+                                 f"{u.source}:{u.source_id}", self.run_id)])
+        if dropped:
+            failed[u.link_id] = (failed.get(u.link_id) or set()) | {d.field for d in dropped}
+            self._park([(u.entity, u.source, u.source_id, u.target, operation, u.values,
+                         _dropped(u.target, u.target_id, dropped))], stats)
 
     def _deletes(self, plan: Plan, stats: Counter[str]) -> None:
         for d in plan.deletes:
@@ -217,8 +243,9 @@ class Executor:
             else:
                 self._park([(d.entity, d.source, d.source_id, d.target, "delete", {}, outcome)], stats)
 
-    def _record(self, scope: Scope, plan: Plan, failed: set[int], stats: Counter[str]) -> None:
-        self.store.update_snapshots({k: v for k, v in plan.snapshots.items() if k not in failed})
+    def _record(self, scope: Scope, plan: Plan, failed: dict[int, set[str] | None], stats: Counter[str]) -> None:
+        self.store.update_snapshots({k: {f: x for f, x in v.items() if f not in (failed.get(k) or ())}
+                                     for k, v in plan.snapshots.items() if k not in failed or failed[k]})
         self.store.delete_links(plan.unlinks)
         self.store.add_conflicts([{"entity": c.entity, "link_id": c.link_id, "field": c.field,
                                    "base": c.base, "erp_value": c.erp_value, "crm_value": c.crm_value}
@@ -244,6 +271,23 @@ class Executor:
             "message": o.error.message if o.error else "unknown error",
         } for entity, source, source_id, target, op, values, o in rows])
         stats["errors"] += len(rows)
+
+
+def _without(snapshot: dict[str, Any], dropped: list[Difference] | None) -> dict[str, Any]:
+    """The snapshot of a record without the fields the target did not store: they are not
+    synced, so the target's own value is no edit and the source's is sent again."""
+    if not dropped:
+        return snapshot
+    gone = {d.field for d in dropped}
+    return {k: v for k, v in snapshot.items() if k not in gone}
+
+
+def _dropped(target: Side, record_id: str, diffs: list[Difference]) -> WriteOutcome:
+    fields = "; ".join(d.describe() for d in diffs)
+    return WriteOutcome(record_id, record_id, RecordError(
+        f"{target} did not store what koppel wrote to {record_id} ({fields})", system=target,
+        hint="the field may be missing or read-only there: `koppel check` lists what is missing "
+             "and `koppel setup` creates it; then retry this record"))
 
 
 def _audit(action: str, entity: str, record: str, after: Any, origin: str, run_id: int | None) -> dict[str, Any]:

@@ -20,16 +20,16 @@ from koppel.connectors.base import (
     EntityInfo,
     JsonValues,
     RemoteRecord,
+    Requirement,
     WriteOp,
     WriteOutcome,
 )
-from koppel.connectors.bottlecrm import changes
+from koppel.connectors.bottlecrm import changes, provisioning
 from koppel.connectors.bottlecrm.adapters import SPECS, EntitySpec
 from koppel.connectors.bottlecrm.client import BottleCrmClient, Json, NotFound
 from koppel.connectors.bottlecrm.config import BottleCrmSettings
 from koppel.connectors.bottlecrm.lookup import Finder
 from koppel.connectors.bottlecrm.mapping import owner_of
-from koppel.connectors.bottlecrm.mapping_docs import CASE_KIND_FIELD, CASE_QUOTE_FIELD
 from koppel.errors import RecordError, TransientError
 from koppel.model import Entity, entity_class
 
@@ -48,7 +48,6 @@ class BottleCrmConnector:
         self.finder = Finder(self.client, self._canonical)
         self._task_lock = threading.Lock()
         self._numbering_lock = threading.Lock()
-        self._case_kind_ready = False
 
     # --- the contract -------------------------------------------------------------------
 
@@ -88,13 +87,19 @@ class BottleCrmConnector:
 
     def write(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         spec = SPECS[entity]
-        if entity == "case" and any("kind" in op.values or "quote" in op.values for op in ops):
-            self._ensure_case_kind_field()
         return self.client.parallel(lambda op: self._write_one(spec, op), list(ops))
 
     def delete(self, entity: str, ids: Sequence[str]) -> list[WriteOutcome]:
         spec = SPECS[entity]
         return self.client.parallel(lambda i: self._delete_one(spec, i), list(ids))
+
+    # --- provisioning: the custom fields that hold ERP data -------------------------------
+
+    def requirements(self) -> list[Requirement]:
+        return provisioning.requirements(self.client)
+
+    def provision(self, missing: Sequence[Requirement]) -> list[Requirement]:
+        return provisioning.provision(self.client, missing)
 
     # --- actions of the CRM's users, for demos and scenario tests (not part of the contract)
 
@@ -247,23 +252,6 @@ class BottleCrmConnector:
         except (RecordError, TransientError) as exc:
             return WriteOutcome(record_id, record_id, exc)
         return WriteOutcome(record_id, record_id)
-
-    def _ensure_case_kind_field(self) -> None:
-        """Cases have no fields for koppel's kind and the quote a complaint is about: keep them
-        in custom fields koppel defines the first time it writes a case."""
-        if self._case_kind_ready:
-            return
-        kinds = [{"value": v, "label": v.capitalize()} for v in ("question", "complaint", "warranty", "other")]
-        for body in ({"target_model": "Case", "key": CASE_KIND_FIELD, "label": "Case kind",
-                      "field_type": "dropdown", "options": kinds},
-                     {"target_model": "Case", "key": CASE_QUOTE_FIELD, "label": "Quote / order",
-                      "field_type": "text"}):
-            try:
-                self.client.post("custom-fields/", body)
-            except RecordError as exc:
-                if "already exists" not in exc.message:
-                    raise
-        self._case_kind_ready = True
 
 
 def _without_nulls(body: Mapping[str, Any]) -> Json:

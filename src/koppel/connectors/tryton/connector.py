@@ -19,11 +19,12 @@ from koppel.connectors.base import (
     EntityInfo,
     JsonValues,
     RemoteRecord,
+    Requirement,
     WriteOp,
     WriteOutcome,
 )
 from koppel.connectors.incremental import Cursor
-from koppel.connectors.tryton import changes, finance, invoicing, lookups, mapping_docs, stock
+from koppel.connectors.tryton import changes, finance, invoicing, lookups, mapping_docs, provisioning, stock
 from koppel.connectors.tryton.client import TrytonClient
 from koppel.connectors.tryton.config import TrytonSettings
 from koppel.connectors.tryton.mapping import Lookups, MappingError, Row, Vals
@@ -153,6 +154,17 @@ class TrytonConnector(Workflow):
 
     def close(self) -> None:
         self.client.close()
+
+    # --- provisioning: modules, the contact relation type, a complaint type ---------------
+
+    def requirements(self) -> list[Requirement]:
+        self.client.ensure_login()
+        return provisioning.requirements(self.client, self.settings)
+
+    def provision(self, missing: Sequence[Requirement]) -> list[Requirement]:
+        made = provisioning.provision(self.client, self.settings, missing)
+        self._lookups = None  # they hold the ids of what was just created
+        return made
 
     # --- facts outside the contract: order entry (R7) and analytics (R9) ----------------
 

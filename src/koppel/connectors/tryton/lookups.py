@@ -1,7 +1,7 @@
 """Loads the reference data of one Tryton database (company, codes, defaults) in a few calls.
 
-The relation type that makes a party a contact person is created here when missing, so the
-connector works on a database the peer scripts did not prepare.
+Reads only: what koppel needs and Tryton lacks (the contact relation type, a complaint type)
+is created by `koppel setup` (provisioning.py), never as a side effect of reading.
 """
 
 from __future__ import annotations
@@ -27,16 +27,14 @@ def _one(client: TrytonClient, model: str, domain: list[Any]) -> int | None:
     return int(found[0]) if found else None
 
 
-def contact_relation(client: TrytonClient, name: str) -> int:
-    """The relation type "person -> company" (with its reverse), created when missing."""
-    existing = _one(client, "party.relation.type", [("name", "=", name)])
-    if existing is not None:
-        return existing
-    [forward] = client.model("party.relation.type", "create", [{"name": name}])
-    [reverse] = client.model("party.relation.type", "create",
-                             [{"name": f"{name} (reverse)", "reverse": forward}])
-    client.model("party.relation.type", "write", [forward], {"reverse": reverse})
-    return int(forward)
+def contact_relation(client: TrytonClient, name: str) -> int | None:
+    """The relation type "person -> company", or None when `koppel setup` has not made it."""
+    return _one(client, "party.relation.type", [("name", "=", name)])
+
+
+def complaint_type(client: TrytonClient) -> int | None:
+    """A complaint type about sales, or None when there is none yet."""
+    return _one(client, "sale.complaint.type", [("origin.name", "=", "sale.sale")])
 
 
 def _category(client: TrytonClient, settings: TrytonSettings) -> int:
@@ -75,7 +73,7 @@ def load(client: TrytonClient, settings: TrytonSettings) -> Lookups:
         uoms=uoms, unit=uoms.ids.get("u") or next(iter(uoms.ids.values())),
         category=_category(client, settings),
         contact_relation=contact_relation(client, settings.contact_relation),
-        complaint_type=_one(client, "sale.complaint.type", [("origin.name", "=", "sale.sale")]),
+        complaint_type=complaint_type(client),
         hidden_parties=frozenset({int(row["party"]), *(int(e["party"]) for e in employees)}),
         default_country=settings.country, price_list=_price_list(client, settings),
         web_url=f"{settings.url.rstrip('/')}/#{settings.database}",

@@ -58,7 +58,7 @@ class Lookups:
     payment_terms: Codes
     uoms: Codes
     category: int
-    contact_relation: int
+    contact_relation: int | None  # None until `koppel setup` created the relation type
     complaint_type: int | None
     hidden_parties: frozenset[int]
     unit: int
@@ -228,6 +228,8 @@ def party_vals(entity: str, values: Mapping[str, Any], current: Row, lk: Lookups
     if entity == "contact" and "account" in values:
         employer = first_of(current, "relations", type=lk.contact_relation)
         account = values["account"]
+        if account and lk.contact_relation is None:
+            raise MappingError("Tryton has no relation type for contact persons yet: run `koppel setup`")
         new = {"to": int(account), "type": lk.contact_relation} if account else None
         if commands := _upsert(employer, new):
             vals["relations"] = commands

@@ -231,6 +231,8 @@ def complaint_vals(values: Mapping[str, Any], current: Row, lk: Lookups, *, crea
     if creating:
         if not values.get("account") or not sale:
             raise MappingError("a Tryton complaint needs the customer and the order it is about")
+        if lk.complaint_type is None:
+            raise MappingError("Tryton has no complaint type for sales yet: run `koppel setup`")
         vals.update(company=lk.company, type=lk.complaint_type)
     return vals
 

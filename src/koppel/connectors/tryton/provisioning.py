@@ -1,0 +1,71 @@
+"""What koppel needs in a Tryton database: the modules whose records it maps (activated by an
+administrator with `trytond-admin`), the party relation type that makes a party a contact person
+of a company, and a complaint type for complaints about sales (both created by `koppel setup`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from koppel.connectors.base import Requirement
+from koppel.connectors.tryton import lookups
+from koppel.connectors.tryton.client import TrytonClient
+from koppel.connectors.tryton.config import TrytonSettings
+
+#: module -> the canonical entities or "entity.field"s it stores
+MODULES: dict[str, tuple[str, ...]] = {
+    "party": ("account", "contact"),
+    "party_relationship": ("contact.account",),
+    "product": ("product",),
+    "sale": ("quote", "order"),
+    "stock": ("shipment",),
+    "account_invoice": ("invoice", "credit_note", "payment", "account.payment_term"),
+    "account_dunning": ("account.dunning_level",),
+    "account_credit_limit": ("account.credit_limit",),
+    "sale_complaint": ("case",),
+}
+COMPLAINT_TYPE = "Complaint about a sale"
+
+
+def requirements(client: TrytonClient, settings: TrytonSettings) -> list[Requirement]:
+    active = _activated(client)
+    found = [_module(name, stores, name in active, settings) for name, stores in MODULES.items()]
+    relation = lookups.contact_relation(client, settings.contact_relation)
+    found.append(Requirement("relation type", settings.contact_relation, frozenset({"contact.account"}),
+                             relation is not None, "party relation type, with its reverse",
+                             creatable="party_relationship" in active))
+    if "sale_complaint" in active:
+        kind = lookups.complaint_type(client)
+        found.append(Requirement("complaint type", COMPLAINT_TYPE, frozenset({"case"}), kind is not None,
+                                 "sale.complaint.type whose origin is a sale"))
+    return found
+
+
+def provision(client: TrytonClient, settings: TrytonSettings, missing: Sequence[Requirement]
+              ) -> list[Requirement]:
+    wanted = {(r.kind, r.name) for r in missing if r.creatable and not r.present}
+    if ("relation type", settings.contact_relation) in wanted:
+        _create_relation_type(client, settings.contact_relation)
+    if ("complaint type", COMPLAINT_TYPE) in wanted:
+        [origin] = client.model("ir.model", "search", [("name", "=", "sale.sale")], 0, 1, None)
+        client.model("sale.complaint.type", "create", [{"name": COMPLAINT_TYPE, "origin": origin}])
+    return [r for r in requirements(client, settings) if (r.kind, r.name) in wanted]
+
+
+def _activated(client: TrytonClient) -> set[str]:
+    rows = client.model("ir.module", "search_read", [("name", "in", sorted(MODULES))], 0, None, None,
+                        ["name", "state"])
+    return {str(r["name"]) for r in rows if r.get("state") == "activated"}
+
+
+def _module(name: str, stores: tuple[str, ...], present: bool, settings: TrytonSettings) -> Requirement:
+    return Requirement("module", name, frozenset(stores), present, "Tryton module", creatable=False,
+                       hint=f"an administrator activates it: `trytond-admin -c trytond.conf -d "
+                            f"{settings.database} -u {name} --activate-dependencies`")
+
+
+def _create_relation_type(client: TrytonClient, name: str) -> None:
+    [forward] = client.model("party.relation.type", "create", [{"name": name}])
+    [reverse] = client.model("party.relation.type", "create",
+                             [{"name": f"{name} (reverse)", "reverse": forward}])
+    client.model("party.relation.type", "write", [forward], {"reverse": reverse})
