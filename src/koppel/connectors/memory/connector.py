@@ -98,6 +98,9 @@ class MemoryConnector:
         self._seq = count(1)
         self._ids = count(1)
         self.rejecters: list[Rejecter] = []
+        #: "entity.field"s this system silently ignores on write, as a CRM does with a custom
+        #: field nobody defined (tests of write verification)
+        self.dropped: set[str] = set()
         self.transient_failures = 0
         self.calls: dict[str, int] = {"write": 0, "delete": 0, "read": 0}
         self._load()
@@ -198,8 +201,9 @@ class MemoryConnector:
         if op.id is not None and op.id not in self.tables[entity].rows:
             return WriteOutcome(op.key, op.id, RecordError(
                 f"{entity} {op.id} does not exist", system=self.name))
+        values = {k: v for k, v in op.values.items() if f"{entity}.{k}" not in self.dropped}
         try:
-            return WriteOutcome(op.key, self.put(entity, op.values, op.id))
+            return WriteOutcome(op.key, self.put(entity, values, op.id))
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             return WriteOutcome(op.key, op.id, RecordError(str(exc), system=self.name))
 
