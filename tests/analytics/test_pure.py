@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from koppel.analytics.customer_value import ValueSettings, customer_values, tiers
+from koppel.analytics.customer_value import ValueSettings, customer_values, tiers, unnamed_account_names
 from koppel.analytics.evolution import evolution
 from koppel.analytics.facts import ActivityCount, RevenueFact, revenue_facts
 from koppel.analytics.revenue import load_targets, period_bounds, period_of, revenue_by, with_targets
+from koppel.connectors.memory import MemoryConnector
 from koppel.connectors.tryton.invoicing import InvoiceFact, invoice_costs
 from koppel.errors import ConfigError
 from koppel.model import SalesTarget
@@ -102,6 +103,17 @@ def test_value_is_revenue_minus_goods_and_activity_cost() -> None:
         Decimal(1300), Decimal(520), Decimal(90), Decimal(690))
     assert values["b"].value == Decimal(-200) and values["z"].value == Decimal(-10)
     assert [values[k].tier for k in ("c", "a", "z", "b")] == ["A", "B", "C", "C"]
+
+
+def test_an_account_only_in_the_crm_is_shown_by_its_crm_name() -> None:
+    crm = MemoryConnector("crm")
+    prospect = crm.put("account", {"name": "Prospect Ltd", "status": "prospect"})
+    activities = {"a": ActivityCount(tasks=1), prospect: ActivityCount(cases=2), "gone": ActivityCount(tasks=1)}
+    names = unnamed_account_names(crm, FACTS, activities)
+    assert names == {prospect: "Prospect Ltd"} and crm.calls["read"] == 1  # one batch, only the unnamed
+    values = {v.key: v for v in customer_values(FACTS, activities, crm_names=names)}
+    assert (values[prospect].name, values[prospect].account) == ("Prospect Ltd", prospect)
+    assert values["a"].name == "Account a" and values["gone"].name == "gone"  # no name to read: the id
 
 
 def test_bad_tier_cuts_are_refused() -> None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from koppel.analytics.facts import ActivityCount, RevenueFact, activity_counts, read_revenue_facts
 from koppel.config.settings import ValueSettings
-from koppel.connectors.base import WriteOp
+from koppel.connectors.base import Connector, WriteOp
 from koppel.engine import Engine
 
 Tier = Literal["A", "B", "C"]
@@ -54,9 +54,12 @@ def tiers(count: int, a_share: float, b_share: float) -> list[Tier]:
 
 
 def customer_values(facts: Iterable[RevenueFact], activities: Mapping[str, ActivityCount],
-                    settings: ValueSettings | None = None) -> list[CustomerValue]:
-    """Pure: value and tier per account with revenue or CRM activity, best first."""
+                    settings: ValueSettings | None = None, crm_names: Mapping[str, str] | None = None
+                    ) -> list[CustomerValue]:
+    """Pure: value and tier per account with revenue or CRM activity, best first. An account
+    without invoices is named from `crm_names` (CRM account id -> name), else by its id."""
     s = settings or ValueSettings()
+    crm_names = crm_names or {}
     revenue: dict[str, list[Decimal]] = {}
     names: dict[str, tuple[str | None, str]] = {}
     for f in facts:
@@ -65,7 +68,7 @@ def customer_values(facts: Iterable[RevenueFact], activities: Mapping[str, Activ
         revenue[f.key][1] += f.cost
         names.setdefault(f.key, (f.account, f.name))
     keys = sorted(set(revenue) | set(activities))
-    values = [_value(k, names.get(k, (k, k)), revenue.get(k, [Decimal(0), Decimal(0)]),
+    values = [_value(k, names.get(k, (k, crm_names.get(k, k))), revenue.get(k, [Decimal(0), Decimal(0)]),
                      activities.get(k, ActivityCount()), s) for k in keys]
     values.sort(key=lambda v: (-v.value, v.key))
     return [v.model_copy(update={"tier": t})
@@ -82,11 +85,25 @@ def _value(key: str, name: tuple[str | None, str], money: list[Decimal], activit
                          cost_to_serve=cost.quantize(CENT), value=(money[0] - cost).quantize(CENT))
 
 
+def unnamed_account_names(crm: Connector, facts: Iterable[RevenueFact],
+                          activities: Mapping[str, ActivityCount]) -> dict[str, str]:
+    """CRM names of the accounts with activity but no invoice to name them (CRM-only accounts
+    among them), read in one batch; accounts the CRM no longer has are left out."""
+    named = {f.key for f in facts}
+    ids = sorted(k for k in activities if k not in named)
+    if not ids:
+        return {}
+    return {r.id: str(name) for r in crm.read("account", ids)
+            if (name := getattr(r.record, "name", None))}
+
+
 def customer_value(engine: Engine, start: date, end: date, settings: ValueSettings | None = None
                    ) -> list[CustomerValue]:
     """Value and tier of every account with invoices from `start` to `end` or CRM activity."""
+    crm = engine.connectors["crm"]
     facts = read_revenue_facts(engine, start, end)
-    return customer_values(facts, activity_counts(engine.connectors["crm"]), settings)
+    activities = activity_counts(crm)
+    return customer_values(facts, activities, settings, unnamed_account_names(crm, facts, activities))
 
 
 def push_tiers(engine: Engine, values: Sequence[CustomerValue]) -> PushReport:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from koppel.errors import ConfigError, FatalError, KoppelError, UsageError
@@ -15,6 +16,7 @@ console = Console()
 err = Console(stderr=True)
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
+UNBOUNDED = 100_000  # the width a table may take when the output is no terminal
 
 
 def exit_code(error: KoppelError) -> int:
@@ -34,7 +36,12 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     for row in rows:
         view.add_row(*("" if v is None else str(v) for v in row))
         count += 1
-    if count:
+    if count and not console.is_terminal:
+        # piped or captured: rich would squeeze the table into 80 columns ("ent…"); a script or
+        # a log reads it whole, at its natural width, uncropped
+        view.width = Measurement.get(console, console.options.update_width(UNBOUNDED), view).maximum
+        console.print(view, crop=False)
+    elif count:
         console.print(view)
     else:
         console.print(f"[dim]{title}: none[/dim]")

@@ -55,11 +55,12 @@ def analytics(request: Request, ws: WorkspaceDep, user: PageUser, start: date | 
         facts = read_revenue_facts(rt.engine, before[0], end)
         activities = activity_counts(rt.engine.connectors["crm"])
         currency = company_currency(rt.engine)
-    now = [f for f in facts if start <= f.day <= end]
+        now = [f for f in facts if start <= f.day <= end]
+        crm_names = cv.unnamed_account_names(rt.engine.connectors["crm"], now, activities)
     per_period = rv.with_targets(rv.revenue_by(now, "total", period), targets, "total")
     split = _totals(rv.with_targets(rv.revenue_by(now, by, period), targets, by))
     evolution = ev.evolution(facts, before, (start, end), limit=8)
-    values = cv.customer_values(now, activities)
+    values = cv.customer_values(now, activities, crm_names=crm_names)
     return page(request, ws.runtime, user, "analytics.html", start=start, end=end, before=before, by=by,
                 period=period, currency=currency, per_period=per_period, split=split[:25],
                 evolution=evolution, values=values, tiers=_tier_summary(values), has_targets=bool(targets),
