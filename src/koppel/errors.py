@@ -74,5 +74,17 @@ class RecordError(ConnectorError):
     hint = "fix the record (or its payload with `koppel errors`) and retry it"
 
 
+class UniqueCollision(RecordError):
+    """The target refused a create because another record already holds the same unique value."""
+
+    hint = ("koppel creates it under a distinguishable name and proposes the pair as a possible "
+            "duplicate (`koppel match list`), or reports it, as `on_unique_collision` says")
+
+    def __init__(self, message: str, *, system: str = "", field: str, holder: str | None) -> None:
+        super().__init__(message, system=system)
+        self.field = field
+        self.holder = holder
+
+
 class PolicyViolation(KoppelError):
     """A system changed data it does not own; the owner's value is written back."""

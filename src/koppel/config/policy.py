@@ -48,6 +48,11 @@ class EntityPolicy(BaseModel):
     coupling_trigger: Trigger = "always"
     create_when: dict[str, list[Any]] = Field(default_factory=dict)
     match: list[list[str]] | None = None
+    #: the target refuses a create because another record holds the same unique value (a CRM
+    #: account's name): create it under `collision_pattern` and propose the pair, or report it
+    on_unique_collision: Literal["disambiguate", "report"] = "disambiguate"
+    #: None: "{name} ({number})", else the colliding value and the source record's id
+    collision_pattern: str | None = None
     fields: dict[str, FieldPolicy] = Field(default_factory=dict)
 
 
@@ -79,6 +84,15 @@ def semantic_problems(data: PolicyFile) -> list[Problem]:
     return problems
 
 
+def _pattern_fields(pattern: str) -> list[str]:
+    import string
+
+    try:
+        return [f for _, f, _, _ in string.Formatter().parse(pattern) if f]
+    except ValueError:
+        return ["(unbalanced braces)"]
+
+
 def _check_entity(name: str, ep: EntityPolicy, maps: dict[str, dict[str, str]]) -> list[Problem]:
     where = ("policy", name)
     if name not in ENTITIES:
@@ -89,6 +103,8 @@ def _check_entity(name: str, ep: EntityPolicy, maps: dict[str, dict[str, str]]) 
     problems += [((*where, "match"), f"no such field {f!r}") for key in ep.match or [] for f in key
                  if f not in known]
     problems += [((*where, "create_when"), f"no such field {f!r}") for f in ep.create_when if f not in known]
+    problems += [((*where, "collision_pattern"), f"no such field {f!r} (known: {', '.join(known)})")
+                 for f in _pattern_fields(ep.collision_pattern or "") if f not in known]
     for fname, fp in ep.fields.items():
         problems += [((*where, "fields", fname), p) for p in _check_field(fp, ep.owner, maps)]
     return problems
@@ -146,6 +162,8 @@ class EntityRules:
     create_when: dict[str, list[Any]]
     match: tuple[tuple[str, ...], ...]
     fields: dict[str, FieldRule]
+    on_unique_collision: str = "disambiguate"
+    collision_pattern: str = "{name} ({number})"
 
 
 class Policy:
@@ -199,7 +217,8 @@ def _resolve(name: str, ep: EntityPolicy) -> EntityRules:
     fields = {f: _rule(ep.fields.get(f, FieldPolicy()), ep.owner) for f in cls.model_fields}
     match = tuple(tuple(k) for k in ep.match) if ep.match is not None else cls.natural_keys
     return EntityRules(name, ep.sync, ep.owner, frozenset(ep.create), frozenset(ep.delete),
-                       ep.coupling_trigger, ep.create_when, match, fields)
+                       ep.coupling_trigger, ep.create_when, match, fields, ep.on_unique_collision,
+                       ep.collision_pattern or "{name} ({number})")
 
 
 def default_policy_data() -> dict[str, Any]:

@@ -21,7 +21,7 @@ from koppel.engine.plan import Create, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_merge
 from koppel.engine.values import apply_maps, collect_refs, map_refs
 from koppel.engine.verify import Difference, differences
-from koppel.errors import FatalError, RecordError, TransientError
+from koppel.errors import FatalError, KoppelError, RecordError, TransientError, UniqueCollision
 from koppel.model import entity_class, ref_fields
 from koppel.store import Store
 
@@ -71,23 +71,61 @@ class Executor:
     def _creates(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> None:
         if not creates:
             return
-        target = scope.target
         remaining = self._match(scope, creates, stats)
         for start in range(0, len(remaining), self.batch_size):
-            chunk = remaining[start:start + self.batch_size]
-            values = self.outgoing_many(scope.entity, target, [c.values for c in chunk])
-            ops = [WriteOp(c.source_id, v) for c, v in zip(chunk, values, strict=True)]
-            outcomes = self.call(target, self.connectors[target].write, scope.entity, ops)
-            made = [(c, o.id or "", v) for c, o, v in zip(chunk, outcomes, values, strict=True) if o.ok and o.id]
-            wrong = self._verify(scope.entity, target, [(i, v) for _, i, v in made])
-            self._link(scope, [(c.source_id, i, _without(c.values, wrong.get(i))) for c, i, _ in made])
-            self.store.audit([_audit("create", c.entity, f"{target}:{i}", c.values,
-                                     f"{c.source}:{c.source_id}", self.run_id) for c, i, _ in made])
-            stats["created"] += len(made)
-            self._park([(c.entity, c.source, c.source_id, target, "create", c.values, o)
-                        for c, o in zip(chunk, outcomes, strict=True) if not o.ok], stats)
-            self._park([(c.entity, c.source, c.source_id, target, "create", c.values,
-                         _dropped(target, i, wrong[i])) for c, i, _ in made if i in wrong], stats)
+            collided = self._create_chunk(scope, remaining[start:start + self.batch_size], stats)
+            if collided:
+                self._disambiguate(scope, collided, stats)
+
+    def _create_chunk(self, scope: Scope, chunk: Sequence[Create], stats: Counter[str],
+                      renamed: Mapping[str, Renamed] | None = None) -> list[tuple[Create, UniqueCollision]]:
+        """Create a batch and couple what was made; return the creates that hit a unique value
+        another record holds, when the policy says to create those under another name."""
+        target, renamed = scope.target, renamed or {}
+        values = self.outgoing_many(scope.entity, target, [c.values for c in chunk])
+        for create, row in zip(chunk, values, strict=True):
+            if create.source_id in renamed:
+                row[renamed[create.source_id].field] = renamed[create.source_id].alias
+        ops = [WriteOp(c.source_id, v) for c, v in zip(chunk, values, strict=True)]
+        outcomes = self.call(target, self.connectors[target].write, scope.entity, ops)
+        made = [(c, o.id or "", v) for c, o, v in zip(chunk, outcomes, values, strict=True) if o.ok and o.id]
+        wrong = self._verify(scope.entity, target, [(i, v) for _, i, v in made])
+        # the snapshot keeps the owner's value, also where the copy carries another name
+        self._link(scope, [(c.source_id, i, _without(c.values, wrong.get(i))) for c, i, _ in made])
+        self.store.audit([_audit("create", c.entity, f"{target}:{i}", c.values,
+                                 f"{c.source}:{c.source_id}", self.run_id) for c, i, _ in made])
+        stats["created"] += len(made)
+        stats["renamed"] += sum(1 for c, _, _ in made if c.source_id in renamed)
+        self._propose_renamed(scope, [(c, i) for c, i, _ in made if c.source_id in renamed], renamed)
+        disambiguate = self.policy.rules(scope.entity).on_unique_collision == "disambiguate"
+        collided = [(c, o.error) for c, o in zip(chunk, outcomes, strict=True)
+                    if isinstance(o.error, UniqueCollision) and disambiguate and c.source_id not in renamed]
+        parked = {c.source_id for c, _ in collided}
+        self._park([(c.entity, c.source, c.source_id, target, "create", c.values, o)
+                    for c, o in zip(chunk, outcomes, strict=True) if not o.ok and c.source_id not in parked], stats)
+        self._park([(c.entity, c.source, c.source_id, target, "create", c.values,
+                     _dropped(target, i, wrong[i])) for c, i, _ in made if i in wrong], stats)
+        return collided
+
+    def _disambiguate(self, scope: Scope, collided: list[tuple[Create, UniqueCollision]],
+                      stats: Counter[str]) -> None:
+        """Create each colliding record under the policy's pattern (every other field intact)."""
+        pattern = self.policy.rules(scope.entity).collision_pattern
+        renamed = {c.source_id: Renamed(e.field, _alias(pattern, c, e.field), e.holder) for c, e in collided}
+        self._create_chunk(scope, [c for c, _ in collided], stats, renamed)
+
+    def _propose_renamed(self, scope: Scope, made: list[tuple[Create, str]],
+                         renamed: Mapping[str, Renamed]) -> None:
+        """A copy made under another name and the record in the way are a possible duplicate."""
+        for create, copy_id in made:
+            r = renamed[create.source_id]
+            if r.holder is None:
+                continue
+            ids = {scope.source: create.source_id, scope.target: r.holder}
+            self.store.add_proposal(
+                scope.entity, ids["erp"], ids["crm"],
+                f"{r.field} {create.values.get(r.field)!r} is taken in {scope.target} by {r.holder}; "
+                f"created as {r.alias!r}", 0.5, copy=(scope.target, copy_id), field=r.field, alias=r.alias)
 
     def _match(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> list[Create]:
         """Couple creates whose natural key already exists in the target; return the rest."""
@@ -268,9 +306,36 @@ class Executor:
             "entity": entity, "source": source, "source_id": source_id, "target": target,
             "operation": op, "payload": dict(values), "run_id": self.run_id,
             "error_class": "transient" if isinstance(o.error, TransientError) else "permanent",
-            "message": o.error.message if o.error else "unknown error",
+            "message": _message(target, o.error),
         } for entity, source, source_id, target, op, values, o in rows])
         stats["errors"] += len(rows)
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """A create retried under another value of a unique field, beside the record `holder`."""
+
+    field: str
+    alias: str
+    holder: str | None
+
+
+def _alias(pattern: str, create: Create, field: str) -> str:
+    """The pattern filled from the record's values; a blank part becomes the source's id."""
+    values = {k: (create.source_id if v in (None, "") else v) for k, v in create.values.items()}
+    try:
+        alias = pattern.format_map(values)
+    except (KeyError, ValueError, IndexError):
+        alias = f"{create.values.get(field)} ({create.source_id})"
+    return alias if alias != create.values.get(field) else f"{alias} ({create.source_id})"
+
+
+def _message(target: Side, error: KoppelError | None) -> str:
+    if error is None:
+        return "unknown error"
+    if isinstance(error, UniqueCollision) and error.holder:
+        return f"{error.message} (the record in the way: {target}:{error.holder})"
+    return error.message
 
 
 def _without(snapshot: dict[str, Any], dropped: list[Difference] | None) -> dict[str, Any]:

@@ -123,11 +123,22 @@ class Engine:
         changes = executor.normalise(entity, side, [(r.id, r.record.model_dump(mode="json"))
                                                    for r in records])
         links = self.store.links_by_ids(entity, side, [c.source_id for c in changes] + list(deleted))
+        self._unalias(entity, side, changes, links)
         current = self._current(scope, changes, links, executor)
         conflicts = self.store.open_conflict_fields(link.id for link in links.values())
         plan = plan_batch(scope, changes, links, current, conflicts)
         plan.extend(plan_deletes(scope, list(deleted), links))
         return plan
+
+    def _unalias(self, entity: str, side: Side, changes: list[Change], links: Mapping[str, LinkRow]) -> None:
+        """A copy created under another name (a unique collision) still carries the owner's value:
+        its alias is no edit."""
+        aliases = self.store.aliases(entity, side, [c.source_id for c in changes if c.source_id in links])
+        for change in changes:
+            if change.source_id in aliases:
+                field, alias = aliases[change.source_id]
+                if change.values.get(field) == alias:
+                    change.values[field] = links[change.source_id].snapshot.get(field)
 
     def _current(self, scope: Scope, changes: list[Change], links: Mapping[str, LinkRow],
                  executor: Executor) -> dict[int, dict[str, Any]]:

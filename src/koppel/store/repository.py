@@ -22,6 +22,7 @@ from koppel import clock
 from koppel.errors import UsageError
 from koppel.store import tables as t
 from koppel.store.jobs import JobQueue
+from koppel.store.proposals import Proposals
 from koppel.store.workspace import WorkspaceStore
 
 
@@ -71,7 +72,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(WorkspaceStore, JobQueue):
+class Store(WorkspaceStore, JobQueue, Proposals):
     """koppel's state behind one SQLAlchemy engine."""
 
     def __init__(self, engine: Engine) -> None:

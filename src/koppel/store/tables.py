@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -155,4 +156,24 @@ api_tokens = Table(
     Column("revoked", Boolean, nullable=False, default=False),
     UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
     Index("ix_api_tokens_user", "user_id"),
+)
+
+match_proposals = Table(
+    "match_proposals", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("entity", String(40), nullable=False),
+    Column("erp_id", String(200), nullable=False),
+    Column("crm_id", String(200), nullable=False),
+    # a unique-name collision: the copy koppel created under another name beside crm_id
+    Column("copy_side", String(10), nullable=True),
+    Column("copy_id", String(200), nullable=True),
+    Column("field", String(80), nullable=True),  # the unique field, and the name the copy got
+    Column("alias", Text, nullable=True),
+    Column("reason", String(200), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("status", String(20), nullable=False),  # open | coupled | apart
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("decided_by", String(100), nullable=True),
+    Index("ix_match_proposals_status", "entity", "status"),
 )

@@ -30,7 +30,7 @@ from koppel.connectors.bottlecrm.client import BottleCrmClient, Json, NotFound
 from koppel.connectors.bottlecrm.config import BottleCrmSettings
 from koppel.connectors.bottlecrm.lookup import Finder
 from koppel.connectors.bottlecrm.mapping import owner_of
-from koppel.errors import RecordError, TransientError
+from koppel.errors import RecordError, TransientError, UniqueCollision
 from koppel.model import Entity, entity_class
 
 
@@ -189,7 +189,10 @@ class BottleCrmConnector:
             return self._create_task(spec, body)
         if spec.entity == "invoice" and body.get("account_id"):
             body.setdefault("contact_id", self._first_contact(str(body["account_id"])))
-        answer = self._post(spec, values, body)
+        try:
+            answer = self._post(spec, values, body)
+        except RecordError as exc:
+            raise self._collision(spec, body, exc) from None
         record_id = spec.created_id(answer)
         if record_id is None:
             raise RecordError(f"BottleCRM created a {spec.entity} but did not say its id: {answer}",
@@ -209,6 +212,17 @@ class BottleCrmConnector:
                 raise RecordError(f"a product with sku {values['code']!r} already exists",
                                   system=self.name) from None
             raise
+
+    def _collision(self, spec: EntitySpec, body: Json, exc: RecordError) -> RecordError:
+        """BottleCRM refuses a second account whose name matches one it has, ignoring case: say
+        which field and which record is in the way."""
+        if spec.entity != "account" or "already exists" not in exc.message or not body.get("name"):
+            return exc
+        name = str(body["name"]).strip().casefold()
+        holders = [str(r["id"]) for r in self.client.pages(spec.path, spec.rows, {"name": body["name"]})
+                   if str(r.get("name") or "").strip().casefold() == name]
+        holder = holders[0] if holders else None
+        return UniqueCollision(exc.message, system=self.name, field="name", holder=holder)
 
     def _update(self, spec: EntitySpec, op: WriteOp) -> str:
         assert op.id is not None

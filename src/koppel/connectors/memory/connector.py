@@ -26,7 +26,7 @@ from koppel.connectors.base import (
 )
 from koppel.connectors.incremental import Cursor
 from koppel.connectors.memory.config import MemorySettings
-from koppel.errors import RecordError, TransientError
+from koppel.errors import RecordError, TransientError, UniqueCollision
 from koppel.model import ENTITIES, ORDER, Entity, entity_class
 
 Rejecter = Callable[[str, JsonValues], str | None]
@@ -101,6 +101,8 @@ class MemoryConnector:
         #: "entity.field"s this system silently ignores on write, as a CRM does with a custom
         #: field nobody defined (tests of write verification)
         self.dropped: set[str] = set()
+        #: entity -> a field no two records may share, ignoring case (as a CRM's account names)
+        self.unique: dict[str, str] = {}
         self.transient_failures = 0
         self.calls: dict[str, int] = {"write": 0, "delete": 0, "read": 0}
         self._load()
@@ -202,10 +204,23 @@ class MemoryConnector:
             return WriteOutcome(op.key, op.id, RecordError(
                 f"{entity} {op.id} does not exist", system=self.name))
         values = {k: v for k, v in op.values.items() if f"{entity}.{k}" not in self.dropped}
+        holder = self._holder(entity, values, op.id)
+        if holder is not None:
+            return WriteOutcome(op.key, op.id, UniqueCollision(
+                f"{entity} {values[self.unique[entity]]!r} already exists", system=self.name,
+                field=self.unique[entity], holder=holder))
         try:
             return WriteOutcome(op.key, self.put(entity, values, op.id))
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             return WriteOutcome(op.key, op.id, RecordError(str(exc), system=self.name))
+
+    def _holder(self, entity: str, values: Mapping[str, Any], record_id: str | None) -> str | None:
+        field = self.unique.get(entity)
+        if field is None or not values.get(field):
+            return None
+        wanted = str(values[field]).strip().casefold()
+        return next((i for i, (_, v) in self.tables[entity].rows.items() if i != record_id
+                     and str(v.get(field) or "").strip().casefold() == wanted), None)
 
     def _maybe_fail(self) -> None:
         if self.transient_failures > 0:

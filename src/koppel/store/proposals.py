@@ -1,0 +1,108 @@
+"""Match proposals in the store: pairs of existing records for a person to couple or keep apart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, insert, or_, select, update
+
+from koppel import clock
+from koppel.store import tables as t
+
+
+@dataclass(frozen=True)
+class ProposalRow:
+    id: int
+    entity: str
+    erp_id: str
+    crm_id: str
+    copy_side: str | None
+    copy_id: str | None
+    field: str | None
+    alias: str | None
+    reason: str
+    confidence: float
+    status: str
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+
+    def id_on(self, side: str) -> str:
+        return self.erp_id if side == "erp" else self.crm_id
+
+
+class Proposals:
+    """Mixed into Store: needs its SQLAlchemy `engine`."""
+
+    engine: Engine
+
+    def add_proposal(self, entity: str, erp_id: str, crm_id: str, reason: str, confidence: float,
+                     *, copy: tuple[str, str] | None = None, field: str | None = None,
+                     alias: str | None = None) -> int | None:
+        """Record a proposal unless the same pair is already proposed (open or decided)."""
+        with self.engine.begin() as conn:
+            same = conn.execute(select(t.match_proposals.c.id).where(
+                t.match_proposals.c.entity == entity, t.match_proposals.c.erp_id == erp_id,
+                t.match_proposals.c.crm_id == crm_id)).first()
+            if same is not None:
+                return None
+            result = conn.execute(insert(t.match_proposals).values(
+                entity=entity, erp_id=erp_id, crm_id=crm_id, copy_side=copy[0] if copy else None,
+                copy_id=copy[1] if copy else None, field=field, alias=alias,
+                reason=reason,
+                confidence=confidence, status="open", created_at=clock.now()).returning(t.match_proposals.c.id))
+            return int(result.scalar_one())
+
+    def proposals(self, entity: str | None = None, status: str | None = "open") -> list[ProposalRow]:
+        query = select(t.match_proposals).order_by(t.match_proposals.c.confidence.desc(),
+                                                   t.match_proposals.c.id)
+        if entity:
+            query = query.where(t.match_proposals.c.entity == entity)
+        if status:
+            query = query.where(t.match_proposals.c.status == status)
+        with self.engine.connect() as conn:
+            return [ProposalRow(**dict(r._mapping)) for r in conn.execute(query)]
+
+    def proposal(self, proposal_id: int) -> ProposalRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.match_proposals).where(t.match_proposals.c.id == proposal_id)).first()
+        return ProposalRow(**dict(row._mapping)) if row is not None else None
+
+    def proposed_ids(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, int]:
+        """Of these record ids, those in an open proposal that is not a collision: id -> proposal."""
+        column = t.match_proposals.c.erp_id if side == "erp" else t.match_proposals.c.crm_id
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        query = select(column, t.match_proposals.c.id).where(
+            t.match_proposals.c.entity == entity, t.match_proposals.c.status == "open",
+            t.match_proposals.c.copy_id.is_(None), column.in_(wanted))
+        with self.engine.connect() as conn:
+            return {str(r[0]): int(r[1]) for r in conn.execute(query)}
+
+    def aliases(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Copies created under another name after a unique collision: copy id -> (field, alias)."""
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        query = select(t.match_proposals.c.copy_id, t.match_proposals.c.field, t.match_proposals.c.alias).where(
+            t.match_proposals.c.entity == entity, t.match_proposals.c.copy_side == side,
+            t.match_proposals.c.copy_id.in_(wanted),
+            t.match_proposals.c.status != "coupled")
+        with self.engine.connect() as conn:
+            return {str(r[0]): (str(r[1]), str(r[2])) for r in conn.execute(query)}
+
+    def decide_proposal(self, proposal_id: int, status: str, actor: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.match_proposals).where(t.match_proposals.c.id == proposal_id).values(
+                status=status, decided_at=clock.now(), decided_by=actor))
+
+    def close_proposals_of(self, entity: str, erp_id: str, crm_id: str, actor: str) -> None:
+        """Other open proposals of either record are moot once it is coupled."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.match_proposals).where(
+                t.match_proposals.c.entity == entity, t.match_proposals.c.status == "open",
+                or_(t.match_proposals.c.erp_id == erp_id, t.match_proposals.c.crm_id == crm_id)).values(
+                status="superseded", decided_at=clock.now(), decided_by=actor))
