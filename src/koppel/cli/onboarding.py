@@ -6,13 +6,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
 from koppel.cli import output as out
 from koppel.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, app, runtime
-from koppel.engine import provisioning
+from koppel.engine import matching, provisioning
+from koppel.errors import UsageError
+from koppel.store import ProposalRow
 
 
 @app.command()
@@ -43,3 +46,84 @@ def setup(config: ConfigOption = DEFAULT_CONFIG,
                           + ("" if dry_run else f", {len(left)} still missing"))
     if not dry_run and any(i.needed for i in left):
         raise typer.Exit(out.EXIT_USAGE)
+
+
+match_app = typer.Typer(help="Pairs of records both systems already hold: propose, couple, keep apart.")
+app.add_typer(match_app, name="match")
+EntityOption = Annotated[list[str] | None, typer.Option("--entity", "-e", help="Only these entities.")]
+
+
+@match_app.callback(invoke_without_command=True)
+def match(ctx: typer.Context, config: ConfigOption = DEFAULT_CONFIG, entity: EntityOption = None,
+          apply_pairs: Annotated[bool, typer.Option("--apply", help="Couple the proposals at or above "
+                                                    "--min-confidence.")] = False,
+          min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.9,
+          json_output: JsonOption = False) -> None:
+    """Read both systems and propose pairs of existing, uncoupled records (with --apply: couple them)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with runtime(config) as rt:
+        provisioning.require(rt.connectors, rt.settings.policy, rt.engine.entities())
+        proposals = matching.propose(rt.engine, entity)
+        coupled = ([p.id for p, stats in matching.apply(rt.engine, min_confidence, _actor()) if stats["matched"]]
+                   if apply_pairs else [])
+    if json_output:
+        out.print_json({"proposals": [_row(p) for p in proposals], "coupled": coupled})
+        return
+    _show(proposals)
+    if apply_pairs:
+        out.console.print(f"coupled {len(coupled)} pair(s) at confidence ≥ {min_confidence:g}; the rest wait "
+                          "for `koppel match couple ID` or `koppel match apart ID`")
+    elif proposals:
+        out.console.print("couple them with `koppel match --apply` or one by one with `koppel match couple ID`; "
+                          "`koppel match apart ID` keeps a pair apart")
+
+
+@match_app.command("list")
+def match_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
+    """The open proposals, without reading the systems again."""
+    with runtime(config) as rt:
+        proposals = rt.store.proposals()
+    if json_output:
+        out.print_json([_row(p) for p in proposals])
+    else:
+        _show(proposals)
+
+
+@match_app.command("couple")
+def match_couple(proposal_id: Annotated[int, typer.Argument()], config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Couple the pair: one customer in both systems, the owner's values win by policy."""
+    with runtime(config) as rt:
+        stats = matching.couple(rt.engine, _open(rt.store.proposal(proposal_id), proposal_id), _actor())
+    if not stats["matched"]:
+        out.err.print("not coupled: see `koppel errors list`")
+        raise typer.Exit(out.EXIT_PARTIAL)
+    out.console.print(f"proposal {proposal_id} coupled")
+
+
+@match_app.command("apart")
+def match_apart(proposal_id: Annotated[int, typer.Argument()], config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Keep the pair apart: two different records; what waited for the decision goes on."""
+    with runtime(config) as rt:
+        matching.keep_apart(rt.engine, _open(rt.store.proposal(proposal_id), proposal_id), _actor())
+    out.console.print(f"proposal {proposal_id} kept apart")
+
+
+def _open(proposal: ProposalRow | None, proposal_id: int) -> ProposalRow:
+    if proposal is None or proposal.status != "open":
+        raise UsageError(f"no open match proposal {proposal_id}", hint="`koppel match list` shows the open ones")
+    return proposal
+
+
+def _row(p: ProposalRow) -> dict[str, object]:
+    return {"id": p.id, "entity": p.entity, "erp": p.erp_id, "crm": p.crm_id, "reason": p.reason,
+            "confidence": p.confidence, "copy": p.copy_id}
+
+
+def _show(proposals: list[ProposalRow]) -> None:
+    out.table("match proposals", ["id", "entity", "erp", "crm", "reason", "confidence"],
+              ([p.id, p.entity, p.erp_id, p.crm_id, p.reason, f"{p.confidence:.2f}"] for p in proposals))
+
+
+def _actor() -> str:
+    return os.environ.get("USER", "cli")

@@ -18,7 +18,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from koppel.config.policy import Policy, Side
 from koppel.connectors.base import Connector, WriteOp, WriteOutcome
 from koppel.engine.plan import Create, Plan, Update
-from koppel.engine.planner import Change, Scope, plan_merge
+from koppel.engine.planner import Change, Scope, are_distinct, plan_merge
 from koppel.engine.values import apply_maps, collect_refs, map_refs
 from koppel.engine.verify import Difference, differences
 from koppel.errors import FatalError, KoppelError, RecordError, TransientError, UniqueCollision
@@ -140,14 +140,18 @@ class Executor:
             keys = self.outgoing_many(scope.entity, scope.target, [c.keys[depth] for c in keyed])
             found = self.call(scope.target, self.connectors[scope.target].find, scope.entity, keys)
             hits = [(c, i) for c, i in zip(keyed, found, strict=True) if i]
-            self._merge(scope, hits, stats)
+            unmatched += self.couple(scope, hits, stats)
             pending = [c for c, i in zip(keyed, found, strict=True) if not i]
             depth += 1
         return unmatched
 
-    def _merge(self, scope: Scope, hits: list[tuple[Create, str]], stats: Counter[str]) -> None:
+    def couple(self, scope: Scope, hits: list[tuple[Create, str]], stats: Counter[str]) -> list[Create]:
+        """Couple new records to records the target already has, merging their values by
+        ownership; return those that differ in a field telling records apart (not coupled)."""
         if not hits:
-            return
+            return []
+        apart: list[Create] = []
+        apart_pairs = self.store.kept_apart(scope.entity, [_pair(scope, c, i) for c, i in hits])
         taken = self.store.links_by_ids(scope.entity, scope.target, [i for _, i in hits])
         theirs = {r.id: r for r in self.call(scope.target, self.connectors[scope.target].read,
                                              scope.entity, [i for _, i in hits])}
@@ -159,18 +163,30 @@ class Executor:
                                  f"to another record")))], stats)
                 continue
             values = self.incoming(scope, scope.target, theirs[target_id].record.model_dump(mode="json"))
+            if are_distinct(scope.entity, create.values, values) or _pair(scope, create, target_id) in apart_pairs:
+                apart.append(create)
+                continue
             to_target, to_source, snapshot = plan_merge(scope, create, values)
-            self._write_merge(scope, create, target_id, to_target, to_source)
+            failure = self._write_merge(scope, create, target_id, to_target, to_source)
+            if failure is not None:
+                self._park([(create.entity, create.source, create.source_id, failure[0], "create",
+                             create.values, failure[1])], stats)
+                continue
             self._link(scope, [(create.source_id, target_id, snapshot)])
             stats["matched"] += 1
+        return apart
 
     def _write_merge(self, scope: Scope, create: Create, target_id: str,
-                     to_target: dict[str, Any], to_source: dict[str, Any]) -> None:
+                     to_target: dict[str, Any], to_source: dict[str, Any]) -> tuple[Side, WriteOutcome] | None:
+        """Write the merged values to both records; the first failure and its side."""
         for side, record_id, values in ((scope.target, target_id, to_target),
                                         (scope.source, create.source_id, to_source)):
             if values:
                 op = WriteOp(record_id, self.outgoing(create.entity, side, values), record_id)
-                self.call(side, self.connectors[side].write, create.entity, [op])
+                [outcome] = self.call(side, self.connectors[side].write, create.entity, [op])
+                if not outcome.ok:
+                    return side, outcome
+        return None
 
     def incoming(self, scope: Scope, side: Side, values: dict[str, Any]) -> dict[str, Any]:
         """One record read from `side` in the engine's form."""
@@ -318,6 +334,11 @@ class Renamed:
     field: str
     alias: str
     holder: str | None
+
+
+def _pair(scope: Scope, create: Create, target_id: str) -> tuple[str, str]:
+    """(erp id, crm id) of a create and the target record it matched."""
+    return (create.source_id, target_id) if scope.source == "erp" else (target_id, create.source_id)
 
 
 def _alias(pattern: str, create: Create, field: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from koppel.config.policy import EntityRules, FieldRule, Policy, Side, other
 from koppel.engine.plan import Conflict, Create, Delete, Hold, Plan, Update, Violation
+from koppel.model import entity_class
 from koppel.store import LinkRow
 
 _MISSING = object()
@@ -205,6 +206,20 @@ def plan_deletes(scope: Scope, deleted: list[str], links: Mapping[str, LinkRow])
                 plan.violations.append(Violation(scope.entity, scope.source, source_id, None,
                                                   "deleted", f"restored from {scope.target}"))
     return plan
+
+
+def are_distinct(entity: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Do two records differ in a field that tells records apart (a VAT id, a customer number)?
+    Compared without spaces, dots and case: "DE 123.456.789" is "de123456789"."""
+    for name in entity_class(entity).distinct_fields:
+        mine, theirs = _compact(a.get(name)), _compact(b.get(name))
+        if mine and theirs and mine != theirs:
+            return True
+    return False
+
+
+def _compact(value: Any) -> str:
+    return "".join(ch for ch in str(value or "") if ch.isalnum()).casefold()
 
 
 def plan_merge(scope: Scope, create: Create, theirs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:

@@ -15,7 +15,7 @@ from koppel.config.policy import Policy, Side, other
 from koppel.config.settings import SyncSettings
 from koppel.connectors.base import Connector, RemoteRecord, WriteOp
 from koppel.engine.executor import Executor
-from koppel.engine.plan import Create, Plan, Update
+from koppel.engine.plan import Create, Hold, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
 from koppel.errors import FatalError, UsageError
 from koppel.store import ErrorRow, LinkRow, Store
@@ -127,8 +127,19 @@ class Engine:
         current = self._current(scope, changes, links, executor)
         conflicts = self.store.open_conflict_fields(link.id for link in links.values())
         plan = plan_batch(scope, changes, links, current, conflicts)
+        self._wait_for_proposals(entity, side, plan)
         plan.extend(plan_deletes(scope, list(deleted), links))
         return plan
+
+    def _wait_for_proposals(self, entity: str, side: Side, plan: Plan) -> None:
+        """A record in an open match proposal is not created while a person decides (R15)."""
+        proposed = self.store.proposed_ids(entity, side, [c.source_id for c in plan.creates])
+        if not proposed:
+            return
+        plan.holds += [Hold(entity, side, c.source_id, f"waits for match proposal {proposed[c.source_id]}: "
+                            "couple the pair or keep it apart (`koppel match`)", waiting=False)
+                       for c in plan.creates if c.source_id in proposed]
+        plan.creates = [c for c in plan.creates if c.source_id not in proposed]
 
     def _unalias(self, entity: str, side: Side, changes: list[Change], links: Mapping[str, LinkRow]) -> None:
         """A copy created under another name (a unique collision) still carries the owner's value:

@@ -43,6 +43,9 @@ class Entity(Record):
     entity: ClassVar[str]
     #: fields that identify the record in business terms, tried in order when matching
     natural_keys: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    #: fields whose values, both present and different, make two records different ones
+    #: whatever else they share (two companies with one name but two VAT ids)
+    distinct_fields: ClassVar[tuple[str, ...]] = ()
 
 
 class Money(Record):

@@ -84,6 +84,7 @@ class Account(Entity):
 
     entity = "account"
     natural_keys = (("number",), ("vat_id",), ("name", "postcode"))
+    distinct_fields = ("vat_id", "number")
     name: str
     number: str | None = None  # the ERP customer number
     status: Literal["prospect", "customer"] = "customer"

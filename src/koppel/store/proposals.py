@@ -94,6 +94,17 @@ class Proposals:
         with self.engine.connect() as conn:
             return {str(r[0]): (str(r[1]), str(r[2])) for r in conn.execute(query)}
 
+    def kept_apart(self, entity: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of these (erp id, crm id) pairs, those a person decided are two different records."""
+        wanted = set(pairs)
+        if not wanted:
+            return set()
+        query = select(t.match_proposals.c.erp_id, t.match_proposals.c.crm_id).where(
+            t.match_proposals.c.entity == entity, t.match_proposals.c.status == "apart",
+            t.match_proposals.c.erp_id.in_([e for e, _ in wanted]))
+        with self.engine.connect() as conn:
+            return {(str(r[0]), str(r[1])) for r in conn.execute(query)} & wanted
+
     def decide_proposal(self, proposal_id: int, status: str, actor: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(t.match_proposals).where(t.match_proposals.c.id == proposal_id).values(
