@@ -269,6 +269,7 @@ def test_an_accepted_quote_is_the_first_order_of_a_prospect(pair: Pair) -> None:
 
 def test_only_complaints_go_to_the_erp_and_their_state_comes_back(pair: Pair) -> None:
     account = customer(pair)
+    order = pair.erp.put("order", {"number": "SO1", "account": account, "currency": "EUR"})
     pair.engine.sync()
     twin = crm_twin(pair, account)
     pair.crm.put("case", {"subject": "How do I log in?", "account": twin})
@@ -276,6 +277,7 @@ def test_only_complaints_go_to_the_erp_and_their_state_comes_back(pair: Pair) ->
     pair.engine.sync()
     [erp_case] = pair.erp.ids("case")
     assert pair.erp.get("case", erp_case)["subject"] == "Broken widget"
+    assert pair.erp.get("case", erp_case)["order"] == order  # the account's one order
     pair.erp.put("case", {"erp_state": "approved", "number": "CMP-1"}, erp_case)
     pair.engine.sync()
     assert pair.crm.get("case", complaint)["erp_state"] == "approved"
@@ -293,3 +295,15 @@ def test_an_operator_corrects_the_payload_and_the_retry_writes_it(pair: Pair) ->
     [crm_account] = pair.crm.ids("account")
     assert pair.crm.get("account", crm_account)["name"] == "Acme GmbH"
     assert pair.store.errors() == [] and pair.store.link_counts()["account"] == 1
+
+
+def test_a_complaint_without_an_order_waits_naming_the_field_to_fill(pair: Pair) -> None:
+    account = customer(pair)
+    for n in (1, 2):
+        pair.erp.put("order", {"number": f"SO{n}", "account": account, "currency": "EUR"})
+    pair.engine.sync()
+    complaint = pair.crm.put("case", {"subject": "Dented", "kind": "complaint", "account": crm_twin(pair, account)})
+    pair.engine.sync()
+    assert pair.erp.ids("case") == []
+    [held] = pair.store.errors("held")
+    assert held.source_id == complaint and "fill the case's quote" in held.message

@@ -37,6 +37,8 @@ class EntityInfo:
     writable: frozenset[str]
     can_create: bool = True
     can_delete: bool = True
+    #: what the system's users call a canonical field, where it is not obvious (a custom field)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,9 @@ class Executor:
         ops = [WriteOp(c.source_id, v) for c, v in zip(chunk, values, strict=True)]
         outcomes = self.call(target, self.connectors[target].write, scope.entity, ops)
         made = [(c, o.id or "", v) for c, o, v in zip(chunk, outcomes, values, strict=True) if o.ok and o.id]
-        wrong = self._verify(scope.entity, target, [(i, v) for _, i, v in made])
+        # a create's empty field is no value: the target may fill in its own default
+        wrong = self._verify(scope.entity, target, [(i, {k: x for k, x in v.items() if x is not None})
+                                                    for _, i, v in made])
         # the snapshot keeps the owner's value, also where the copy carries another name
         self._link(scope, [(c.source_id, i, _without(c.values, wrong.get(i))) for c, i, _ in made])
         self.store.audit([_audit("create", c.entity, f"{target}:{i}", c.values,

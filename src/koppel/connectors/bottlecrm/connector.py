@@ -55,8 +55,8 @@ class BottleCrmConnector:
         self.client.get("invoices/products/", {"limit": 1})
 
     def discover(self) -> Mapping[str, EntityInfo]:
-        return {e: EntityInfo(readable=s.readable, writable=s.writable, can_delete=s.can_delete)
-                for e, s in SPECS.items()}
+        return {e: EntityInfo(readable=s.readable, writable=s.writable, can_delete=s.can_delete,
+                              labels=provisioning.labels(e)) for e, s in SPECS.items()}
 
     def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500
                      ) -> Iterator[ChangeBatch]:

@@ -74,6 +74,12 @@ FIELDS: tuple[CustomField, ...] = (
 )
 
 
+def labels(entity: str) -> dict[str, str]:
+    """Canonical field -> how a BottleCRM user finds it: the custom field's label and key."""
+    return {stored.split(".", 1)[1]: f"custom field {f.label!r} ({f.key}) of the {f.model.lower()}"
+            for f in FIELDS for stored in f.stores if stored.startswith(f"{entity}.")}
+
+
 def requirements(client: BottleCrmClient) -> list[Requirement]:
     defined = _definitions(client)
     return [_requirement(f, defined.get((f.model, f.key))) for f in FIELDS]

@@ -148,9 +148,11 @@ class MemoryConnector:
         for key in keys:
             fields = tuple(key)
             index = table.indexes.get(fields)
-            if index is None:
-                raise ValueError(f"{entity} has no natural key {fields}")
-            found.append(index.get(tuple(key[f] for f in fields)))
+            if index is not None:
+                found.append(index.get(tuple(key[f] for f in fields)))
+                continue
+            hits = [i for i, (_, v) in table.rows.items() if all(v.get(f) == key[f] for f in fields)]
+            found.append(hits[0] if len(hits) == 1 else None)  # the one match, else none
         return found
 
     def write(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:

@@ -32,7 +32,7 @@ from koppel.connectors.tryton.specs import SPECS, Spec
 from koppel.connectors.tryton.workflow import Workflow
 from koppel.connectors.tryton.writers import Writer, writer_for
 from koppel.errors import RecordError, UsageError
-from koppel.model import entity_class
+from koppel.model import entity_class, ref_fields
 
 ALL = changes.ALL_RECORDS
 T = TypeVar("T")
@@ -48,6 +48,12 @@ def _values_at(row: Row, path: str) -> set[str]:
 
 def _matches(row: Row, key: JsonValues, paths: Mapping[str, str]) -> bool:
     return all(str(value) in _values_at(row, paths[f]) for f, value in key.items())
+
+
+def _domain_value(value: Any, reference: bool) -> int | str:
+    """A key value as Tryton compares it: ids of related records are integers."""
+    text = str(value)
+    return int(text) if reference and text.isdigit() else text
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -123,7 +129,7 @@ class TrytonConnector(Workflow):
             shapes.setdefault(tuple(sorted(key)), []).append(index)
         for fields, indexes in shapes.items():
             for chunk in _chunks(indexes, self.settings.batch_size):
-                rows = self._key_rows(spec, fields, [keys[i] for i in chunk])
+                rows = self._key_rows(entity, spec, fields, [keys[i] for i in chunk])
                 for i in chunk:
                     hits = [r["id"] for r in rows if _matches(r, keys[i], spec.keys)]
                     found[i] = str(hits[0]) if len(hits) == 1 else None
@@ -225,13 +231,15 @@ class TrytonConnector(Workflow):
             "account.invoice.line", "read", lines, ["invoice"], context=ALL)} if lines else {}
         return lambda row: mapping_docs.credit_note_values(row, lk, credited)
 
-    def _key_rows(self, spec: Spec, fields: tuple[str, ...], keys: Sequence[JsonValues]) -> list[Row]:
+    def _key_rows(self, entity: str, spec: Spec, fields: tuple[str, ...], keys: Sequence[JsonValues]) -> list[Row]:
         unknown = [f for f in fields if f not in spec.keys]
         if unknown or not fields:
             raise ValueError(f"{spec.model} cannot be found by {list(fields)}")
         paths = [spec.keys[f] for f in fields]
+        refs = {r.path[0] for r in ref_fields(entity_class(entity))}
         domain = [*spec.domain(self.lookups),
-                  *((p, "in", sorted({str(k[f]) for k in keys})) for f, p in zip(fields, paths, strict=True))]
+                  *((p, "in", sorted({_domain_value(k[f], f in refs) for k in keys}, key=str))
+                    for f, p in zip(fields, paths, strict=True))]
         rows: list[Row] = self.client.model(spec.model, "search_read", domain, 0, None,
                                             [["id", "ASC"]], paths, context=ALL)
         return rows

@@ -114,7 +114,8 @@ SPECS: dict[str, Spec] = {
     "order": Spec(
         "sale.sale", d.ORDER_FIELDS, d.order_values, ORDER_READS,
         frozenset({"reference", "account", "order_date", "currency", "payment_term", "lines"}),
-        True, True, keys={"number": "number", "reference": "reference"}, related=SALE_ROWS),
+        True, True, keys={"number": "number", "reference": "reference", "account": "party"},
+        related=SALE_ROWS),
     "quote": Spec(
         "sale.sale", q.QUOTE_FIELDS, q.quote_values, QUOTE_READS, QUOTE_WRITES, True,
         domain=_quotes, keys={"number": "reference"}, related=SALE_ROWS),
