@@ -118,16 +118,20 @@ class Executor:
 
     def _propose_renamed(self, scope: Scope, made: list[tuple[Create, str]],
                          renamed: Mapping[str, Renamed]) -> None:
-        """A copy made under another name and the record in the way are a possible duplicate."""
+        """A copy made under another name and the record in the way are a possible duplicate;
+        when that record is coupled to another one already, they are two records by decision."""
+        coupled = self.store.links_by_ids(scope.entity, scope.target,
+                                          [r.holder for r in renamed.values() if r.holder])
         for create, copy_id in made:
             r = renamed[create.source_id]
-            if r.holder is None:
-                continue
-            ids = {scope.source: create.source_id, scope.target: r.holder}
+            holder = r.holder or ""
+            ids = {scope.source: create.source_id, scope.target: holder}
+            taken = f" (coupled to {scope.source}:{coupled[holder].id_on(scope.source)})" if holder in coupled else ""
             self.store.add_proposal(
                 scope.entity, ids["erp"], ids["crm"],
-                f"{r.field} {create.values.get(r.field)!r} is taken in {scope.target} by {r.holder}; "
-                f"created as {r.alias!r}", 0.5, copy=(scope.target, copy_id), field=r.field, alias=r.alias)
+                f"{r.field} {create.values.get(r.field)!r} is taken in {scope.target} by {holder or '?'}{taken}; "
+                f"created as {r.alias!r}", 0.5, copy=(scope.target, copy_id), field=r.field, alias=r.alias,
+                status="apart" if taken or not holder else "open")
 
     def _match(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> list[Create]:
         """Couple creates whose natural key already exists in the target; return the rest."""

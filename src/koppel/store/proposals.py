@@ -40,7 +40,7 @@ class Proposals:
 
     def add_proposal(self, entity: str, erp_id: str, crm_id: str, reason: str, confidence: float,
                      *, copy: tuple[str, str] | None = None, field: str | None = None,
-                     alias: str | None = None) -> int | None:
+                     alias: str | None = None, status: str = "open") -> int | None:
         """Record a proposal unless the same pair is already proposed (open or decided)."""
         with self.engine.begin() as conn:
             same = conn.execute(select(t.match_proposals.c.id).where(
@@ -51,8 +51,9 @@ class Proposals:
             result = conn.execute(insert(t.match_proposals).values(
                 entity=entity, erp_id=erp_id, crm_id=crm_id, copy_side=copy[0] if copy else None,
                 copy_id=copy[1] if copy else None, field=field, alias=alias,
-                reason=reason,
-                confidence=confidence, status="open", created_at=clock.now()).returning(t.match_proposals.c.id))
+                reason=reason, confidence=confidence, status=status, created_at=clock.now(),
+                decided_at=None if status == "open" else clock.now(),
+                decided_by=None if status == "open" else "koppel").returning(t.match_proposals.c.id))
             return int(result.scalar_one())
 
     def proposals(self, entity: str | None = None, status: str | None = "open") -> list[ProposalRow]:
