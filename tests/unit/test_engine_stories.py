@@ -250,6 +250,8 @@ def test_an_accepted_quote_is_the_first_order_of_a_prospect(pair: Pair) -> None:
     pair.engine.sync()
     assert pair.erp.ids("account") == [] and pair.erp.ids("quote") == []  # a draft is no order
     pair.crm.put("quote", {"status": "accepted"}, quote)
+    plan = pair.engine.sync(dry_run=True).plan  # the plan says what the trigger will do
+    assert f"trigger account crm:{prospect}: its first order (quote crm:{quote}) creates it in erp, then the quote" in plan
     report = pair.engine.sync()
     [erp_account] = pair.erp.ids("account")
     [erp_quote] = pair.erp.ids("quote")

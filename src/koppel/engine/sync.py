@@ -110,7 +110,7 @@ class Engine:
             plan = self._plan(entity, side, batch.records, batch.deleted, executor)
             stats["read"] += len(batch.records)
             if dry_run:
-                report.plan.extend(plan.lines())
+                report.plan.extend(plan.lines() + self._trigger_lines(entity, side, plan))
             else:
                 self._apply(entity, side, plan, executor, stats)
                 self.store.set_cursor(side, entity, batch.cursor)
@@ -194,6 +194,15 @@ class Engine:
             self._restore(entity, other(side), plan.restores, executor, stats)
         if entity in ORDERS and plan.holds:
             self._first_order(entity, side, plan, executor, stats)
+
+    def _trigger_lines(self, entity: str, side: Side, plan: Plan) -> list[str]:
+        """For --dry-run: what a coupling trigger in this plan will do when the run is real."""
+        if entity not in ORDERS:
+            return []
+        return [f"trigger {ref_entity} {side}:{ref_id}: its first order ({entity} {side}:{hold.source_id}) "
+                f"creates it in {other(side)}, then the {entity}"
+                for hold in plan.holds for ref_entity, ref_id in hold.missing
+                if self.policy.rules(ref_entity).coupling_trigger == "first_order"]
 
     def _first_order(self, entity: str, side: Side, plan: Plan, executor: Executor,
                      stats: Counter[str]) -> None:
