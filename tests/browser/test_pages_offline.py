@@ -74,6 +74,7 @@ def test_every_page_renders_with_its_empty_state(web: Web) -> None:
     for path, words in [("/accounts", "No coupled accounts yet"), ("/monitor", "No runs yet"),
                         ("/monitor/errors", "No open errors — all records went through"),
                         ("/monitor/conflicts", "No open conflicts"), ("/monitor/violations", "No open violations"),
+                        ("/monitor/matches", "No open pairs"),
                         ("/monitor/reconcile", "No report yet"), ("/monitor/reconcile?check=true", "No drift")]:
         response = web.client.get(path)
         assert response.status_code == 200, (path, response.text[:500])
@@ -138,3 +139,26 @@ def test_an_operator_retries_and_skips_from_the_error_queue(web: Web) -> None:
     assert "Skipped account" in text(skipped) and "No open errors" in text(skipped)
     actions = {a["action"] for a in web.pair.store.audit_entries() if a["actor"] == "operator-anna"}
     assert {"edit-error", "retry", "skip"} <= actions
+
+
+def test_an_operator_finds_matches_and_couples_or_keeps_them_apart(web: Web) -> None:
+    for n in (1, 2):
+        customer(web.pair, n)
+        web.pair.crm.put("account", {"name": f"Acme Berlin {n}", "vat_id": f"DE{n:09d}", "status": "prospect"})
+    web.sign_in("viewer")
+    assert "Find matches" not in web.client.get("/monitor/matches").text
+    web.sign_in("operator")
+    found = web.client.post("/monitor/matches/propose")
+    assert found.status_code == 200 and "2 open pair(s) to decide" in text(found)
+    assert "same VAT id" in text(found) and "95%" in text(found) and "Keep apart" in found.text
+    first, second = web.pair.store.proposals()
+    coupled = web.client.post(f"/monitor/matches/{first.id}/couple")
+    assert f"Coupled account ERP {first.erp_id} and CRM {first.crm_id}" in text(coupled)
+    assert web.pair.crm.get("account", first.crm_id)["number"] == "C1"
+    kept = web.client.post(f"/monitor/matches/{second.id}/apart")
+    assert "kept apart" in text(kept).lower() and "No open pairs" in text(kept)
+    again = web.client.post(f"/monitor/matches/{first.id}/couple",
+                            headers={"referer": "http://testserver/monitor/matches?status=all"})
+    assert "is coupled already" in text(again)
+    everything = text(web.client.get("/monitor/matches", params={"status": "all"}))
+    assert "coupled" in everything and "kept apart" in everything and "by operator-anna" in everything

@@ -116,6 +116,18 @@ def test_a_system_that_stays_down_stops_the_run_and_nothing_is_lost(pair: Pair) 
     assert pair.engine.sync(["account"]).total("created") == 1
 
 
+def test_a_system_down_at_its_first_read_fails_the_run_once_links_and_cursors_exist(pair: Pair) -> None:
+    customer(pair)
+    assert pair.engine.sync().status == "ok"
+    for side in (pair.erp, pair.crm):
+        side.transient_failures = 1000  # nothing answers
+        report = pair.engine.sync()
+        assert report.status == "failed" and "still failing" in (report.message or ""), report
+        assert pair.store.last_runs(1)[0]["status"] == "failed"
+        side.transient_failures = 0
+    assert pair.engine.sync().status == "ok"
+
+
 def test_a_retry_after_a_crash_between_create_and_link_does_not_duplicate(pair: Pair) -> None:
     account = customer(pair)
     # the previous run created the record in the CRM, then died before recording the link

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from koppel.api import errors, metrics
 from koppel.api.deps import Workspace
-from koppel.api.routes import accounts, admin, processes, queue, reconcile, sync, system
+from koppel.api.routes import accounts, admin, matches, processes, queue, reconcile, sync, system
 from koppel.config.settings import Settings
 from koppel.engine.runtime import Runtime, open_runtime
 from koppel.store import Store
@@ -36,7 +36,7 @@ def create_app(settings: Settings, *, opener: Opener = open_runtime) -> FastAPI:
                   description="koppel's workspace API: the account 360°, sync on demand, the error queue.")
     errors.install(app)
     app.state.metrics = metrics.install(app, lambda: _store(app))
-    for module in (system, accounts, sync, queue, reconcile, processes, admin):
+    for module in (system, accounts, sync, queue, matches, reconcile, processes, admin):
         app.include_router(module.router)
     return app
 

@@ -149,6 +149,32 @@ class Violation(Out):
     status: str
 
 
+# --- match proposals ------------------------------------------------------------------------
+
+MatchEntity = Literal["account", "contact"]
+
+
+class MatchProposal(Out):
+    id: int
+    entity: str
+    erp_id: str
+    crm_id: str
+    reason: str
+    confidence: float = Field(description="0..1: how sure the rule is that both are the same record")
+    status: str = Field(description="open, coupled, apart (kept apart) or superseded")
+    copy_side: str | None = Field(description="for a possible duplicate: the system koppel created the copy in")
+    copy_id: str | None = Field(description="the copy koppel created under another name; deleted when coupled")
+    field: str | None = Field(description="the unique field whose value collided")
+    alias: str | None = Field(description="the other name the copy was created under")
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+
+
+class ProposeIn(In):
+    entities: list[MatchEntity] | None = Field(None, max_length=2)
+
+
 # --- reconcile ------------------------------------------------------------------------------
 
 class Drift(Out):

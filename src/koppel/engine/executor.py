@@ -8,6 +8,7 @@ error queue with the target's own message and the run goes on; a fatal error sto
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,13 +52,26 @@ class Executor:
             raise FatalError(f"{system} still failing after {self.attempts} attempts: {exc.message}",
                              system=system) from exc
 
-    def each(self, system: Side, items: Iterator[T]) -> Iterator[T]:
-        """Iterate a connector's stream, retrying a transient failure of the next item."""
+    def each(self, system: Side, open_stream: Callable[[], Iterator[T]]) -> Iterator[T]:
+        """Iterate a connector's stream. A generator that raised is finished (asking it again
+        says "no more", which once made a run against a system that was down look `ok`), so a
+        transient failure reopens the stream, from where the opener's cursor stands, with backoff."""
+        stream, failures = open_stream(), 0
         while True:
             try:
-                yield self.call(system, next, items)
+                item = next(stream)
             except StopIteration:
                 return
+            except TransientError as exc:
+                failures += 1
+                if failures >= self.attempts:
+                    raise FatalError(f"{system} still failing after {self.attempts} attempts: {exc.message}",
+                                     system=system) from exc
+                time.sleep(min(30.0, self.base_delay * 2 ** failures))
+                stream = open_stream()
+                continue
+            failures = 0
+            yield item
 
     # --- applying a plan ----------------------------------------------------------------
 

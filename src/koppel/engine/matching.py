@@ -111,7 +111,7 @@ def propose(engine: Engine, entities: Sequence[str] | None = None) -> list[Propo
 def _uncoupled(engine: Engine, entity: str, side: Side) -> dict[str, Values]:
     executor = engine.executor(None)
     records = {r.id: r.record.model_dump(mode="json") for batch in
-               executor.each(side, engine.connectors[side].read_changes(entity, None, batch_size=500))
+               executor.each(side, lambda: engine.connectors[side].read_changes(entity, None, batch_size=500))
                for r in batch.records}
     coupled = engine.store.links_by_ids(entity, side, list(records))
     return {i: v for i, v in records.items() if i not in coupled}

@@ -5,7 +5,7 @@ moves each cursor only after its batch is applied, so a stopped run resumes wher
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -13,7 +13,7 @@ import structlog
 
 from koppel.config.policy import Policy, Side, other
 from koppel.config.settings import SyncSettings
-from koppel.connectors.base import Connector, RemoteRecord, WriteOp
+from koppel.connectors.base import ChangeBatch, Connector, RemoteRecord, WriteOp
 from koppel.engine.executor import Executor
 from koppel.engine.plan import Create, Hold, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
@@ -53,6 +53,9 @@ class Engine:
         self.settings = settings or SyncSettings()
         self.suppress_echo = suppress_echo
         self.triggered: dict[str, set[str]] = {}
+        #: a check before the first run (the CLI's: every field the policy writes can be stored);
+        #: it runs inside that run, so a system that is down makes it `failed`
+        self.preflight: Callable[[], None] | None = None
         self._infos = {side: c.discover() for side, c in connectors.items()}
 
     def entities(self, only: Sequence[str] | None = None) -> list[str]:
@@ -91,6 +94,8 @@ class Engine:
         report = RunReport(run_id, "running")
         executor = self.executor(run_id)
         try:
+            if not dry_run:
+                self._preflight(executor)
             for entity in names:
                 stats = report.stats.setdefault(entity, Counter())
                 if not dry_run:
@@ -99,13 +104,31 @@ class Engine:
                     self._sync_side(entity, side, executor, stats, report, dry_run, progress, full)
         except FatalError as exc:
             return self._finish(report, "failed", str(exc))
+        except Exception as exc:  # a run row is always finished, whatever ends it
+            self._finish(report, "failed", str(exc))
+            raise
         return self._finish(report, "partial" if report.total("errors") else "ok", None)
+
+    def _preflight(self, executor: Executor) -> None:
+        if self.preflight is None:
+            return
+        try:
+            executor.call("erp", self.preflight)  # transient failures retried with backoff
+        except FatalError as exc:
+            cause = exc.__cause__
+            system = getattr(cause, "system", "") or "a system"
+            raise FatalError(f"{system} cannot be reached: {getattr(cause, 'message', exc.message)}",
+                             system=system) from exc
+        self.preflight = None  # passed: later runs of this engine skip it
 
     def _sync_side(self, entity: str, side: Side, executor: Executor, stats: Counter[str],
                    report: RunReport, dry_run: bool, progress: Progress | None, full: bool) -> None:
         connector = self.connectors[side]
-        cursor = None if full else self.store.cursor(side, entity)
-        batches = connector.read_changes(entity, cursor, batch_size=self.settings.batch_size)
+        position = [None if full else self.store.cursor(side, entity)]  # where a reopened read resumes
+
+        def batches() -> Iterator[ChangeBatch]:
+            return connector.read_changes(entity, position[0], batch_size=self.settings.batch_size)
+
         for batch in executor.each(side, batches):
             plan = self._plan(entity, side, batch.records, batch.deleted, executor)
             stats["read"] += len(batch.records)
@@ -114,6 +137,7 @@ class Engine:
             else:
                 self._apply(entity, side, plan, executor, stats)
                 self.store.set_cursor(side, entity, batch.cursor)
+            position[0] = batch.cursor
             if progress:
                 progress(entity, side, len(batch.records))
 
@@ -261,13 +285,17 @@ class Engine:
         executor = self.executor(run_id)
         try:
             if dry_run:
-                records = self.connectors[side].read(entity, [record_id])
+                records = executor.call(side, self.connectors[side].read, entity, [record_id])
                 deleted = [] if records else [record_id]
                 report.plan = self._plan(entity, side, records, deleted, executor).lines()
             else:
+                self._preflight(executor)
                 self.sync_ids(entity, side, [record_id], executor, stats)
         except FatalError as exc:
             return self._finish(report, "failed", str(exc))
+        except Exception as exc:
+            self._finish(report, "failed", str(exc))
+            raise
         return self._finish(report, "partial" if stats["errors"] else "ok", None)
 
     def retry_errors(self, error_ids: Sequence[int]) -> RunReport:
@@ -286,6 +314,9 @@ class Engine:
                     self.sync_ids(row.entity, row.source, [row.source_id], executor, stats)  # type: ignore[arg-type]
         except FatalError as exc:
             return self._finish(report, "failed", str(exc))
+        except Exception as exc:
+            self._finish(report, "failed", str(exc))
+            raise
         return self._finish(report, "partial" if report.total("errors") else "ok", None)
 
     def _write_edited(self, row: ErrorRow, executor: Executor, stats: Counter[str]) -> None:

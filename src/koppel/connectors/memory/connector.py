@@ -121,6 +121,7 @@ class MemoryConnector:
 
     def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500
                      ) -> Iterator[ChangeBatch]:
+        self._maybe_fail()
         table, position = self.tables[entity], Cursor.load(cursor)
         floor = position.since(0)
         fresh = [r for r in table.newer_than(floor) if position.is_new(r[0], r[1])]

@@ -1,5 +1,6 @@
 """The sync monitor: live status and runs, the error queue (edit, retry, skip), conflicts
-(pick the winner), policy violations (acknowledge) and the reconcile report (apply).
+(pick the winner), policy violations (acknowledge), match proposals (find, couple, keep apart)
+and the reconcile report (apply).
 
 Every action goes through the API's route functions, so checks and the audit trail are the same.
 """
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Form, Request, Response
 
 from koppel.api import schemas as s
 from koppel.api.deps import WorkspaceDep
-from koppel.api.routes import queue, reconcile, sync
+from koppel.api.routes import matches, queue, reconcile, sync
 from koppel.errors import UsageError
 from koppel.web.auth import PageOperator, PageUser
 from koppel.web.render import Flash, counts, page, redirect
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/monitor", include_in_schema=False)
 ErrorFilter = Literal["open", "held", "all"]
 Settled = Literal["open", "resolved", "all"]
 Seen = Literal["open", "acknowledged", "all"]
+Decided = Literal["open", "coupled", "apart", "all"]
 
 
 @router.get("")
@@ -129,6 +131,39 @@ def violations(request: Request, ws: WorkspaceDep, user: PageUser, status: Seen 
 def acknowledge(violation_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
     queue.acknowledge(violation_id, ws, user)
     return redirect("/monitor/violations", Flash("ok", f"Violation {violation_id} acknowledged."))
+
+
+# --- match proposals ------------------------------------------------------------------------
+
+@router.get("/matches")
+def proposals(request: Request, ws: WorkspaceDep, user: PageUser, status: Decided = "open") -> Response:
+    rows = matches.matches(ws.runtime, user, status)
+    return page(request, ws.runtime, user, "matches.html", proposals=rows, status=status)
+
+
+@router.post("/matches/propose")
+def propose(ws: WorkspaceDep, user: PageOperator) -> Response:
+    rows = matches.propose(ws, user, None)
+    if not rows:
+        return redirect("/monitor/matches", Flash("ok", "No pairs found among the uncoupled records of both systems."))
+    return redirect("/monitor/matches", Flash("ok", f"{len(rows)} open pair(s) to decide.",
+                                              "Couple a pair or keep it apart; koppel waits for you."))
+
+
+@router.post("/matches/{proposal_id}/couple")
+def couple(proposal_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
+    row = matches.couple(proposal_id, ws, user)
+    return redirect("/monitor/matches", Flash(
+        "ok", f"Coupled {row.entity} ERP {row.erp_id} and CRM {row.crm_id}.",
+        "They are one record now; the owner's values were written to the other system."))
+
+
+@router.post("/matches/{proposal_id}/apart")
+def keep_apart(proposal_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
+    row = matches.apart(proposal_id, ws, user)
+    return redirect("/monitor/matches", Flash(
+        "ok", f"Kept {row.entity} ERP {row.erp_id} and CRM {row.crm_id} apart.",
+        "They are two records; each syncs on its own as the policy says."))
 
 
 # --- reconcile ------------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""A run that could not read or write a system is never `ok`: with a store that already holds
+links and cursors, a peer where nothing listens makes the run `failed`, exit 3, in the CLI, in
+`status --json` and in the run list, on either side."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from koppel.connectors.base import WriteOp
+from koppel.testing.cli import koppel
+from tests.scenarios.conftest import Coupled, write_config
+
+
+def dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("side", ["erp", "crm"])
+def test_a_system_that_is_down_makes_the_run_failed_not_ok(coupled: Coupled, side: str) -> None:
+    c = coupled
+    [made] = c.erp.write("account", [WriteOp("n", {"name": "Downtime Test GmbH", "postcode": "10115"})])
+    assert made.ok, made.error
+    config = write_config(c)
+    first = koppel("sync", "-c", str(config), cwd=c.workdir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    url = c.erp_info["url"] if side == "erp" else c.crm_info["url"]
+    config.write_text(config.read_text().replace(url, dead_url()))
+    down = koppel("sync", "--json", "-c", str(config), cwd=c.workdir)
+    assert down.returncode == 3, down.stdout + down.stderr
+    report = json.loads(down.stdout)
+    assert report["status"] == "failed" and side in (report["message"] or ""), report
+    status = json.loads(koppel("status", "--json", "-c", str(config), cwd=c.workdir).stdout)
+    assert status["runs"][0]["status"] == "failed"
