@@ -88,7 +88,8 @@ def init(config: ConfigOption = DEFAULT_CONFIG,
     if config.exists() and not force:
         raise UsageError(f"{config} already exists", hint="use --force to overwrite it")
     config.write_text(files("koppel.config").joinpath("template.toml").read_text(encoding="utf-8"))
-    out.console.print(f"wrote {config}; next: `koppel check`, then `koppel sync`")
+    out.console.print(f"wrote {config}; next: `koppel check`, `koppel setup`, `koppel match`, then `koppel sync` "
+                      "(docs/onboarding.md)")
 
 
 @app.command()
