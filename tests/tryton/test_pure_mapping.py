@@ -13,7 +13,7 @@ from koppel.connectors.tryton.mapping import Codes, Lookups, MappingError
 
 TODAY = date(2026, 6, 15)
 LK = Lookups(company=1, company_party=1, currency="EUR", currencies=Codes({"EUR": 1, "USD": 2}),
-             countries=Codes(), payment_terms=Codes(), uoms=Codes({"u": 1}), category=1,
+             countries=Codes(), payment_terms=Codes(), default_payment_term=None, uoms=Codes({"u": 1}), category=1,
              contact_relation=1, complaint_type=None, hidden_parties=frozenset(), unit=1,
              price_list=7, web_url="http://erp:8000/#demo")
 

@@ -18,6 +18,7 @@ from koppel.model import ENTITIES
 
 Side = Literal["erp", "crm"]
 Owner = Literal["erp", "crm", "shared"]
+LineRule = Literal["link", "code", "name"]
 Direction = Literal["to_crm", "to_erp", "both", "once", "none"]
 Trigger = Literal["always", "first_order", "manual"]
 SIDES: tuple[Side, Side] = ("erp", "crm")
@@ -53,6 +54,10 @@ class EntityPolicy(BaseModel):
     on_unique_collision: Literal["disambiguate", "report"] = "disambiguate"
     #: None: "{name} ({number})", else the colliding value and the source record's id
     collision_pattern: str | None = None
+    #: how a handed-over quote's line finds its ERP product, in this order (R5)
+    line_match: list[LineRule] = Field(default_factory=lambda: list[LineRule](["link", "code", "name"]))
+    #: a line that finds no product goes as a free-text line (services sold without a catalogue entry)
+    free_text_lines: bool = False
     fields: dict[str, FieldPolicy] = Field(default_factory=dict)
 
 
@@ -164,6 +169,8 @@ class EntityRules:
     fields: dict[str, FieldRule]
     on_unique_collision: str = "disambiguate"
     collision_pattern: str = "{name} ({number})"
+    line_match: tuple[str, ...] = ("link", "code", "name")
+    free_text_lines: bool = False
 
 
 class Policy:
@@ -218,7 +225,7 @@ def _resolve(name: str, ep: EntityPolicy) -> EntityRules:
     match = tuple(tuple(k) for k in ep.match) if ep.match is not None else cls.natural_keys
     return EntityRules(name, ep.sync, ep.owner, frozenset(ep.create), frozenset(ep.delete),
                        ep.coupling_trigger, ep.create_when, match, fields, ep.on_unique_collision,
-                       ep.collision_pattern or "{name} ({number})")
+                       ep.collision_pattern or "{name} ({number})", tuple(ep.line_match), ep.free_text_lines)
 
 
 def default_policy_data() -> dict[str, Any]:

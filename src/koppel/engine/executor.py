@@ -96,7 +96,7 @@ class Executor:
         """Create a batch and couple what was made; return the creates that hit a unique value
         another record holds, when the policy says to create those under another name."""
         target, renamed = scope.target, renamed or {}
-        values = self.outgoing_many(scope.entity, target, [c.values for c in chunk])
+        values = self.outgoing_many(scope.entity, target, [c.write_values or c.values for c in chunk])
         for create, row in zip(chunk, values, strict=True):
             if create.source_id in renamed:
                 row[renamed[create.source_id].field] = renamed[create.source_id].alias

@@ -22,6 +22,9 @@ class Create:
     target: Side
     values: dict[str, Any]
     keys: list[dict[str, Any]]  # natural-key candidates, tried before creating
+    #: what is written when it differs from what is synced (a quote's lines resolved to ERP
+    #: products): the snapshot keeps `values`, the record as its source holds it
+    write_values: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -14,6 +14,7 @@ import structlog
 from koppel.config.policy import Policy, Side, other
 from koppel.config.settings import SyncSettings
 from koppel.connectors.base import ChangeBatch, Connector, RemoteRecord, WriteOp
+from koppel.engine import handoffs
 from koppel.engine.executor import Executor
 from koppel.engine.plan import Create, Hold, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
@@ -152,28 +153,10 @@ class Engine:
         conflicts = self.store.open_conflict_fields(link.id for link in links.values())
         plan = plan_batch(scope, changes, links, current, conflicts)
         self._wait_for_proposals(entity, side, plan)
-        if entity == "case" and scope.target == "erp" and plan.creates:
-            self._complaint_orders(plan, executor)
+        if scope.target == "erp" and (plan.creates or plan.holds):
+            handoffs.prepare(self, entity, plan, executor, {c.source_id: c.values for c in changes})
         plan.extend(plan_deletes(scope, list(deleted), links))
         return plan
-
-    def _complaint_orders(self, plan: Plan, executor: Executor) -> None:
-        """R10: a complaint names the order it is about: the case's own quote or order, else the
-        one order its account has in the ERP; else it waits, naming the CRM field to fill."""
-        lacking = [c for c in plan.creates if not (c.values.get("order") or c.values.get("quote"))
-                   and isinstance(c.values.get("account"), int)]
-        if not lacking or "order" not in self._infos["erp"]:
-            return
-        accounts = self.store.ids_on("erp", [c.values["account"] for c in lacking])
-        found = executor.call("erp", self.connectors["erp"].find, "order",
-                              [{"account": accounts[c.values["account"]]} for c in lacking])
-        label = self._infos["crm"]["case"].labels.get("quote", "quote")
-        chosen = {c.source_id: order for c, order in zip(lacking, found, strict=True)}
-        plan.holds += [Hold("case", c.source, c.source_id, "a complaint needs the order it is about, and the "
-                            f"account has none or several in the ERP: fill the case's {label} in the CRM",
-                            waiting=True) for c in lacking if chosen[c.source_id] is None]
-        plan.creates = [replace(c, values={**c.values, "order": chosen[c.source_id]}) if c.source_id in chosen
-                        else c for c in plan.creates if chosen.get(c.source_id, "") is not None]
 
     def _wait_for_proposals(self, entity: str, side: Side, plan: Plan) -> None:
         """A record in an open match proposal is not created while a person decides (R15)."""

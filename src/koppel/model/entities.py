@@ -154,6 +154,11 @@ class Quote(Entity):
     invoice_status: str | None = None
     planned_ship_date: date | None = None
     erp_link: str | None = None
+    #: the order's life in the ERP, one dated line per step (confirmed, shipped, invoiced, paid,
+    #: credited, cancelled, returned), newest last (R6)
+    history: str | None = None
+    #: what the ERP notes on the order, e.g. lines it priced differently from the quote (R4, R5)
+    erp_note: str | None = None
 
 
 class Order(Entity):

@@ -24,7 +24,8 @@ QUOTE_STATUS_IN = {"Draft": "draft", "Sent": "sent", "Viewed": "sent", "Accepted
                    "Declined": "declined", "Expired": "expired"}
 QUOTE_CUSTOM = {"order_number": "erp_order_no", "order_status": "order_status",
                 "shipment_status": "shipment_status", "invoice_status": "invoice_status",
-                "planned_ship_date": "planned_ship_date", "erp_link": "erp_link"}
+                "planned_ship_date": "planned_ship_date", "erp_link": "erp_link",
+                "history": "erp_history", "erp_note": "erp_note"}
 QUOTE_READS = frozenset({"number", "title", "account", "contact", "status", "currency", "valid_until",
                          "lines", *QUOTE_CUSTOM})
 # status is a guarded transition in BottleCRM (send/accept endpoints), number is generated

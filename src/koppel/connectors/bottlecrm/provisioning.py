@@ -46,7 +46,9 @@ def _order_fields(model: str, entity: str) -> list[CustomField]:
             CustomField(model, "invoice_status", "Invoice status", "text", (f"{entity}.invoice_status",)),
             CustomField(model, "planned_ship_date", "Planned ship date", "date",
                         (f"{entity}.planned_ship_date",)),
-            CustomField(model, "erp_link", "ERP link", "text", (f"{entity}.erp_link",))]
+            CustomField(model, "erp_link", "ERP link", "text", (f"{entity}.erp_link",)),
+            CustomField(model, "erp_history", "ERP order history", "textarea", (f"{entity}.history",)),
+            CustomField(model, "erp_note", "ERP note", "textarea", (f"{entity}.erp_note",))]
 
 
 FIELDS: tuple[CustomField, ...] = (

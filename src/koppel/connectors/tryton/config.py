@@ -39,6 +39,8 @@ class TrytonSettings(BaseModel):
     product_category: str | None = None
     #: name of the price list quotes use when their customer has none (None: the setup's)
     price_list: str | None = None
+    #: name of the payment term of a sale whose customer has none, when Tryton has no default
+    default_payment_term: str | None = None
 
     @field_validator("setup", mode="before")
     @classmethod

@@ -57,6 +57,16 @@ def _price_list(client: TrytonClient, settings: TrytonSettings) -> int | None:
     return found
 
 
+def _default_payment_term(client: TrytonClient, settings: TrytonSettings, terms: Codes) -> int | None:
+    """The term of a sale whose customer has none: the ERP's default for customers, else the
+    one koppel.toml names (`default_payment_term`)."""
+    rows = client.model("account.configuration", "read", [1], ["default_customer_payment_term"])
+    found = rows[0].get("default_customer_payment_term") if rows else None
+    if found:
+        return int(found)
+    return terms.id_of(settings.default_payment_term, "payment term")
+
+
 def load(client: TrytonClient, settings: TrytonSettings) -> Lookups:
     client.ensure_login()
     company = int(client.context["company"])
@@ -64,12 +74,14 @@ def load(client: TrytonClient, settings: TrytonSettings) -> Lookups:
     employees = client.model("company.employee", "search_read", [], 0, None, None, ["party"],
                              context={"active_test": False})
     uoms = _codes(client, "product.uom", "symbol")
+    payment_terms = _codes(client, "account.invoice.payment_term", "name")
     return Lookups(
         company=company, company_party=int(row["party"]),
         currency=(row.get("currency.") or {}).get("code") or settings.currency,
         currencies=_codes(client, "currency.currency", "code"),
         countries=_codes(client, "country.country", "code"),
-        payment_terms=_codes(client, "account.invoice.payment_term", "name"),
+        payment_terms=payment_terms,
+        default_payment_term=_default_payment_term(client, settings, payment_terms),
         uoms=uoms, unit=uoms.ids.get("u") or next(iter(uoms.ids.values())),
         category=_category(client, settings),
         contact_relation=contact_relation(client, settings.contact_relation),

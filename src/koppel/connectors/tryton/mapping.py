@@ -56,6 +56,8 @@ class Lookups:
     currencies: Codes
     countries: Codes
     payment_terms: Codes
+    #: the term of a sale whose customer has none (the ERP's default, else koppel.toml's)
+    default_payment_term: int | None
     uoms: Codes
     category: int
     contact_relation: int | None  # None until `koppel setup` created the relation type

@@ -18,9 +18,13 @@ from koppel.connectors.tryton.mapping_docs import ref, sale_lines
 
 QUOTE_FIELDS = [
     "number", "reference", "description", "party", "state", "currency", "shipment_state",
-    "invoice_state", "shipments.planned_date", "shipments.state",
+    "invoice_state", "shipments.planned_date", "shipments.state", "comment", "sale_date",
+    "shipments.number", "shipments.effective_date", "shipment_returns.number",
+    "shipment_returns.state", "shipment_returns.effective_date", "invoices.number",
+    "invoices.state", "invoices.invoice_date", "invoices.reconciled", "invoices.total_amount",
     "lines.type", "lines.product", "lines.quantity", "lines.unit_price", "lines.description",
 ]
+NOTE_HEAD = "Priced by the ERP:"
 #: sale states in which Tryton still lets lines, customer and currency change
 EDITABLE = frozenset({"draft", "quotation"})
 #: quote fields that only an editable sale can take
@@ -51,7 +55,43 @@ def quote_values(row: Row, lk: Lookups) -> dict[str, Any]:
         "invoice_status": text(row.get("invoice_state")),
         "planned_ship_date": min(planned).isoformat() if planned else None,
         "erp_link": erp_link(lk, "sale.sale", int(row["id"])),
+        "history": order_history(row), "erp_note": text(row.get("comment")),
     }
+
+
+def order_history(row: Row) -> str | None:
+    """The sale's life, one dated line per step, oldest first: what the CRM quote shows (R6)."""
+    steps: list[tuple[str, str]] = []
+    if row.get("state") not in (None, "draft", "quotation"):
+        steps.append((_day(row.get("sale_date")), f"order {row.get('number') or ''} {row.get('state')}"))
+    for s in children(row, "shipments"):
+        if s.get("state") not in (None, "draft"):
+            when = s.get("effective_date") if s.get("state") == "done" else s.get("planned_date")
+            steps.append((_day(when), f"shipment {s.get('number') or ''} {s.get('state')}"))
+    for r in children(row, "shipment_returns"):
+        steps.append((_day(r.get("effective_date")), f"return {r.get('number') or ''} {r.get('state')}"))
+    for i in children(row, "invoices"):
+        if i.get("state") in (None, "draft"):
+            continue
+        kind = "credit note" if Decimal(str(i.get("total_amount") or 0)) < 0 else "invoice"
+        steps.append((_day(i.get("invoice_date")), f"{kind} {i.get('number') or ''} {i.get('state')}"))
+        if i.get("reconciled"):
+            steps.append((_day(i.get("reconciled")), f"{kind} {i.get('number') or ''} settled"))
+    return "\n".join(f"{day} {what}" for day, what in sorted(steps)) or None
+
+
+def _day(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else "----------"
+
+
+def price_note(lines: list[tuple[Mapping[str, Any], Vals]], currency: str) -> str | None:
+    """The lines the ERP priced differently from the quote: said on the order, never silent."""
+    changed = [f"line {n} {(line.get('description') or '')!r}: {vals['unit_price']} {currency} instead of "
+               f"{amount_of(line.get('unit_price'), currency, 'unit price')} quoted"
+               for n, (line, vals) in enumerate(lines, 1)
+               if vals.get("product") and line.get("unit_price")
+               and Decimal(str(vals["unit_price"])) != amount_of(line.get("unit_price"), currency, "unit price")]
+    return f"{NOTE_HEAD} " + "; ".join(changed) if changed else None
 
 
 # --- writing --------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ FINANCE_READS = frozenset({"open_amount", "overdue_amount", "dunning_level",
                            "revenue_this_year", "revenue_last_year"})
 QUOTE_WRITES = frozenset({"number", "title", "account", "currency", "lines"})
 QUOTE_READS = QUOTE_WRITES | {"status", "order_number", "order_status", "shipment_status",
-                              "invoice_status", "planned_ship_date", "erp_link"}
+                              "invoice_status", "planned_ship_date", "erp_link", "history", "erp_note"}
 ORDER_READS = frozenset({"number", "reference", "account", "state", "order_date", "currency",
                          "payment_term", "lines", "total", "shipment_state", "invoice_state",
                          "planned_ship_date"})

@@ -201,6 +201,11 @@ class QuoteWriter(Writer):
                 raise MappingError(f"Tryton has no customer (party) {values['account']}")
         lines = self._lines(values, current, customer) if "lines" in values else None
         vals = q.quote_sale_vals(values, current, self.lk, customer, lines, creating=creating)
+        if creating and lines:
+            note = q.price_note(list(zip(values["lines"], lines, strict=True)),
+                                values.get("currency") or self.lk.currency)
+            if note:
+                vals["comment"] = note
         return {**vals, "_requote": True} if requote else vals
 
     def update(self, pairs: list[tuple[int, Vals]]) -> None:
@@ -291,7 +296,8 @@ class QuoteWriter(Writer):
                                  context=ALL)
         addresses = self.first_addresses(parties)
         return {int(r["id"]): q.Customer(r.get("sale_price_list") or self.lk.price_list,
-                                         r.get("customer_payment_term"), addresses.get(int(r["id"])))
+                                         r.get("customer_payment_term") or self.lk.default_payment_term,
+                                         addresses.get(int(r["id"])))
                 for r in rows}
 
 
