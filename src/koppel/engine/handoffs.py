@@ -55,8 +55,9 @@ def _quote_lines(engine: Engine, plan: Plan, executor: Executor, records: Mappin
     for quote, n, line in lines:
         if found.get((quote, n)) is None and not rules.free_text_lines:
             held.setdefault(quote, []).append(_unresolved(n, line))
-    why = {i: "; ".join(problems) + ": link the product in the CRM quote, or write its exact ERP name or code"
-           for i, problems in held.items()}
+    why = {i: "; ".join(problems) + ": give the line the product's exact ERP name or code (or link the "
+              "product) where the CRM still lets the quote change, or give an ERP product that name, then "
+              "retry; nothing is ordered until every line has its product" for i, problems in held.items()}
     # a quote that cannot become an order is no first order: it no longer waits for its prospect
     plan.holds = [replace(h, reason=why[h.source_id], missing=()) if h.source_id in why else h
                   for h in plan.holds]

@@ -110,7 +110,7 @@ SPECS: dict[str, Spec] = {
         True, True, _contacts, {"email": "contact_mechanisms.value"}, PARTY_CHILDREN),
     "product": Spec(
         "product.product", m.PRODUCT_FIELDS, m.product_values, PRODUCT_WRITES, PRODUCT_WRITES,
-        True, True, keys={"code": "code"}, related=(Related("product.template", "products"),)),
+        True, True, keys={"code": "code", "name": "name"}, related=(Related("product.template", "products"),)),
     "order": Spec(
         "sale.sale", d.ORDER_FIELDS, d.order_values, ORDER_READS,
         frozenset({"reference", "account", "order_date", "currency", "payment_term", "lines"}),
