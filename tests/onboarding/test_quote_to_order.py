@@ -109,6 +109,20 @@ def test_an_accepted_quote_becomes_an_order_tryton_can_ship_and_invoice(bare: Ba
     assert back["invoice_status"] == "paid" and "settled" in back["erp_history"], back
     assert back["shipment_status"] == "sent"
 
+    # a complaint about the motor: the account's one order, and the order's line of that product
+    estimate = b.crm.client.get(f"invoices/estimates/{quote}/")
+    account = (estimate.get("estimate") or estimate)["account"]
+    b.crm.client.post("cases/", {"name": "Gear motor GM-2 runs hot", "status": "New", "priority": "High",
+                                 "account": account["id"] if isinstance(account, dict) else account,
+                                 "contacts": [], "teams": [], "assigned_to": [],
+                                 "custom_fields": {"case_kind": "complaint"}})
+    assert sync(b)["status"] == "ok"
+    [complaint] = b.erp.client.model("sale.complaint", "search_read", [], 0, None, None, ["origin", "description"])
+    model, line_id = complaint["origin"].split(",")
+    [line] = b.erp.client.model("sale.line", "read", [int(line_id)], ["sale", "product"])
+    assert (model, line["sale"], str(line["product"])) == ("sale.line", sale["id"], products["motor"])
+    assert sync(b)["status"] == "ok"  # the complaint read back is the case it came from: no error
+
 
 def test_a_line_no_product_matches_holds_the_handoff_and_nothing_is_ordered(bare: Bare) -> None:
     b = bare

@@ -96,3 +96,31 @@ def test_related_rows_point_at_their_parents() -> None:
     assert list(parents_of({"outgoing_moves.": [{"sale": 4}, {"sale": None}]},
                            "outgoing_moves.sale")) == [4]
     assert list(parents_of({"origin": "sale.sale,12"}, "origin")) == [12]
+
+
+def test_the_order_history_lists_each_dated_step_oldest_first() -> None:
+    row = {"state": "processing", "number": "SO7", "sale_date": date(2026, 6, 1),
+           "shipments.": [{"number": "CS1", "state": "done", "effective_date": date(2026, 6, 3)},
+                          {"number": "CS2", "state": "waiting", "planned_date": date(2026, 6, 9)}],
+           "shipment_returns.": [{"number": "CR1", "state": "received", "effective_date": date(2026, 6, 12)}],
+           "invoices.": [{"number": "INV1", "state": "paid", "invoice_date": date(2026, 6, 4),
+                          "reconciled": date(2026, 6, 10), "total_amount": "238.00"},
+                         {"number": "CN1", "state": "posted", "invoice_date": date(2026, 6, 13),
+                          "reconciled": None, "total_amount": "-119.00"},
+                         {"number": None, "state": "draft", "invoice_date": None, "total_amount": "5"}]}
+    assert quotes.order_history(row) == "\n".join([
+        "2026-06-01 order SO7 processing", "2026-06-03 shipment CS1 done", "2026-06-04 invoice INV1 paid",
+        "2026-06-09 shipment CS2 waiting", "2026-06-10 invoice INV1 settled", "2026-06-12 return CR1 received",
+        "2026-06-13 credit note CN1 posted"])
+    assert quotes.order_history({"state": "quotation"}) is None
+    assert quotes.order_history({"state": "cancelled", "number": "SO8", "sale_date": date(2026, 6, 2)}) == \
+        "2026-06-02 order SO8 cancelled"
+
+
+def test_a_price_the_erp_changed_is_noted_never_silent() -> None:
+    lines = [({"description": "Pump", "unit_price": {"amount": "85", "currency": "EUR"}},
+              {"product": 1, "unit_price": Decimal("90.0000")}),
+             ({"description": "Motor", "unit_price": {"amount": "240", "currency": "EUR"}},
+              {"product": 2, "unit_price": Decimal("240")})]
+    assert quotes.price_note(lines, "EUR") == "Priced by the ERP: line 1 'Pump': 90.0000 EUR instead of 85 quoted"
+    assert quotes.price_note(lines[1:], "EUR") is None

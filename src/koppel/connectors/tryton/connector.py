@@ -224,6 +224,11 @@ class TrytonConnector(Workflow):
             levels = finance.invoice_dunning_levels(self.client, {
                 int(r["id"]): [int(li["id"]) for li in r.get("lines_to_pay.") or []] for r in rows})
             return lambda row: {**spec.convert(row, lk), "dunning_level": levels.get(int(row["id"]))}
+        if entity == "case":
+            lines = mapping_docs.complaint_lines(rows)
+            sales = {int(r["id"]): int(r["sale"]) for r in self.client.model(
+                "sale.line", "read", lines, ["sale"], context=ALL)} if lines else {}
+            return lambda row: mapping_docs.case_values(row, lk, sales)
         if entity != "credit_note":
             return lambda row: spec.convert(row, lk)
         lines = sorted({i for row in rows for i in mapping_docs.credited_lines(row)})

@@ -32,9 +32,9 @@ def contact_relation(client: TrytonClient, name: str) -> int | None:
     return _one(client, "party.relation.type", [("name", "=", name)])
 
 
-def complaint_type(client: TrytonClient) -> int | None:
-    """A complaint type about sales, or None when there is none yet."""
-    return _one(client, "sale.complaint.type", [("origin.name", "=", "sale.sale")])
+def complaint_type(client: TrytonClient, origin: str = "sale.sale") -> int | None:
+    """A complaint type about sales (or sale lines), or None when there is none yet."""
+    return _one(client, "sale.complaint.type", [("origin.name", "=", origin)])
 
 
 def _category(client: TrytonClient, settings: TrytonSettings) -> int:
@@ -85,7 +85,7 @@ def load(client: TrytonClient, settings: TrytonSettings) -> Lookups:
         uoms=uoms, unit=uoms.ids.get("u") or next(iter(uoms.ids.values())),
         category=_category(client, settings),
         contact_relation=contact_relation(client, settings.contact_relation),
-        complaint_type=complaint_type(client),
+        complaint_type=complaint_type(client), complaint_line_type=complaint_type(client, "sale.line"),
         hidden_parties=frozenset({int(row["party"]), *(int(e["party"]) for e in employees)}),
         default_country=settings.country, price_list=_price_list(client, settings),
         web_url=f"{settings.url.rstrip('/')}/#{settings.database}",

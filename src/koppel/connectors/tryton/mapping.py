@@ -69,6 +69,8 @@ class Lookups:
     price_list: int | None = None
     #: the web client's address of this database, "http://host:port/#db" (links to records)
     web_url: str | None = None
+    #: a complaint type about one sale line (the product complained about)
+    complaint_line_type: int | None = None
 
 
 # --- shared helpers -------------------------------------------------------------------------

@@ -204,19 +204,28 @@ def payment_values(row: Row, lk: Lookups) -> dict[str, Any]:
 CASE_FIELDS = ["number", "customer", "origin", "state", "description"]
 
 
-def case_values(row: Row, lk: Lookups) -> dict[str, Any]:
+def case_values(row: Row, lk: Lookups, line_sales: Mapping[int, int] | None = None) -> dict[str, Any]:
+    """A complaint about a sale, or about one line of it (then `line_sales` gives its sale)."""
     subject, _, description = (row.get("description") or "").partition("\n\n")
     origin = str(row.get("origin") or "")
+    sale = ref(origin) if origin.startswith("sale.sale,") else None
+    if origin.startswith("sale.line,"):
+        sale = ref((line_sales or {}).get(int(origin.split(",")[1])))
     return {"number": text(row.get("number")), "subject": subject, "kind": "complaint",
-            "account": ref(row.get("customer")),
-            "order": ref(origin) if origin.startswith("sale.sale,") else None,
+            "account": ref(row.get("customer")), "order": sale,
             # a sale handed over from a CRM quote is that quote, too (the same sale.sale id)
-            "quote": ref(origin) if origin.startswith("sale.sale,") else None,
-            "description": text(description), "erp_state": text(row.get("state"))}
+            "quote": sale, "description": text(description), "erp_state": text(row.get("state"))}
 
 
-def complaint_vals(values: Mapping[str, Any], current: Row, lk: Lookups, *, creating: bool) -> Vals:
-    """sale.complaint values; the description holds the subject, a blank line, the text."""
+def complaint_lines(rows: list[Row]) -> list[int]:
+    """The sale lines complaints are about, for one read of their sales."""
+    return [int(str(r["origin"]).split(",")[1]) for r in rows if str(r.get("origin") or "").startswith("sale.line,")]
+
+
+def complaint_vals(values: Mapping[str, Any], current: Row, lk: Lookups, *, creating: bool,
+                   sale_line: int | None = None) -> Vals:
+    """sale.complaint values; the description holds the subject, a blank line, the text. With
+    `sale_line` (the line of the product the case names) the complaint is about that line."""
     vals: Vals = {}
     if "subject" in values or "description" in values:
         old_subject, _, old_text = (current.get("description") or "").partition("\n\n")
@@ -234,6 +243,8 @@ def complaint_vals(values: Mapping[str, Any], current: Row, lk: Lookups, *, crea
         if lk.complaint_type is None:
             raise MappingError("Tryton has no complaint type for sales yet: run `koppel setup`")
         vals.update(company=lk.company, type=lk.complaint_type)
+        if sale_line is not None and lk.complaint_line_type is not None:
+            vals.update(origin=f"sale.line,{sale_line}", type=lk.complaint_line_type)
     return vals
 
 

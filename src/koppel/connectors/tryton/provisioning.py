@@ -24,7 +24,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "account_credit_limit": ("account.credit_limit",),
     "sale_complaint": ("case",),
 }
-COMPLAINT_TYPE = "Complaint about a sale"
+#: complaint types koppel needs: about a sale, and about one of its lines (a product)
+COMPLAINT_TYPES = {"sale.sale": "Complaint about a sale", "sale.line": "Complaint about a sale line"}
 
 
 def requirements(client: TrytonClient, settings: TrytonSettings) -> list[Requirement]:
@@ -35,9 +36,10 @@ def requirements(client: TrytonClient, settings: TrytonSettings) -> list[Require
                              relation is not None, "party relation type, with its reverse",
                              creatable="party_relationship" in active))
     if "sale_complaint" in active:
-        kind = lookups.complaint_type(client)
-        found.append(Requirement("complaint type", COMPLAINT_TYPE, frozenset({"case"}), kind is not None,
-                                 "sale.complaint.type whose origin is a sale"))
+        for origin, name in COMPLAINT_TYPES.items():
+            kind = lookups.complaint_type(client, origin)
+            found.append(Requirement("complaint type", name, frozenset({"case"}), kind is not None,
+                                     f"sale.complaint.type whose origin is a {origin}"))
     return found
 
 
@@ -46,9 +48,10 @@ def provision(client: TrytonClient, settings: TrytonSettings, missing: Sequence[
     wanted = {(r.kind, r.name) for r in missing if r.creatable and not r.present}
     if ("relation type", settings.contact_relation) in wanted:
         _create_relation_type(client, settings.contact_relation)
-    if ("complaint type", COMPLAINT_TYPE) in wanted:
-        [origin] = client.model("ir.model", "search", [("name", "=", "sale.sale")], 0, 1, None)
-        client.model("sale.complaint.type", "create", [{"name": COMPLAINT_TYPE, "origin": origin}])
+    for model, name in COMPLAINT_TYPES.items():
+        if ("complaint type", name) in wanted:
+            [origin] = client.model("ir.model", "search", [("name", "=", model)], 0, 1, None)
+            client.model("sale.complaint.type", "create", [{"name": name, "origin": origin}])
     return [r for r in requirements(client, settings) if (r.kind, r.name) in wanted]
 
 

@@ -302,11 +302,37 @@ class QuoteWriter(Writer):
 
 
 class ComplaintWriter(Writer):
+    """A CRM complaint becomes a sale.complaint about its order, or about the order's line of the
+    product the case names (by code or name, when exactly one product of the order is named)."""
+
     model = "sale.complaint"
     fields: ClassVar[list[str]] = ["description"]
 
+    def prepare(self, ops: Sequence[WriteOp]) -> Prepared:
+        sales = sorted({int(str(s)) for op in ops if op.id is None
+                        for s in [op.values.get("order") or op.values.get("quote")] if str(s or "").isdigit()})
+        self.lines: dict[int, list[Row]] = {}
+        if sales:
+            for row in self.client.model("sale.line", "search_read", [("sale", "in", sales), ("type", "=", "line")],
+                                         0, None, [["id", "ASC"]], ["sale", "product.code", "product.name"],
+                                         context=ALL):
+                self.lines.setdefault(int(row["sale"]), []).append(row)
+        return super().prepare(ops)
+
     def vals(self, values: Mapping[str, Any], current: Row, *, creating: bool) -> Vals:
-        return d.complaint_vals(values, current, self.lk, creating=creating)
+        sale = values.get("order") or values.get("quote")
+        line = self._named_line(values, int(str(sale))) if creating and str(sale or "").isdigit() else None
+        return d.complaint_vals(values, current, self.lk, creating=creating, sale_line=line)
+
+    def _named_line(self, values: Mapping[str, Any], sale: int) -> int | None:
+        said = f"{values.get('subject') or ''} {values.get('description') or ''}".casefold()
+        named: dict[str, int] = {}
+        for row in self.lines.get(sale, []):
+            product = row.get("product.") or {}
+            names = [str(product.get(k) or "").casefold() for k in ("code", "name")]
+            if any(n and n in said for n in names):
+                named.setdefault(str(product.get("id") or row["id"]), int(row["id"]))
+        return next(iter(named.values())) if len(named) == 1 else None
 
 
 def writer_for(entity: str, client: TrytonClient, lookups: Lookups) -> Writer | None:
