@@ -86,7 +86,18 @@ def semantic_problems(data: PolicyFile) -> list[Problem]:
         problems += _check_entity(name, ep, data.maps)
     for o in data.overrides:
         problems += [(("overrides",), p) for p in _check_override(o, data.maps)]
+    for name, table in data.maps.items():
+        problems += [(("maps", name), p) for p in _check_map(table)]
     return problems
+
+
+def _check_map(table: dict[str, str]) -> list[str]:
+    """A value map is read both ways, so no CRM value may stand for two ERP values."""
+    erp_values: dict[str, list[str]] = {}
+    for erp, crm in table.items():
+        erp_values.setdefault(crm, []).append(erp)
+    return [f"{crm!r} is the CRM value of {' and '.join(map(repr, erps))}: a value map must be "
+            "one-to-one, as koppel maps CRM values back" for crm, erps in erp_values.items() if len(erps) > 1]
 
 
 def _pattern_fields(pattern: str) -> list[str]:

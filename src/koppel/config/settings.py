@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from koppel.config.locate import locate
 from koppel.config.policy import Policy, PolicyFile, default_policy_data, merge, semantic_problems
@@ -44,6 +44,16 @@ class SyncSettings(BaseModel):
     poll_interval: float = Field(default=2.0, gt=0)
     schedule: str = "0 2 * * *"
     stale_after: float = Field(default=300, gt=0)  # seconds without a heartbeat: a job's worker died
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression: five fields, minute hour day month "
+                             'weekday, e.g. "0 2 * * *" for 02:00 every night')
+        return value
 
 
 class OrderEntrySettings(BaseModel):
@@ -130,8 +140,9 @@ def load_settings(path: Path | str = "koppel.toml", *, env: dict[str, str] | Non
         raise ConfigError([f"{path} does not exist: create one with `koppel init`"], source=str(path))
     text = path.read_text(encoding="utf-8")
     data = _parse(text, str(path))
+    misplaced = [_where(text, loc, msg) for loc, msg in _secrets_in(data, path)]
     data = _layer_secrets(data, path, os.environ if env is None else env)
-    settings = _validate(data, text, str(path))
+    settings = _validate(data, text, str(path), misplaced)
     _resolve_paths(settings, path.parent.resolve())
     return settings
 
@@ -157,8 +168,32 @@ def _layer_secrets(data: dict[str, Any], path: Path, env: Any) -> dict[str, Any]
     return data
 
 
-def _validate(data: dict[str, Any], text: str, source: str) -> Settings:
-    problems: list[str] = []
+def _secrets_in(data: dict[str, Any], path: Path) -> list[tuple[tuple[Any, ...], str]]:
+    """Secrets written into koppel.toml, the file that is committed (never echo their values)."""
+    found = []
+    for side, system in (data.get("systems") or {}).items():
+        for key in (system.get("settings") or {}) if isinstance(system, dict) else ():
+            if any(word in key.lower() for word in SECRET_WORDS):
+                found.append((("systems", side, "settings", key),
+                              f"a secret in {path.name}, which is committed: move it to koppel.secrets.toml "
+                              f"(beside it, not committed) or to KOPPEL_{str(side).upper()}_{key.upper()}"))
+    return found
+
+
+def _connector_problems(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """Connector names that no installed package provides, with the installed ones."""
+    from importlib.metadata import entry_points
+
+    installed = sorted({ep.name for ep in entry_points(group="koppel.connectors")})
+    return [(("systems", side, "connector"), f"{system.get('connector')!r} is not an installed connector "
+             f"(installed: {', '.join(installed) or 'none'})")
+            for side, system in (data.get("systems") or {}).items()
+            if isinstance(system, dict) and isinstance(system.get("connector"), str)
+            and system["connector"] not in installed]
+
+
+def _validate(data: dict[str, Any], text: str, source: str, problems: list[str]) -> Settings:
+    problems = [*problems, *(_where(text, loc, msg) for loc, msg in _connector_problems(data))]
     parsed: SettingsFile | None = None
     try:
         parsed = SettingsFile.model_validate(data)

@@ -11,6 +11,7 @@ from koppel.config.settings import Settings
 from koppel.connectors import registry
 from koppel.connectors.base import Connector
 from koppel.engine.sync import Engine
+from koppel.errors import ConfigError
 from koppel.store import Store
 
 
@@ -28,9 +29,15 @@ def open_runtime(settings: Settings) -> Iterator[Runtime]:
     store = Store.open(settings.store.url)
     connectors: dict[Side, Connector] = {}
     try:
+        problems: list[str] = []
         for side in ("erp", "crm"):
             system = settings.systems[side]
-            connectors[side] = registry.create(system.connector, side, system.settings)
+            try:
+                connectors[side] = registry.create(system.connector, side, system.settings)
+            except ConfigError as exc:  # both systems' settings are checked before one is reported
+                problems += exc.problems
+        if problems:
+            raise ConfigError(problems, source=str(settings.path))
         engine = Engine(store, connectors, settings.policy, settings.sync)
         yield Runtime(settings, store, connectors, engine)
     finally:
