@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from koppel.config.policy import Policy, Side
 from koppel.connectors.base import Connector, WriteOp, WriteOutcome
@@ -40,12 +40,19 @@ class Executor:
     run_id: int | None = None
     #: entities coupled between the two systems; a reference to any other entity stays as is
     coupled: frozenset[str] | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = wait_exponential(multiplier=self.base_delay, max=30)(state)
+        error = state.outcome.exception() if state.outcome is not None else None
+        return max(backoff, _asked(error))
 
     def call(self, system: Side, fn: Callable[..., T], *args: Any) -> T:
-        """Call a connector, retrying transient failures with exponential backoff."""
+        """Call a connector, retrying transient failures with exponential backoff, waiting at
+        least as long as the system asked (`Retry-After`)."""
         retrying = Retrying(retry=retry_if_exception_type(TransientError),
-                            stop=stop_after_attempt(self.attempts),
-                            wait=wait_exponential(multiplier=self.base_delay, max=30), reraise=True)
+                            stop=stop_after_attempt(self.attempts), wait=self._wait, sleep=self.sleep,
+                            reraise=True)
         try:
             return retrying(fn, *args)
         except TransientError as exc:
@@ -67,7 +74,7 @@ class Executor:
                 if failures >= self.attempts:
                     raise FatalError(f"{system} still failing after {self.attempts} attempts: {exc.message}",
                                      system=system) from exc
-                time.sleep(min(30.0, self.base_delay * 2 ** failures))
+                self.sleep(max(min(30.0, self.base_delay * 2 ** failures), _asked(exc)))
                 stream = open_stream()
                 continue
             failures = 0
@@ -354,6 +361,12 @@ class Renamed:
     field: str
     alias: str
     holder: str | None
+
+
+def _asked(error: BaseException | None) -> float:
+    """How long a system asked us to wait before the next try (at most ten minutes)."""
+    seconds = getattr(error, "retry_after", None)
+    return min(float(seconds), 600.0) if seconds else 0.0
 
 
 def _pair(scope: Scope, create: Create, target_id: str) -> tuple[str, str]:

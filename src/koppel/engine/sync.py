@@ -4,6 +4,7 @@ moves each cursor only after its batch is applied, so a stopped run resumes wher
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class Engine:
         #: a check before the first run (the CLI's: every field the policy writes can be stored);
         #: it runs inside that run, so a system that is down makes it `failed`
         self.preflight: Callable[[], None] | None = None
+        self.sleep: Callable[[float], None] = time.sleep  # the backoff's wait (tests record it)
         self._infos = {side: c.discover() for side, c in connectors.items()}
 
     def entities(self, only: Sequence[str] | None = None) -> list[str]:
@@ -79,7 +81,7 @@ class Engine:
     def executor(self, run_id: int | None) -> Executor:
         s = self.settings
         return Executor(self.store, self.connectors, self.policy, s.batch_size, s.retry_attempts,
-                        s.retry_base_delay, run_id, frozenset(self.entities()))
+                        s.retry_base_delay, run_id, frozenset(self.entities()), self.sleep)
 
     # --- runs ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from koppel.connectors._http import parse_body, retry_after
 from koppel.connectors.bottlecrm.config import BottleCrmSettings
 from koppel.errors import AuthError, ConnectorError, FatalError, RecordError, TransientError
 
@@ -102,16 +103,15 @@ class BottleCrmClient:
             raise TransientError(f"{method} {path}: cannot reach {self.settings.url}: {exc}",
                                  system=self.system) from exc
         if response.is_success:
-            return _json(response)
+            return _json(response, self.system, f"{method} {path}")
         raise self._raise_for(method, path, response)
 
     def _raise_for(self, method: str, path: str, response: httpx.Response) -> ConnectorError:
         status, text = response.status_code, _error_text(response)
         where = f"BottleCRM {method} {path} answered {status}"
         if status == 429 or status >= 500:
-            retry = response.headers.get("Retry-After")
             return TransientError(f"{where}: {text}", system=self.system,
-                                  retry_after=float(retry) if retry and retry.isdigit() else None)
+                                  retry_after=retry_after(response.headers))
         if status in (401, 403):
             return AuthError(f"{where}: {text}", system=self.system)
         if status == 404:
@@ -121,10 +121,10 @@ class BottleCrmClient:
         return FatalError(f"{where}: {text}", system=self.system)
 
 
-def _json(response: httpx.Response) -> Json:
+def _json(response: httpx.Response, system: str, what: str) -> Json:
     if not response.content:
         return {}
-    data = response.json()
+    data = parse_body(response.content, system=system, what=what)
     return data if isinstance(data, dict) else {"results": data}
 
 

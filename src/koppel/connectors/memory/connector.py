@@ -104,6 +104,7 @@ class MemoryConnector:
         #: entity -> a field no two records may share, ignoring case (as a CRM's account names)
         self.unique: dict[str, str] = {}
         self.transient_failures = 0
+        self.retry_after: float | None = None  # what a simulated 429 asks for
         self.calls: dict[str, int] = {"write": 0, "delete": 0, "read": 0}
         self._load()
 
@@ -228,7 +229,8 @@ class MemoryConnector:
     def _maybe_fail(self) -> None:
         if self.transient_failures > 0:
             self.transient_failures -= 1
-            raise TransientError(f"{self.name} is busy (simulated)", system=self.name)
+            raise TransientError(f"{self.name} is busy (simulated)", system=self.name,
+                                 retry_after=self.retry_after)
 
     def _save(self, path: Path) -> None:
         tables = {e: {"rows": [[rid, seq, v] for rid, (seq, v) in t.rows.items()],

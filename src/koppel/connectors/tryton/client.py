@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from koppel.connectors._http import parse_body, retry_after
 from koppel.errors import AuthError, ConnectorError, RecordError, TransientError
 
 Context = dict[str, Any]
@@ -174,11 +175,12 @@ class TrytonClient:
         if status == 401:
             raise AuthError(f"{method}: Tryton rejected the session or password", system=self.system)
         if status == 429 or status >= 500:
-            raise TransientError(f"{method}: Tryton answered HTTP {status}", system=self.system)
+            raise TransientError(f"{method}: Tryton answered HTTP {status}", system=self.system,
+                                 retry_after=retry_after(response.headers))
         if status >= 400:
             raise RpcError("HTTP", f"{method}: Tryton answered HTTP {status}: {response.text[:200]}",
                            system=self.system)
-        data = json.loads(response.content, object_hook=decode)
+        data = parse_body(response.content, system=self.system, what=method, hook=decode)
         if data.get("error"):
             raise _app_error(data["error"], self.system, method)
         return data.get("result")

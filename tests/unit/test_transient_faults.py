@@ -1,0 +1,46 @@
+"""Transient faults: a system's `Retry-After` is honoured by the backoff; an answer cut short is a
+transient failure, retried, never half-used."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from koppel.connectors._http import parse_body, retry_after
+from koppel.errors import TransientError
+from tests.conftest import Pair
+from tests.unit.test_engine_stories import customer
+
+
+def test_the_backoff_waits_at_least_as_long_as_the_system_asked(pair: Pair) -> None:
+    waits: list[float] = []
+    pair.engine.sleep = waits.append
+    customer(pair)
+    pair.crm.transient_failures, pair.crm.retry_after = 2, 7.0
+    report = pair.engine.sync(["account"])
+    assert report.status == "ok" and report.total("created") == 1
+    assert len(waits) == 2 and all(w >= 7.0 for w in waits), waits
+
+
+def test_a_system_down_asking_for_patience_still_fails_the_run_after_its_attempts(pair: Pair) -> None:
+    waits: list[float] = []
+    pair.engine.sleep = waits.append
+    customer(pair)
+    pair.crm.transient_failures, pair.crm.retry_after = 1000, 30.0
+    report = pair.engine.sync(["account"])
+    assert report.status == "failed" and len(waits) == pair.engine.settings.retry_attempts - 1
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    assert retry_after({"Retry-After": "120"}) == 120.0
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    assert 80 <= (retry_after({"Retry-After": later}) or 0) <= 91
+    assert retry_after({}) is None and retry_after({"Retry-After": "soon"}) is None
+
+
+def test_an_answer_cut_short_is_transient() -> None:
+    assert parse_body(b'{"result": [1, 2]}', system="erp", what="read") == {"result": [1, 2]}
+    with pytest.raises(TransientError, match="cut short"):
+        parse_body(b'{"result": [1, 2', system="erp", what="read")
