@@ -239,7 +239,8 @@ class TrytonConnector(Workflow):
     def _key_rows(self, entity: str, spec: Spec, fields: tuple[str, ...], keys: Sequence[JsonValues]) -> list[Row]:
         unknown = [f for f in fields if f not in spec.keys]
         if unknown or not fields:
-            raise ValueError(f"{spec.model} cannot be found by {list(fields)}")
+            raise UsageError(f"koppel cannot find {entity} records in Tryton by {list(fields)}",
+                             hint=f"match {entity} by {', '.join(spec.keys) or 'nothing'} in the policy's `match`")
         paths = [spec.keys[f] for f in fields]
         refs = {r.path[0] for r in ref_fields(entity_class(entity))}
         domain = [*spec.domain(self.lookups),

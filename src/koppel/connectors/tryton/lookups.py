@@ -11,6 +11,7 @@ from typing import Any
 from koppel.connectors.tryton.client import TrytonClient
 from koppel.connectors.tryton.config import TrytonSettings
 from koppel.connectors.tryton.mapping import Codes, Lookups
+from koppel.errors import UsageError
 
 
 def _codes(client: TrytonClient, model: str, key: str, domain: list[Any] | None = None) -> Codes:
@@ -43,7 +44,9 @@ def _category(client: TrytonClient, settings: TrytonSettings) -> int:
     found = _one(client, "product.category", [("name", "=", name)] if name else
                  [("accounting", "=", True)])
     if found is None:
-        raise LookupError(f"Tryton has no product category {name or '(with accounting)'}")
+        raise UsageError(f"Tryton has no product category {name or '(with accounting)'}",
+                         hint="create one with accounting and customer taxes in Tryton, or name an existing "
+                              "one in [systems.erp.settings] product_category")
     return found
 
 
@@ -53,7 +56,8 @@ def _price_list(client: TrytonClient, settings: TrytonSettings) -> int | None:
         return int(found) if found else None
     found = _one(client, "product.price_list", [("name", "=", settings.price_list)])
     if found is None:
-        raise LookupError(f"Tryton has no price list {settings.price_list!r}")
+        raise UsageError(f"Tryton has no price list {settings.price_list!r}",
+                         hint="correct [systems.erp.settings] price_list, or leave it out to use list prices")
     return found
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from koppel.connectors.tryton.client import RpcError, TrytonClient
 from koppel.connectors.tryton.mapping import Row
+from koppel.errors import UsageError
 
 ALL = {"active_test": False}
 #: move states of supply that has not arrived yet
@@ -48,7 +49,8 @@ def warehouse_of(client: TrytonClient, setup: dict[str, Any] | None) -> int:
     found = client.model("stock.location", "search", [("type", "=", "warehouse")], 0, 1,
                          [["id", "ASC"]])
     if not found:
-        raise LookupError("Tryton has no warehouse (stock.location of type warehouse)")
+        raise UsageError("Tryton has no warehouse (a stock location of type warehouse)",
+                         hint="create one in Tryton (Inventory > Locations)")
     return int(found[0])
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from koppel.connectors.tryton.client import TrytonClient
 from koppel.connectors.tryton.config import TrytonSettings
+from koppel.errors import UsageError
 
 SHIPPING_STEPS = ("assign_try", "pick", "pack", "do")
 
@@ -110,7 +111,8 @@ class Workflow:
             return int(setup["payment_method"]["id"])
         found = self.client.model("account.invoice.payment.method", "search", [], 0, 1, None)
         if not found:
-            raise LookupError("Tryton has no invoice payment method; create one (e.g. Cash)")
+            raise UsageError("Tryton has no invoice payment method",
+                             hint="create one in Tryton (Accounting > Payment Methods, e.g. Cash)")
         return int(found[0])
 
     # --- complaints ---------------------------------------------------------------------
