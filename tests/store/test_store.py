@@ -96,3 +96,14 @@ def test_conflicts_open_and_resolve(store: Store) -> None:
     store.resolve_conflict(conflict["id"], "erp", "tester")
     assert store.conflicts() == [] and store.open_conflict_fields([1]) == set()
     assert store.conflicts(None)[0]["resolved_by"] == "tester"
+
+
+def test_the_audit_trail_is_append_only_in_the_database(store: Store) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    store.audit([{"actor": "anna", "action": "update", "entity": "account", "record": "crm:1"}])
+    for statement in ("UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"):
+        with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(text(statement))
+    [entry] = store.audit_entries()
+    assert entry["actor"] == "anna"
