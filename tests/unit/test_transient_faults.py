@@ -44,3 +44,13 @@ def test_an_answer_cut_short_is_transient() -> None:
     assert parse_body(b'{"result": [1, 2]}', system="erp", what="read") == {"result": [1, 2]}
     with pytest.raises(TransientError, match="cut short"):
         parse_body(b'{"result": [1, 2', system="erp", what="read")
+
+
+def test_a_create_whose_answer_was_lost_is_not_made_twice(pair: Pair) -> None:
+    for n in (1, 2, 3):
+        customer(pair, n)
+    pair.crm.lost_answers = 1  # the CRM made the three, the answer never came back
+    report = pair.engine.sync(["account"])
+    assert report.status == "ok", report.message
+    assert len(pair.crm.ids("account")) == 3
+    assert pair.store.link_counts()["account"] == 3 and report.total("matched") == 3

@@ -103,12 +103,7 @@ class Executor:
         """Create a batch and couple what was made; return the creates that hit a unique value
         another record holds, when the policy says to create those under another name."""
         target, renamed = scope.target, renamed or {}
-        values = self.outgoing_many(scope.entity, target, [c.write_values or c.values for c in chunk])
-        for create, row in zip(chunk, values, strict=True):
-            if create.source_id in renamed:
-                row[renamed[create.source_id].field] = renamed[create.source_id].alias
-        ops = [WriteOp(c.source_id, v) for c, v in zip(chunk, values, strict=True)]
-        outcomes = self.call(target, self.connectors[target].write, scope.entity, ops)
+        chunk, values, outcomes = self._write_new(scope, chunk, renamed, stats)
         made = [(c, o.id or "", v) for c, o, v in zip(chunk, outcomes, values, strict=True) if o.ok and o.id]
         # a create's empty field is no value: the target may fill in its own default
         wrong = self._verify(scope.entity, target, [(i, {k: x for k, x in v.items() if x is not None})
@@ -129,6 +124,27 @@ class Executor:
         self._park([(c.entity, c.source, c.source_id, target, "create", c.values,
                      _dropped(target, i, wrong[i])) for c, i, _ in made if i in wrong], stats)
         return collided
+
+    def _write_new(self, scope: Scope, chunk: Sequence[Create], renamed: Mapping[str, Renamed],
+                   stats: Counter[str]) -> tuple[Sequence[Create], list[dict[str, Any]], list[WriteOutcome]]:
+        """Send the creates; when the call fails in transit, some may have landed before the answer
+        was lost: before each new try, those the target now has (by natural key) are coupled, so
+        a retry never makes a second record. Returns the creates sent last, their values, outcomes."""
+        for attempt in range(1, self.attempts + 1):
+            values = self.outgoing_many(scope.entity, scope.target, [c.write_values or c.values for c in chunk])
+            for create, row in zip(chunk, values, strict=True):
+                if create.source_id in renamed:
+                    row[renamed[create.source_id].field] = renamed[create.source_id].alias
+            ops = [WriteOp(c.source_id, v) for c, v in zip(chunk, values, strict=True)]
+            try:
+                return chunk, values, self.connectors[scope.target].write(scope.entity, ops)
+            except TransientError as exc:
+                if attempt == self.attempts:
+                    raise FatalError(f"{scope.target} still failing after {self.attempts} attempts: "
+                                     f"{exc.message}", system=scope.target) from exc
+                self.sleep(max(min(30.0, self.base_delay * 2 ** attempt), _asked(exc)))
+                chunk = self._match(scope, list(chunk), stats)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _disambiguate(self, scope: Scope, collided: list[tuple[Create, UniqueCollision]],
                       stats: Counter[str]) -> None:

@@ -105,6 +105,8 @@ class MemoryConnector:
         self.unique: dict[str, str] = {}
         self.transient_failures = 0
         self.retry_after: float | None = None  # what a simulated 429 asks for
+        #: writes whose answer is lost after they were applied (a connection cut mid-response)
+        self.lost_answers = 0
         self.calls: dict[str, int] = {"write": 0, "delete": 0, "read": 0}
         self._load()
 
@@ -160,7 +162,12 @@ class MemoryConnector:
     def write(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         self.calls["write"] += 1
         self._maybe_fail()
-        return [self._write_one(entity, op) for op in ops]
+        outcomes = [self._write_one(entity, op) for op in ops]
+        if self.lost_answers > 0:
+            self.lost_answers -= 1
+            raise TransientError(f"{self.name}: the connection broke before the answer (simulated)",
+                                 system=self.name)
+        return outcomes
 
     def delete(self, entity: str, ids: Sequence[str]) -> list[WriteOutcome]:
         self.calls["delete"] += 1
