@@ -87,3 +87,32 @@ def test_unknown_products_are_refused_with_a_hint(coupled: Coupled) -> None:
     with pytest.raises(OrderEntryError, match="not coupled"):
         availability(coupled.engine, ["no-such-product"], [1])
     assert date.today()  # the peers stay untouched
+
+
+def test_an_order_submitted_again_after_a_failure_makes_no_second_quote_or_sale(
+        coupled: Coupled, monkeypatch: pytest.MonkeyPatch) -> None:
+    from koppel.processes import order_entry
+    from koppel.processes.order_entry import OrderEntryError
+
+    c = coupled
+    stocked, _, _ = catalogue(c)
+    account = make(c.crm, "account", {"name": "Twice Clicked KG", "postcode": "50667"})
+    make(c.crm, "contact", {"first_name": "Tom", "last_name": "Twice", "account": account, "email": "tom@twice.example"})
+    real = order_entry._erp_sale
+
+    def down(*args: object, **kwargs: object) -> str:
+        raise OrderEntryError("ERP sale not written: Tryton is down (simulated)")
+
+    monkeypatch.setattr(order_entry, "_erp_sale", down)
+    lines = [(crm_id(c, "product", stocked), 2)]
+    with pytest.raises(OrderEntryError):
+        place_order(c.engine, account, lines, settings=RULES, idempotency_key="form-0001")
+    monkeypatch.setattr(order_entry, "_erp_sale", real)
+    placed = place_order(c.engine, account, lines, settings=RULES, idempotency_key="form-0001")
+    again = place_order(c.engine, account, lines, settings=RULES, idempotency_key="form-0001")
+    assert (again.crm_quote_id, again.erp_order_id) == (placed.crm_quote_id, placed.erp_order_id)
+    quotes = [r for b in c.crm.read_changes("quote", None) for r in b.records if r.record.account == account]
+    assert [q.id for q in quotes] == [placed.crm_quote_id]
+    party = placed.erp_account
+    sales = c.erp.client.model("sale.sale", "search", [("party", "=", int(party))], 0, None, None)
+    assert sales == [int(placed.erp_order_id)]

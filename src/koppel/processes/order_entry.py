@@ -176,8 +176,8 @@ def _erp_products(engine: Engine, crm_ids: Sequence[str]) -> list[str]:
 
 def place_order(engine: Engine, crm_account_id: str, lines: Sequence[OrderLine | tuple[str, Any]],
                 *, requested_date: date | None = None, reference: str | None = None,
-                contact_id: str | None = None, settings: OrderEntrySettings | None = None
-                ) -> PlacedOrder:
+                contact_id: str | None = None, settings: OrderEntrySettings | None = None,
+                idempotency_key: str | None = None) -> PlacedOrder:
     """Place an order for a CRM account in the ERP and show it on a new CRM quote.
 
     The account is coupled first when it is a prospect (its ERP customer number comes back);
@@ -193,10 +193,20 @@ def place_order(engine: Engine, crm_account_id: str, lines: Sequence[OrderLine |
     report = availability(engine, [li.product for li in order], [li.quantity for li in order],
                           requested_date=requested_date, settings=settings)
     crm, erp = engine.connectors["crm"], engine.connectors["erp"]
-    quote_id, values = _crm_quote(engine, crm_account_id, order, report, reference, contact_id)
+    made = engine.store.submission(idempotency_key) if idempotency_key else {}
+    if made.get("crm_quote"):  # a second submission: the first one made the CRM quote
+        quote_id = str(made["crm_quote"])
+        values = crm.read("quote", [quote_id])[0].record.model_dump(mode="json")
+    else:
+        quote_id, values = _crm_quote(engine, crm_account_id, order, report, reference, contact_id)
+        if idempotency_key:
+            engine.store.record_submission(idempotency_key, "order", {"crm_quote": quote_id})
     sale_id = _erp_sale(erp, values, erp_account, report)
-    _show_erp_lines(engine, quote_id, sale_id)
-    _link_quote(engine, quote_id, sale_id)
+    if idempotency_key:
+        engine.store.record_submission(idempotency_key, "order", {"erp_sale": sale_id})
+    if not engine.store.links_by_ids("quote", "crm", [quote_id]):
+        _show_erp_lines(engine, quote_id, sale_id)
+        _link_quote(engine, quote_id, sale_id)
     sale = erp.read("order", [sale_id])[0].record
     account = crm.read("account", [crm_account_id])[0].record
     proposal = max(report.products, key=lambda p: p.ship_date)

@@ -23,6 +23,7 @@ from koppel.errors import UsageError
 from koppel.store import tables as t
 from koppel.store.jobs import JobQueue
 from koppel.store.proposals import Proposals
+from koppel.store.submissions import Submissions
 from koppel.store.workspace import WorkspaceStore
 
 
@@ -72,7 +73,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(WorkspaceStore, JobQueue, Proposals):
+class Store(WorkspaceStore, JobQueue, Proposals, Submissions):
     """koppel's state behind one SQLAlchemy engine."""
 
     def __init__(self, engine: Engine) -> None:

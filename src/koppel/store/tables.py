@@ -177,3 +177,12 @@ match_proposals = Table(
     Column("decided_by", String(100), nullable=True),
     Index("ix_match_proposals_status", "entity", "status"),
 )
+
+submissions = Table(
+    "submissions", metadata,
+    Column("key", String(100), primary_key=True),  # the idempotency key of one submission
+    Column("kind", String(40), nullable=False),  # order
+    Column("made", JSON, nullable=False),  # what the submission has made so far: {"crm_quote": id, ...}
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -32,6 +32,8 @@ class OrderIn(s.In):
     requested_date: date | None = None
     reference: Annotated[str, Field(max_length=100)] | None = None
     contact: s.RecordId | None = None
+    idempotency_key: Annotated[str, Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")] | None = Field(
+        default=None, description="one per submission: sent again after a failure, nothing is made twice")
 
 
 @router.get("/order-entry/availability", response_model=oe.AvailabilityReport, tags=["order entry"])
@@ -49,7 +51,7 @@ def place_order(body: OrderIn, ws: WorkspaceDep, user: Operator) -> oe.PlacedOrd
     with ws.peers() as rt:
         placed = oe.place_order(rt.engine, body.account, body.lines, requested_date=body.requested_date,
                                 reference=body.reference, contact_id=body.contact,
-                                settings=rt.settings.order_entry)
+                                settings=rt.settings.order_entry, idempotency_key=body.idempotency_key)
     ws.audit(user, "place-order", f"crm:{body.account}", entity="order",
              after={"erp_order": placed.erp_order_id, "number": placed.order_number,
                     "crm_quote": placed.crm_quote_id})

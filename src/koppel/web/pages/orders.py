@@ -4,6 +4,7 @@ with a proposed ship date, and place the order: the Tryton order number and ship
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -48,21 +49,22 @@ def order_form(request: Request, ws: WorkspaceDep, user: PageUser, account: str 
     rows = [(li.product, str(li.quantity)) for li in lines] + [("", "1")] * max(1, ROWS - len(lines))
     return page(request, ws.runtime, user, "order_entry.html", accounts=accounts, products=_products(ws),
                 account=account, rows=rows, requested_date=wanted, reference=reference,
-                report=report, checked=check)
+                report=report, checked=check, submission=uuid.uuid4().hex)
 
 
 @router.post("")
 def place(request: Request, ws: WorkspaceDep, user: PageOperator, account: Annotated[str, Form(max_length=200)],
           product: Annotated[list[str], Form()], quantity: Annotated[list[str], Form()],
           requested_date: Annotated[str, Form(max_length=10)] = "",
-          reference: Annotated[str, Form(max_length=100)] = "") -> Response:
+          reference: Annotated[str, Form(max_length=100)] = "",
+          submission: Annotated[str, Form(max_length=100)] = "") -> Response:
     if not account:
         raise UsageError("choose the customer's CRM account", hint="pick one in the first field")
     lines = _lines(product, quantity)
     if not lines:
         raise UsageError("an order needs at least one product line", hint="choose a product and a quantity")
     body = processes.OrderIn(account=account, lines=lines, requested_date=_date(requested_date),
-                             reference=reference or None)
+                             reference=reference or None, idempotency_key=submission or None)
     placed = processes.place_order(body, ws, user)
     return page(request, ws.runtime, user, "order_placed.html", placed=placed, names=_names(ws))
 
