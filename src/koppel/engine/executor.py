@@ -27,6 +27,8 @@ from koppel.model import entity_class, ref_fields
 from koppel.store import Store
 
 T = TypeVar("T")
+DOWN_HINT = ("the system did not answer in time: check that it is up (`koppel check`); the next run "
+             "goes on where this one stopped, nothing is lost")
 
 
 @dataclass
@@ -57,7 +59,7 @@ class Executor:
             return retrying(fn, *args)
         except TransientError as exc:
             raise FatalError(f"{system} still failing after {self.attempts} attempts: {exc.message}",
-                             system=system) from exc
+                             system=system, hint=DOWN_HINT) from exc
 
     def each(self, system: Side, open_stream: Callable[[], Iterator[T]]) -> Iterator[T]:
         """Iterate a connector's stream. A generator that raised is finished (asking it again
@@ -73,7 +75,7 @@ class Executor:
                 failures += 1
                 if failures >= self.attempts:
                     raise FatalError(f"{system} still failing after {self.attempts} attempts: {exc.message}",
-                                     system=system) from exc
+                                     system=system, hint=DOWN_HINT) from exc
                 self.sleep(max(min(30.0, self.base_delay * 2 ** failures), _asked(exc)))
                 stream = open_stream()
                 continue
@@ -126,25 +128,36 @@ class Executor:
         return collided
 
     def _write_new(self, scope: Scope, chunk: Sequence[Create], renamed: Mapping[str, Renamed],
-                   stats: Counter[str]) -> tuple[Sequence[Create], list[dict[str, Any]], list[WriteOutcome]]:
-        """Send the creates; when the call fails in transit, some may have landed before the answer
-        was lost: before each new try, those the target now has (by natural key) are coupled, so
-        a retry never makes a second record. Returns the creates sent last, their values, outcomes."""
+                   stats: Counter[str]) -> tuple[list[Create], list[dict[str, Any]], list[WriteOutcome]]:
+        """Send the creates. A call that fails in transit, or a create whose own answer was a
+        transient failure, may still have landed: before each new try, what the target now holds
+        (by natural key) is coupled, so a retry never makes a second record. Returns the creates
+        with the values and outcomes of their last try."""
+        pending, done = list(chunk), list[tuple[Create, dict[str, Any], WriteOutcome]]()
         for attempt in range(1, self.attempts + 1):
-            values = self.outgoing_many(scope.entity, scope.target, [c.write_values or c.values for c in chunk])
-            for create, row in zip(chunk, values, strict=True):
+            values = self.outgoing_many(scope.entity, scope.target, [c.write_values or c.values for c in pending])
+            for create, row in zip(pending, values, strict=True):
                 if create.source_id in renamed:
                     row[renamed[create.source_id].field] = renamed[create.source_id].alias
-            ops = [WriteOp(c.source_id, v) for c, v in zip(chunk, values, strict=True)]
             try:
-                return chunk, values, self.connectors[scope.target].write(scope.entity, ops)
+                outcomes = self.connectors[scope.target].write(
+                    scope.entity, [WriteOp(c.source_id, v) for c, v in zip(pending, values, strict=True)])
             except TransientError as exc:
                 if attempt == self.attempts:
                     raise FatalError(f"{scope.target} still failing after {self.attempts} attempts: "
-                                     f"{exc.message}", system=scope.target) from exc
+                                     f"{exc.message}", system=scope.target, hint=DOWN_HINT) from exc
                 self.sleep(max(min(30.0, self.base_delay * 2 ** attempt), _asked(exc)))
-                chunk = self._match(scope, list(chunk), stats)
-        raise AssertionError("unreachable")  # pragma: no cover
+                pending = self._match(scope, pending, stats)
+                continue
+            tries = list(zip(pending, values, outcomes, strict=True))
+            again = [t for t in tries if isinstance(t[2].error, TransientError)]
+            done += [t for t in tries if not isinstance(t[2].error, TransientError)]
+            if not again or attempt == self.attempts:
+                done += again
+                break
+            self.sleep(max(min(30.0, self.base_delay * 2 ** attempt), *(_asked(t[2].error) for t in again)))
+            pending = self._match(scope, [c for c, _, _ in again], stats)
+        return [c for c, _, _ in done], [v for _, v, _ in done], [o for _, _, o in done]
 
     def _disambiguate(self, scope: Scope, collided: list[tuple[Create, UniqueCollision]],
                       stats: Counter[str]) -> None:
@@ -292,11 +305,25 @@ class Executor:
                 chunk = group[start:start + self.batch_size]
                 values = self.outgoing_many(entity, target, [u.values for u in chunk])
                 ops = [WriteOp(str(i), v, u.target_id) for i, (u, v) in enumerate(zip(chunk, values, strict=True))]
-                outcomes = self.call(target, self.connectors[target].write, entity, ops)
+                outcomes = self._write_again(target, entity, ops)
                 wrong = self._verify(entity, target, [(u.target_id, v) for u, v, o in
                                                       zip(chunk, values, outcomes, strict=True) if o.ok])
                 for u, o in zip(chunk, outcomes, strict=True):
                     self._after_update(u, o, wrong.get(u.target_id), failed, stats)
+
+    def _write_again(self, target: Side, entity: str, ops: list[WriteOp]) -> list[WriteOutcome]:
+        """Write updates; the ops whose own answer was a transient failure are sent again (an
+        update of given values is safe to repeat), within the attempts."""
+        outcomes = self.call(target, self.connectors[target].write, entity, ops)
+        for attempt in range(2, self.attempts + 1):
+            again = [i for i, o in enumerate(outcomes) if isinstance(o.error, TransientError)]
+            if not again:
+                break
+            self.sleep(max(min(30.0, self.base_delay * 2 ** attempt), *(_asked(outcomes[i].error) for i in again)))
+            retried = self.call(target, self.connectors[target].write, entity, [ops[i] for i in again])
+            for i, outcome in zip(again, retried, strict=True):
+                outcomes[i] = outcome
+        return outcomes
 
     def _verify(self, entity: str, target: Side, written: list[tuple[str, dict[str, Any]]]
                 ) -> dict[str, list[Difference]]:

@@ -241,8 +241,9 @@ class Engine:
         stats["restored"] += len(plan.creates)
 
     def _retry_held(self, entity: str, executor: Executor, stats: Counter[str]) -> None:
-        """Records that waited for a dependency go on once everything they reference is coupled."""
-        held = self.store.held(entity)
+        """Records that waited for a dependency go on once everything they reference is coupled;
+        those a system failed to take for a passing reason (a timeout, a 503) are tried again."""
+        held = self.store.held(entity) + self.store.held(entity, "transient", status="open")
         for side in SIDES:
             ids = [h.source_id for h in held if h.source == side and self._ready(side, h.payload)]
             if ids:

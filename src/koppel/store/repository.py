@@ -288,9 +288,10 @@ class Store(WorkspaceStore, JobQueue, Proposals, Submissions):
                     "status": "open", "created_at": now, "updated_at": now,
                     "attempts": (max(previous) + 1) if previous else 1, **r}))
 
-    def held(self, entity: str, error_class: str = "waiting") -> list[ErrorRow]:
-        """Records held back for `entity`, waiting for a dependency (or a trigger)."""
-        query = select(t.errors).where(t.errors.c.entity == entity, t.errors.c.status == "held",
+    def held(self, entity: str, error_class: str = "waiting", status: str = "held") -> list[ErrorRow]:
+        """Records held back for `entity`, waiting for a dependency (or a trigger); with status
+        "open" and class "transient", those a system failed to take for a passing reason."""
+        query = select(t.errors).where(t.errors.c.entity == entity, t.errors.c.status == status,
                                        t.errors.c.error_class == error_class).order_by(t.errors.c.id)
         with self.engine.connect() as conn:
             return [_error(r) for r in conn.execute(query)]

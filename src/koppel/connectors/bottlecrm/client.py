@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from koppel.connectors._http import parse_body, retry_after
+from koppel.connectors._http import parse_body, repeated, retry_after
 from koppel.connectors.bottlecrm.config import BottleCrmSettings
 from koppel.errors import AuthError, ConnectorError, FatalError, RecordError, TransientError
 
@@ -92,6 +92,14 @@ class BottleCrmClient:
     # --- the one place where HTTP turns into koppel errors --------------------------------
 
     def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+              body: Mapping[str, Any] | None = None) -> Json:
+        """One request; a GET, PUT, PATCH or DELETE is repeated on a transient failure (a POST
+        creates: the engine decides whether a lost one may be sent again)."""
+        if method == "POST":
+            return self._once(method, path, params=params, body=body)
+        return repeated(lambda: self._once(method, path, params=params, body=body))
+
+    def _once(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
               body: Mapping[str, Any] | None = None) -> Json:
         try:
             response = self._http.request(method, path, params=params,

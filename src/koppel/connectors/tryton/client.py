@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from koppel.connectors._http import parse_body, retry_after
+from koppel.connectors._http import parse_body, repeated, retry_after
 from koppel.errors import AuthError, ConnectorError, RecordError, TransientError
 
 Context = dict[str, Any]
@@ -62,6 +62,10 @@ def decode(obj: dict[str, Any]) -> Any:
         return base64.b64decode(obj["base64"])
     return obj
 
+
+#: methods whose call may be sent again when its answer was lost: reads, and writes of given values
+REPEATABLE = frozenset({"read", "search", "search_read", "search_count", "fields_get", "get_preferences",
+                        "on_change", "on_change_with", "write"})
 
 class RpcError(RecordError):
     """An application error from Tryton: its exception class and its own message."""
@@ -129,10 +133,16 @@ class TrytonClient:
         self.ensure_login()
         args = [*params, {**self.context, **(context or {})}]
         try:
-            return self._post(method, args)
+            return self._send(method, args)
         except AuthError:
             self.login()  # session expired or dropped: one fresh login, then give up
-            return self._post(method, [*params, {**self.context, **(context or {})}])
+            return self._send(method, [*params, {**self.context, **(context or {})}])
+
+    def _send(self, method: str, args: list[Any]) -> Any:
+        """Reads and writes of given values are safe to repeat; a create or a button is not."""
+        if method.rsplit(".", 1)[-1] in REPEATABLE:
+            return repeated(lambda: self._post(method, args))
+        return self._post(method, args)
 
     def model(self, model: str, method: str, *params: Any,
               context: Mapping[str, Any] | None = None) -> Any:
