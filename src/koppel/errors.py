@@ -38,6 +38,10 @@ class UsageError(KoppelError):
     """The user asked for something that cannot be done as asked."""
 
 
+class Unsupported(UsageError):
+    """The systems koppel is connected to cannot do what was asked (a connector lacks an ability)."""
+
+
 class ConnectorError(KoppelError):
     """A peer system failed to answer as expected."""
 

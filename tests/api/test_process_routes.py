@@ -82,4 +82,4 @@ def test_analytics_refuse_bad_periods_and_erps_without_invoices(api: Api) -> Non
     assert backwards.status_code == 400
     assert api.get("/api/v1/analytics/revenue", params={"start": "soon", "end": "later"}).status_code == 422
     plain = api.get("/api/v1/analytics/revenue", params={"start": "2026-01-01", "end": "2026-01-31"})
-    assert plain.status_code == 400 and "invoice" in plain.json()["error"]
+    assert plain.status_code == 409 and "invoice" in plain.json()["error"]  # the systems cannot do it

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from koppel.connectors.base import Connector
 from koppel.connectors.tryton.invoicing import InvoiceFact
 from koppel.engine import Engine
-from koppel.errors import UsageError
+from koppel.errors import Unsupported
 
 UNASSIGNED = "unassigned"
 
@@ -73,7 +73,7 @@ def read_revenue_facts(engine: Engine, start: date, end: date) -> list[RevenueFa
     """Posted invoices and credit notes dated from `start` to `end`, with CRM account and owner."""
     erp = engine.connectors["erp"]
     if not isinstance(erp, InvoiceSource):
-        raise UsageError(f"the ERP connector {erp.name!r} does not list invoices for analytics",
+        raise Unsupported(f"the ERP connector {erp.name!r} does not list invoices for analytics",
                          hint="revenue analytics need an ERP connector with `invoice_facts` (Tryton)")
     invoices = erp.invoice_facts(start, end)
     links = engine.store.links_by_ids("account", "erp", sorted({i.party for i in invoices}))

@@ -37,7 +37,7 @@ def create_app(settings: Settings, *, opener: Opener = open_runtime) -> FastAPI:
     errors.install(app)
     app.state.metrics = metrics.install(app, lambda: _store(app))
     for module in (system, accounts, sync, queue, matches, reconcile, processes, admin):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.RESPONSES)
     return app
 
 

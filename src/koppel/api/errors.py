@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from koppel.errors import (
@@ -20,6 +21,7 @@ from koppel.errors import (
     KoppelError,
     RecordError,
     TransientError,
+    Unsupported,
     UsageError,
 )
 
@@ -42,10 +44,27 @@ class Forbidden(KoppelError):
 
 # most specific first: the first class an error is an instance of decides its status
 _STATUS: tuple[tuple[type[KoppelError], int], ...] = (
-    (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (StateConflict, 409),
+    (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (StateConflict, 409), (Unsupported, 409),
     (ConfigError, 400), (UsageError, 400), (RecordError, 422), (TransientError, 503),
     (FatalError, 502), (ConnectorError, 502),
 )
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: what happened and what to do about it."""
+
+    error: str
+    hint: str
+    problems: list[dict[str, Any]] | None = None  # a request that does not validate: each problem
+
+
+_MEANING = {400: "bad input or configuration", 401: "no or unknown token", 403: "the role does not allow this",
+            404: "no such record", 409: "the record, or the systems connected, do not allow this now",
+            422: "the request does not validate, or a system refused the record",
+            502: "a system failed", 503: "a system is busy or down: try again"}
+#: documented on every route, so that the spec says what the answers can be
+RESPONSES: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody, "description": text}
+                                              for code, text in _MEANING.items()}
 
 
 def status_of(error: KoppelError) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -15,11 +17,25 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 
 metadata = MetaData()
 _id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment, always read back with its time zone (SQLite keeps none: its values are UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 links = Table(
     "links", metadata,
@@ -28,7 +44,7 @@ links = Table(
     Column("erp_id", String(200), nullable=False),
     Column("crm_id", String(200), nullable=False),
     Column("snapshot", Text, nullable=False),  # JSON: last-synced canonical value of each field
-    Column("synced_at", DateTime(timezone=True), nullable=False),
+    Column("synced_at", UtcDateTime(), nullable=False),
     UniqueConstraint("entity", "erp_id", name="uq_links_erp"),
     UniqueConstraint("entity", "crm_id", name="uq_links_crm"),
 )
@@ -38,7 +54,7 @@ cursors = Table(
     Column("system", String(10), primary_key=True),
     Column("entity", String(40), primary_key=True),
     Column("value", Text, nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 runs = Table(
@@ -47,8 +63,8 @@ runs = Table(
     Column("kind", String(20), nullable=False),  # full | incremental | record | reconcile
     Column("scope", String(200), nullable=True),
     Column("status", String(20), nullable=False),  # running | ok | partial | failed
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
     Column("stats", JSON, nullable=True),
     Column("message", Text, nullable=True),
 )
@@ -61,17 +77,17 @@ jobs = Table(
     Column("payload", JSON, nullable=False),
     Column("status", String(20), nullable=False),  # queued | running | done | failed
     Column("attempts", Integer, nullable=False, default=0),
-    Column("run_after", DateTime(timezone=True), nullable=False),
+    Column("run_after", UtcDateTime(), nullable=False),
     Column("locked_by", String(100), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_jobs_status_run_after", "status", "run_after"),
 )
 
 audit = Table(
     "audit", metadata,
     Column("id", _id, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("actor", String(100), nullable=False),
     Column("action", String(40), nullable=False),
     Column("entity", String(40), nullable=True),
@@ -97,8 +113,8 @@ errors = Table(
     Column("status", String(20), nullable=False),  # open | retried | skipped | resolved
     Column("attempts", Integer, nullable=False, default=1),
     Column("edited", Boolean, nullable=False, default=False),  # an operator changed the payload
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_errors_status", "status"),
     Index("ix_errors_record", "entity", "source", "source_id"),
 )
@@ -114,8 +130,8 @@ conflicts = Table(
     Column("crm_value", JSON, nullable=True),
     Column("status", String(20), nullable=False),  # open | resolved
     Column("resolution", String(20), nullable=True),  # erp | crm
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime(), nullable=True),
     Column("resolved_by", String(100), nullable=True),
     Index("ix_conflicts_status", "status"),
 )
@@ -123,7 +139,7 @@ conflicts = Table(
 violations = Table(
     "violations", metadata,
     Column("id", _id, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("entity", String(40), nullable=False),
     Column("system", String(10), nullable=False),  # the system that broke the policy
     Column("record_id", String(200), nullable=False),
@@ -140,7 +156,7 @@ users = Table(
     Column("id", _id, primary_key=True, autoincrement=True),
     Column("name", String(100), nullable=False),
     Column("role", String(20), nullable=False),  # viewer | operator | admin
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
     UniqueConstraint("name", name="uq_users_name"),
 )
@@ -151,8 +167,8 @@ api_tokens = Table(
     Column("user_id", _id, nullable=False),
     Column("token_hash", String(64), nullable=False),  # sha256 hex of the secret; the secret is never stored
     Column("label", String(100), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime(), nullable=True),
     Column("revoked", Boolean, nullable=False, default=False),
     UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
     Index("ix_api_tokens_user", "user_id"),
@@ -172,8 +188,8 @@ match_proposals = Table(
     Column("reason", String(200), nullable=False),
     Column("confidence", Float, nullable=False),
     Column("status", String(20), nullable=False),  # open | coupled | apart
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
     Column("decided_by", String(100), nullable=True),
     Index("ix_match_proposals_status", "entity", "status"),
 )
@@ -183,6 +199,6 @@ submissions = Table(
     Column("key", String(100), primary_key=True),  # the idempotency key of one submission
     Column("kind", String(40), nullable=False),  # order
     Column("made", JSON, nullable=False),  # what the submission has made so far: {"crm_quote": id, ...}
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
