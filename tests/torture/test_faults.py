@@ -145,3 +145,29 @@ def test_a_peer_down_in_the_middle_of_a_run_is_visible_and_the_next_run_brings_e
           f"proxies {r.counts()}, result {state}")
     assert statuses[-1] == "ok"
     assert state == {"crm_accounts": N, "duplicates": 0, "lost": 0, "wrong": 0, "drift": 0}
+
+
+def test_records_the_target_rejects_wait_with_its_message_and_the_rest_land(rig: Rig) -> None:
+    r = rig
+    bad_count = max(2, N // 5)
+    good = customers(r, N)
+    long_name = "Überlanger Firmenname " * 13  # Tryton takes it; BottleCRM stops at 255 characters
+    bad = [o.id or "" for o in r.erp.write("account", [
+        WriteOp(f"b{i}", {"name": f"{long_name}{i:05d}", "postcode": "99999"}) for i in range(bad_count)])]
+    started = time.monotonic()
+    report = r.engine.sync(["account"])
+    errors = [e for e in r.store.errors("open") if e.entity == "account"]
+    state = check_state(r, good)
+    print(f"\ntorture rejects: {N} good and {bad_count} rejected, run {report.status} in "
+          f"{time.monotonic() - started:.1f} s, queued {len(errors)}, result {state}")
+    assert report.status == "partial"
+    assert sorted(e.source_id for e in errors) == sorted(bad)
+    assert all("255 characters" in e.message for e in errors)  # BottleCRM's own words
+    assert (state["lost"], state["duplicates"], state["wrong"]) == (0, 0, 0)
+    # an operator shortens one name in the queue; the retry writes it
+    fixed = errors[0]
+    r.store.set_error_payload(fixed.id, {**fixed.payload, "name": "Kurzer Name GmbH"})
+    assert r.engine.retry_errors([fixed.id]).status == "ok"
+    crm_id = r.store.links_by_ids("account", "erp", [fixed.source_id])[fixed.source_id].crm_id
+    assert r.crm.read("account", [crm_id])[0].record.name == "Kurzer Name GmbH"
+    assert len([e for e in r.store.errors("open") if e.entity == "account"]) == bad_count - 1
