@@ -67,8 +67,9 @@ def test_tokens_are_stored_as_hashes_only_and_touched_on_use(api: Api) -> None:
 def test_health_needs_no_token_and_reports_each_system(api: Api) -> None:
     body = api.client.get("/health").json()
     assert body["ok"] and body["store"] is True
-    assert body["systems"] == {"erp": {"ok": True, "connector": "memory", "error": None},
-                               "crm": {"ok": True, "connector": "memory", "error": None}}
+    never = {"last_success_at": None, "down_since": None, "last_run_error": None}  # no run yet
+    assert body["systems"] == {"erp": {"ok": True, "connector": "memory", "error": None, **never},
+                               "crm": {"ok": True, "connector": "memory", "error": None, **never}}
 
 
 def test_health_is_503_when_a_system_fails(api: Api) -> None:
@@ -80,7 +81,8 @@ def test_health_is_503_when_a_system_fails(api: Api) -> None:
     api.pair.crm.check = down  # type: ignore[method-assign]
     response = api.client.get("/health")
     assert response.status_code == 503
-    assert response.json()["systems"]["crm"] == {"ok": False, "connector": "memory", "error": "crm is unreachable"}
+    assert response.json()["systems"]["crm"] == {"ok": False, "connector": "memory", "error": "crm is unreachable",
+                                                 "last_success_at": None, "down_since": None, "last_run_error": None}
 
 
 def test_openapi_is_served_and_no_docs_page_loads_from_a_cdn(api: Api) -> None:

@@ -36,6 +36,9 @@ def test_a_system_that_is_down_makes_the_run_failed_not_ok(coupled: Coupled, sid
     assert report["status"] == "failed" and side in (report["message"] or ""), report
     status = json.loads(koppel("status", "--json", "-c", str(config), cwd=c.workdir).stdout)
     assert status["runs"][0]["status"] == "failed"
+    down_now = status["systems"][side]
+    assert down_now["up"] is False and down_now["last_success_at"] and down_now["last_error"]
+    assert status["systems"]["crm" if side == "erp" else "erp"]["up"] is True
     # the plan alone reads the systems too: no check before it, the read itself fails the run
     planned = koppel("sync", "--dry-run", "--json", "-c", str(config), cwd=c.workdir)
     assert planned.returncode == 3 and json.loads(planned.stdout)["status"] == "failed", planned.stdout

@@ -124,8 +124,11 @@ def test_a_system_down_at_its_first_read_fails_the_run_once_links_and_cursors_ex
         report = pair.engine.sync()
         assert report.status == "failed" and "still failing" in (report.message or ""), report
         assert pair.store.last_runs(1)[0]["status"] == "failed"
+        seen = pair.store.systems()[side.name]
+        assert not seen["up"] and "still failing" in seen["last_error"] and seen["last_success_at"] < seen["down_since"]
         side.transient_failures = 0
     assert pair.engine.sync().status == "ok"
+    assert all(row["up"] for row in pair.store.systems().values())
 
 
 def test_a_retry_after_a_crash_between_create_and_link_does_not_duplicate(pair: Pair) -> None:

@@ -34,6 +34,22 @@ class StoreCollector(Collector):
         yield GaugeMetricFamily("koppel_violations_open", "Open policy violations",
                                 value=len(store.violations()))
         yield from _last_run(store)
+        yield from _systems(store)
+
+
+def _systems(store: Store) -> Iterator[Metric]:
+    """Whether the last run reached each system, and when one last did."""
+    seen = store.systems()
+    up = GaugeMetricFamily("koppel_system_up", "1 when the last run reached the system, 0 when it could not",
+                           labels=["system"])
+    last = GaugeMetricFamily("koppel_system_last_success_timestamp_seconds",
+                             "When a run last reached the system (Unix time)", labels=["system"])
+    for side, row in sorted(seen.items()):
+        up.add_metric([side], 1 if row["up"] else 0)
+        if row["last_success_at"] is not None:
+            last.add_metric([side], row["last_success_at"].timestamp())
+    yield up
+    yield last
 
 
 def _labelled(name: str, doc: str, label: str, counts: dict[str, int]) -> GaugeMetricFamily:

@@ -32,6 +32,10 @@ class SystemHealth(Out):
     ok: bool
     connector: str
     error: str | None = None
+    #: what the sync runs saw: the end of the last run that reached it, and since when it is down
+    last_success_at: datetime | None = None
+    down_since: datetime | None = None
+    last_run_error: str | None = None
 
 
 class Health(Out):

@@ -186,7 +186,7 @@ def status(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = Fals
     from koppel.store import Store
     store = Store.open(settings.store.url)
     try:
-        data: dict[str, Any] = {"links": store.link_counts(), "errors": store.error_counts(),
+        data: dict[str, Any] = {"systems": store.systems(), "links": store.link_counts(), "errors": store.error_counts(),
                 "conflicts": len(store.conflicts()), "violations": len(store.violations()),
                 "runs": store.last_runs(5)}
     finally:
@@ -194,6 +194,9 @@ def status(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = Fals
     if json_output:
         out.print_json(data)
         return
+    out.table("systems", ["system", "state", "last success", "down since", "error"],
+              ([side, "up" if row["up"] else "down", row["last_success_at"], row["down_since"],
+                "" if row["up"] else row["last_error"]] for side, row in sorted(data["systems"].items())))
     out.table("links", ["entity", "coupled records"], sorted(data["links"].items()))
     out.table("error queue", ["status", "count"], sorted(data["errors"].items()))
     out.console.print(f"open conflicts: {data['conflicts']}   open policy violations: {data['violations']}")

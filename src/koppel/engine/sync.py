@@ -106,7 +106,7 @@ class Engine:
                 for side in SIDES:
                     self._sync_side(entity, side, executor, stats, report, dry_run, progress, full)
         except FatalError as exc:
-            return self._finish(report, "failed", str(exc))
+            return self._finish(report, "failed", str(exc), down=exc.system)
         except Exception as exc:  # a run row is always finished, whatever ends it
             self._finish(report, "failed", str(exc))
             raise
@@ -278,7 +278,7 @@ class Engine:
                 self._preflight(executor)
                 self.sync_ids(entity, side, [record_id], executor, stats)
         except FatalError as exc:
-            return self._finish(report, "failed", str(exc))
+            return self._finish(report, "failed", str(exc), down=exc.system)
         except Exception as exc:
             self._finish(report, "failed", str(exc))
             raise
@@ -299,7 +299,7 @@ class Engine:
                 else:
                     self.sync_ids(row.entity, row.source, [row.source_id], executor, stats)  # type: ignore[arg-type]
         except FatalError as exc:
-            return self._finish(report, "failed", str(exc))
+            return self._finish(report, "failed", str(exc), down=exc.system)
         except Exception as exc:
             self._finish(report, "failed", str(exc))
             raise
@@ -339,8 +339,13 @@ class Engine:
                            "record": f"{loser}:{link.id_on(loser)}", "after": {row["field"]: value},
                            "origin": f"conflict:{conflict_id}"}])
 
-    def _finish(self, report: RunReport, status: str, message: str | None) -> RunReport:
+    def _finish(self, report: RunReport, status: str, message: str | None, *, down: str = "") -> RunReport:
+        """Close the run row (whatever ended it) and say what the run saw of the systems."""
         report.status, report.message = status, message
+        if status != "failed":
+            self.store.record_systems(SIDES, {})
+        elif down in SIDES:
+            self.store.record_systems([], {down: message or "failed"})
         totals: Counter[str] = Counter()
         for c in report.stats.values():
             totals.update(c)

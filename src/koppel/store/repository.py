@@ -204,6 +204,30 @@ class Store(WorkspaceStore, JobQueue, Proposals, Submissions):
             conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(
                 status=status, finished_at=clock.now(), stats=dict(stats), message=message))
 
+    def record_systems(self, reached: Iterable[str], failed: Mapping[str, str]) -> None:
+        """After a run: the systems it reached are up; a system it could not reach is down (since
+        the first such run), with the error."""
+        now = clock.now()
+        with self.engine.begin() as conn:
+            known = {r.system: r for r in conn.execute(select(t.system_status))}
+            for system in {*reached, *failed}:
+                down = system in failed
+                row = known.get(system)
+                values = {"up": not down, "checked_at": now,
+                          "last_success_at": (row.last_success_at if row else None) if down else now,
+                          "down_since": ((row.down_since if row and not row.up else now) if down else None),
+                          "last_error": failed.get(system) if down else (row.last_error if row else None)}
+                if row is None:
+                    conn.execute(insert(t.system_status).values(system=system, **values))
+                else:
+                    conn.execute(update(t.system_status).where(t.system_status.c.system == system).values(**values))
+
+    def systems(self) -> dict[str, dict[str, Any]]:
+        """What the last runs saw of each system (empty before the first run)."""
+        with self.engine.connect() as conn:
+            return {r.system: {k: v for k, v in r._mapping.items() if k != "system"}
+                    for r in conn.execute(select(t.system_status))}
+
     def last_runs(self, limit: int = 10) -> list[dict[str, Any]]:
         query = select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:

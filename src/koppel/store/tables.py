@@ -202,3 +202,13 @@ submissions = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+system_status = Table(
+    "system_status", metadata,
+    Column("system", String(10), primary_key=True),  # erp | crm
+    Column("up", Boolean, nullable=False),
+    Column("last_success_at", UtcDateTime(), nullable=True),  # the end of the last run that reached it
+    Column("down_since", UtcDateTime(), nullable=True),  # the first failed run since then
+    Column("last_error", Text, nullable=True),
+    Column("checked_at", UtcDateTime(), nullable=False),
+)

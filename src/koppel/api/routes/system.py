@@ -22,9 +22,14 @@ def health(ws: WorkspaceDep, response: Response) -> s.Health:
     """The store answers, and each system's connector check passes."""
     store_ok = _store_ok(ws)
     systems = {}
+    seen = ws.runtime.store.systems() if store_ok else {}
     with ws.peers() as rt:
         for side, connector in rt.connectors.items():
-            systems[side] = _check(rt.settings.systems[side].connector, connector.check)
+            found = _check(rt.settings.systems[side].connector, connector.check)
+            runs = seen.get(side, {})
+            systems[side] = found.model_copy(update={
+                "last_success_at": runs.get("last_success_at"), "down_since": runs.get("down_since"),
+                "last_run_error": None if runs.get("up", True) else runs.get("last_error")})
     ok = store_ok and all(h.ok for h in systems.values())
     if not ok:
         response.status_code = 503

@@ -32,7 +32,7 @@ def overview(request: Request, ws: WorkspaceDep, user: PageUser) -> Response:
     runs = store.last_runs(30)
     status = {"last_run": runs[0] if runs else None, "queued": len(store.jobs("queued", 500)),
               "running": len(store.jobs("running", 500)), "errors": store.error_counts(),
-              "links": store.link_counts()}
+              "links": store.link_counts(), "systems": store.systems()}
     return page(request, ws.runtime, user, "monitor.html", runs=runs, jobs=store.jobs(None, 15), status=status)
 
 
