@@ -54,3 +54,17 @@ def test_a_create_whose_answer_was_lost_is_not_made_twice(pair: Pair) -> None:
     assert report.status == "ok", report.message
     assert len(pair.crm.ids("account")) == 3
     assert pair.store.link_counts()["account"] == 3 and report.total("matched") == 3
+
+
+def test_a_system_found_down_is_probed_once_by_the_next_run_not_hammered(pair: Pair) -> None:
+    customer(pair)
+    assert pair.engine.sync().status == "ok"
+    pair.crm.transient_failures = 1000
+    assert pair.engine.sync().status == "failed"  # retries with backoff, then gives up
+    before = dict(pair.crm.calls)
+    again = pair.engine.sync()
+    assert again.status == "failed" and "crm is still down" in (again.message or "")
+    spent = {k: pair.crm.calls.get(k, 0) - before.get(k, 0) for k in pair.crm.calls}
+    assert spent == {**dict.fromkeys(pair.crm.calls, 0), "check": 1}, spent  # one probe, nothing else
+    pair.crm.transient_failures = 0
+    assert pair.engine.sync().status == "ok" and not pair.engine.down

@@ -19,7 +19,7 @@ from koppel.engine import handoffs
 from koppel.engine.executor import Executor
 from koppel.engine.plan import Create, Hold, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
-from koppel.errors import FatalError, UsageError
+from koppel.errors import FatalError, KoppelError, UsageError
 from koppel.store import ErrorRow, LinkRow, Store
 
 Progress = Callable[[str, Side, int], None]
@@ -59,6 +59,9 @@ class Engine:
         #: it runs inside that run, so a system that is down makes it `failed`
         self.preflight: Callable[[], None] | None = None
         self.sleep: Callable[[float], None] = time.sleep  # the backoff's wait (tests record it)
+        #: systems the last run could not reach: the next run probes each with one check first,
+        #: instead of hammering it with a whole run's retries (a circuit breaker per system)
+        self.down: set[str] = set()
         self._infos = {side: c.discover() for side, c in connectors.items()}
 
     def entities(self, only: Sequence[str] | None = None) -> list[str]:
@@ -97,7 +100,9 @@ class Engine:
         report = RunReport(run_id, "running")
         executor = self.executor(run_id)
         try:
-            if not dry_run:
+            if dry_run:
+                self._probe()
+            else:
                 self._preflight(executor)
             for entity in names:
                 stats = report.stats.setdefault(entity, Counter())
@@ -112,7 +117,18 @@ class Engine:
             raise
         return self._finish(report, "partial" if report.total("errors") else "ok", None)
 
+    def _probe(self) -> None:
+        """One cheap check of each system the last run could not reach; still down: stop now."""
+        for side in sorted(self.down):
+            try:
+                self.connectors[side].check()  # type: ignore[index]
+            except KoppelError as exc:
+                raise FatalError(f"{side} is still down: {exc.message}", system=side,
+                                 hint="koppel probes it once per run until it answers; nothing is lost") from exc
+            self.down.discard(side)
+
     def _preflight(self, executor: Executor) -> None:
+        self._probe()
         if self.preflight is None:
             return
         try:
@@ -292,6 +308,7 @@ class Engine:
         executor = self.executor(run_id)
         self.store.set_error_status([r.id for r in rows], "retried")
         try:
+            self._probe()
             for row in rows:
                 stats = report.stats.setdefault(row.entity, Counter())
                 if row.edited and row.operation in ("create", "update"):
@@ -344,8 +361,10 @@ class Engine:
         report.status, report.message = status, message
         if status != "failed":
             self.store.record_systems(SIDES, {})
+            self.down.clear()
         elif down in SIDES:
             self.store.record_systems([], {down: message or "failed"})
+            self.down.add(down)
         totals: Counter[str] = Counter()
         for c in report.stats.values():
             totals.update(c)

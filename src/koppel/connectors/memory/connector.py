@@ -113,7 +113,8 @@ class MemoryConnector:
     # --- the contract -------------------------------------------------------------------
 
     def check(self) -> None:
-        return None
+        self.calls["check"] = self.calls.get("check", 0) + 1
+        self._maybe_fail()
 
     def discover(self) -> Mapping[str, EntityInfo]:
         infos = {}
