@@ -37,44 +37,23 @@ class Bare:
 
 
 def _config(erp: dict[str, Any], crm: dict[str, Any], workdir: Path) -> None:
-    (workdir / "koppel.toml").write_text(f"""[store]
-url = "sqlite:///{workdir / 'koppel.db'}"
-
-[sync]
-batch_size = 100
-
-[systems.erp]
-connector = "tryton"
-[systems.erp.settings]
-url = "{erp['url']}"
-database = "{erp['database']}"
-user = "{erp['user']}"
-
-[systems.crm]
-connector = "bottlecrm"
-[systems.crm.settings]
-url = "{crm['url']}"
-""")
-    (workdir / "koppel.secrets.toml").write_text(
-        f'[systems.erp.settings]\npassword = "{erp["password"]}"\n\n'
-        f'[systems.crm.settings]\ntoken = "{crm["token"]}"\n')
+    config, secrets = peers.config_text(erp, crm, workdir, peer_setup=False)
+    (workdir / "koppel.toml").write_text(config)
+    (workdir / "koppel.secrets.toml").write_text(secrets)
 
 
 @pytest.fixture
 def bare(tmp_path: Path) -> Iterator[Bare]:
-    name = f"bare-{os.getpid()}-{next(_names)}"
     try:
-        erp_info, crm_info = peers.start("tryton", name), peers.start("bottlecrm", name)
+        with peers.both(f"bare-{os.getpid()}-{next(_names)}") as (erp_info, crm_info):
+            _config(erp_info, crm_info, tmp_path)
+            erp = create_erp("erp", {"url": erp_info["url"], "database": erp_info["database"],
+                                     "user": erp_info["user"], "password": erp_info["password"]})
+            crm = create_crm("crm", {"url": crm_info["url"], "token": crm_info["token"]})
+            try:
+                yield Bare(erp, crm, tmp_path)
+            finally:
+                erp.close()
+                crm.close()
     except peers.PeerUnavailable as exc:
         pytest.skip(str(exc))
-    _config(erp_info, crm_info, tmp_path)
-    erp = create_erp("erp", {"url": erp_info["url"], "database": erp_info["database"],
-                             "user": erp_info["user"], "password": erp_info["password"]})
-    crm = create_crm("crm", {"url": crm_info["url"], "token": crm_info["token"]})
-    try:
-        yield Bare(erp, crm, tmp_path)
-    finally:
-        erp.close()
-        crm.close()
-        peers.stop("tryton", name, drop=True)
-        peers.stop("bottlecrm", name, drop=True)

@@ -50,11 +50,14 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    name = f"torture-{os.getpid()}-{tmp_path.name[-12:]}"
     try:
-        erp_info, crm_info = peers.start("tryton", name), peers.start("bottlecrm", name)
+        with peers.both(f"torture-{os.getpid()}-{tmp_path.name[-12:]}") as (erp_info, crm_info):
+            yield from _rig(erp_info, crm_info, tmp_path)
     except peers.PeerUnavailable as exc:
         pytest.skip(str(exc))
+
+
+def _rig(erp_info: dict[str, Any], crm_info: dict[str, Any], tmp_path: Path) -> Iterator[Rig]:
     erp_faults, crm_faults = Faults(seed=11), Faults(seed=13)
     with FaultProxy(erp_info["url"], erp_faults) as erp_proxy, FaultProxy(crm_info["url"], crm_faults) as crm_proxy:
         erp = create_erp("erp", {"url": erp_proxy.url, "database": erp_info["database"], "user": erp_info["user"],
@@ -70,8 +73,6 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
             erp.close()
             crm.close()
             store.close()
-            peers.stop("tryton", name, drop=True)
-            peers.stop("bottlecrm", name, drop=True)
 
 
 def customers(r: Rig, n: int) -> list[str]:

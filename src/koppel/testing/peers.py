@@ -10,6 +10,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +58,39 @@ def start(kind: str, name: str, *, backend: str = "sqlite", timeout: float = 120
     return info
 
 
+@contextmanager
+def both(name: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """A fresh Tryton and BottleCRM under `name`, stopped and dropped on the way out."""
+    erp = start("tryton", name)
+    try:
+        crm = start("bottlecrm", name)
+    except BaseException:
+        stop("tryton", name, drop=True)
+        raise
+    try:
+        yield erp, crm
+    finally:
+        stop("tryton", name, drop=True)
+        stop("bottlecrm", name, drop=True)
+
+
 def stop(kind: str, name: str, *, drop: bool = False) -> None:
     args = [sys.executable, str(_script(kind)), "stop", "--name", name] + (["--drop"] if drop else [])
     subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
 
 
 def config_text(erp: dict[str, Any], crm: dict[str, Any], workdir: Path, *, poll_interval: float = 2.0,
-                batch_size: int = 100) -> tuple[str, str]:
-    """koppel.toml and koppel.secrets.toml for a running Tryton and BottleCRM (from `start`)."""
-    (workdir / "erp-setup.json").write_text(json.dumps(erp["setup"]))
-    (workdir / "crm-setup.json").write_text(json.dumps(crm["setup"]))
+                batch_size: int = 100, peer_setup: bool = True) -> tuple[str, str]:
+    """koppel.toml and koppel.secrets.toml for a running Tryton and BottleCRM (from `start`).
+
+    With `peer_setup`, the connectors also get the peer scripts' description of what they built
+    (defaults such as the product category); without it, only what any user's koppel.toml holds."""
+    erp_setup = crm_setup = ""
+    if peer_setup:
+        (workdir / "erp-setup.json").write_text(json.dumps(erp["setup"]))
+        (workdir / "crm-setup.json").write_text(json.dumps(crm["setup"]))
+        erp_setup, crm_setup = (f'setup = "{workdir / "erp-setup.json"}"\n',
+                                f'setup = "{workdir / "crm-setup.json"}"\n')
     config = f"""# written by koppel for the peers started in {workdir}
 [store]
 url = "sqlite:///{workdir / 'koppel.db'}"
@@ -80,14 +105,12 @@ connector = "tryton"
 url = "{erp['url']}"
 database = "{erp['database']}"
 user = "{erp['user']}"
-setup = "{workdir / 'erp-setup.json'}"
-
+{erp_setup}
 [systems.crm]
 connector = "bottlecrm"
 [systems.crm.settings]
 url = "{crm['url']}"
-setup = "{workdir / 'crm-setup.json'}"
-"""
+{crm_setup}"""
     secrets = (f'[systems.erp.settings]\npassword = "{erp["password"]}"\n\n'
                f'[systems.crm.settings]\ntoken = "{crm["token"]}"\n')
     return config, secrets
