@@ -121,3 +121,16 @@ def test_reconcile_reports_drift_with_its_repair_and_applies_it(pair: Pair) -> N
     rec.apply(pair.engine, drift)
     assert rec.reconcile(pair.engine, ["account"]) == []
     assert len(pair.crm.ids("account")) == 4
+
+
+def test_live_mode_polls_less_often_while_a_system_is_down() -> None:
+    from koppel.engine.jobs import Scheduler, Worker
+    from tests.conftest import make_pair
+
+    pair = make_pair()
+    scheduler = Scheduler(pair.engine, Worker(pair.engine))
+    assert scheduler._pause(2.0) == 2.0
+    pair.engine.down.add("crm")
+    assert [scheduler._pause(2.0) for _ in range(6)] == [4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+    pair.engine.down.clear()
+    assert scheduler._pause(2.0) == 2.0

@@ -86,6 +86,7 @@ class Scheduler:
     engine: Engine
     worker: Worker
     stop: threading.Event = field(default_factory=threading.Event)
+    _backoff: float = field(default=0.0, init=False)  # the current pause while a system is down
 
     def enqueue_live(self) -> None:
         self.engine.store.enqueue("sync", {}, lock_key=LOCK)
@@ -108,4 +109,13 @@ class Scheduler:
             cycles += 1
             if max_cycles is not None and cycles >= max_cycles:
                 return
-            self.stop.wait(settings.poll_interval)
+            self.stop.wait(self._pause(settings.poll_interval))
+
+    def _pause(self, interval: float) -> float:
+        """The poll interval; while a system is down, doubled each poll up to a minute (each poll
+        then costs one probe of it, see Engine.down), back to normal once it answers."""
+        if not self.engine.down:
+            self._backoff = interval
+            return interval
+        self._backoff = min(max(self._backoff, interval) * 2, max(60.0, interval))
+        return self._backoff
