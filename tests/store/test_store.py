@@ -107,3 +107,16 @@ def test_the_audit_trail_is_append_only_in_the_database(store: Store) -> None:
             conn.execute(text(statement))
     [entry] = store.audit_entries()
     assert entry["actor"] == "anna"
+
+
+def test_erasure_scrubs_the_audit_and_leaves_it_append_only(store: Store) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    store.audit([{"actor": "koppel", "action": "create", "entity": "contact", "record": "crm:7",
+                  "after": {"email": "erika@acme.example"}, "origin": "erp:3"}])
+    counts = store.scrub("contact", {"crm": "7", "erp": "3"}, None, None, "dpo")
+    assert counts["audit"] == 1
+    entries = store.audit_entries()
+    assert "erika" not in repr(entries) and entries[0]["action"] == "erase"
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit SET actor = 'mallory'"))

@@ -84,6 +84,19 @@ class SyncRecordIn(In):
     wait: bool = Field(True, description="run now and return the report; false: queue a job")
 
 
+class ErasureIn(In):
+    system: Side
+    entity: Literal["contact"]
+    id: RecordId
+
+
+class ErasureOut(Out):
+    entity: str
+    ids: dict[str, str]
+    how: str
+    scrubbed: dict[str, int]
+
+
 class SyncRecordOut(Out):
     queued: bool
     job_id: int | None = None

@@ -337,6 +337,7 @@ def _actor() -> str:
 
 from koppel.cli import demo as _demo  # noqa: E402  (registers `koppel demo` and `koppel try`)
 from koppel.cli import onboarding as _onboarding  # noqa: E402  (registers `koppel setup`, `match`)
+from koppel.cli import privacy as _privacy  # noqa: E402  (registers `koppel erase`)
 from koppel.cli import serve as _serve  # noqa: E402, F401  (registers `koppel serve`, `users`, `tokens`)
 
-__all__ = ["_demo", "_onboarding", "app", "main"]
+__all__ = ["_demo", "_onboarding", "_privacy", "app", "main"]

@@ -58,6 +58,8 @@ class EntityPolicy(BaseModel):
     line_match: list[LineRule] = Field(default_factory=lambda: list[LineRule](["link", "code", "name"]))
     #: a line that finds no product goes as a free-text line (services sold without a catalogue entry)
     free_text_lines: bool = False
+    #: `koppel erase`: anonymise the person in both systems (kept for the documents that name it) or delete
+    erasure: Literal["anonymise", "delete"] = "anonymise"
     fields: dict[str, FieldPolicy] = Field(default_factory=dict)
 
 
@@ -182,6 +184,7 @@ class EntityRules:
     collision_pattern: str = "{name} ({number})"
     line_match: tuple[str, ...] = ("link", "code", "name")
     free_text_lines: bool = False
+    erasure: str = "anonymise"
 
 
 class Policy:
@@ -236,7 +239,7 @@ def _resolve(name: str, ep: EntityPolicy) -> EntityRules:
     match = tuple(tuple(k) for k in ep.match) if ep.match is not None else cls.natural_keys
     return EntityRules(name, ep.sync, ep.owner, frozenset(ep.create), frozenset(ep.delete),
                        ep.coupling_trigger, ep.create_when, match, fields, ep.on_unique_collision,
-                       ep.collision_pattern or "{name} ({number})", tuple(ep.line_match), ep.free_text_lines)
+                       ep.collision_pattern or "{name} ({number})", tuple(ep.line_match), ep.free_text_lines, ep.erasure)
 
 
 def default_policy_data() -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from koppel import clock
 from koppel.errors import UsageError
 from koppel.store import tables as t
+from koppel.store.erasure import Erasure
 from koppel.store.jobs import JobQueue
 from koppel.store.proposals import Proposals
 from koppel.store.submissions import Submissions
@@ -73,7 +74,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(WorkspaceStore, JobQueue, Proposals, Submissions):
+class Store(WorkspaceStore, JobQueue, Proposals, Submissions, Erasure):
     """koppel's state behind one SQLAlchemy engine."""
 
     def __init__(self, engine: Engine) -> None:

@@ -8,6 +8,7 @@ from koppel.api import schemas as s
 from koppel.api.deps import Admin, WorkspaceDep
 from koppel.api.errors import NotFound
 from koppel.api.routes import API
+from koppel.engine import erasure
 
 router = APIRouter(prefix=API, tags=["admin"])
 
@@ -44,3 +45,12 @@ def revoke_token(token_id: s.RowId, ws: WorkspaceDep, user: Admin) -> s.Token:
     row = ws.runtime.store.revoke_token(token_id)
     ws.audit(user, "revoke-token", f"token:{token_id}", after={"user": row.user})
     return s.Token.model_validate(row)
+
+
+@router.post("/erasures", response_model=s.ErasureOut, status_code=201, tags=["privacy"])
+def erase(body: s.ErasureIn, ws: WorkspaceDep, user: Admin) -> s.ErasureOut:
+    """Erase a person: anonymised (or deleted, by policy) in both systems, scrubbed from koppel's
+    snapshots, error queue, conflicts and audit values; the audit keeps that it happened."""
+    with ws.peers() as rt:
+        done = erasure.erase(rt.engine, body.entity, body.system, body.id, user.name)
+    return s.ErasureOut.model_validate(done.__dict__)

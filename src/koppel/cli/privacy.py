@@ -1,0 +1,34 @@
+"""`koppel erase`: a person's right to be forgotten, in both systems and in koppel's own state."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from koppel.cli import output as out
+from koppel.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, app, runtime
+from koppel.engine import erasure
+from koppel.errors import UsageError
+
+
+@app.command()
+def erase(entity: Annotated[str, typer.Argument(help="What the record is: contact.")],
+          record: Annotated[str, typer.Argument(help="SYSTEM:ID, e.g. crm:42")],
+          config: ConfigOption = DEFAULT_CONFIG,
+          yes: Annotated[bool, typer.Option("--yes", help="Do it without asking.")] = False,
+          json_output: JsonOption = False) -> None:
+    """Erase a person: anonymised (or deleted, by policy) in both systems, scrubbed from koppel."""
+    side, _, record_id = record.partition(":")
+    if side not in ("erp", "crm") or not record_id:
+        raise UsageError(f"{record!r} is not SYSTEM:ID", hint="write it as crm:ID or erp:ID")
+    if not yes and not typer.confirm(f"erase {entity} {record} in both systems and in koppel?"):
+        raise typer.Exit(out.EXIT_USAGE)
+    with runtime(config) as rt:
+        done = erasure.erase(rt.engine, entity, side, record_id, os.environ.get("USER", "cli"))  # type: ignore[arg-type]
+    if json_output:
+        out.print_json(done.__dict__)
+    else:
+        out.console.print(f"erased {entity} {', '.join(f'{s}:{i}' for s, i in done.ids.items())} "
+                          f"({done.how}); koppel scrubbed {done.scrubbed}")
