@@ -68,3 +68,15 @@ def test_a_system_found_down_is_probed_once_by_the_next_run_not_hammered(pair: P
     assert spent == {**dict.fromkeys(pair.crm.calls, 0), "check": 1}, spent  # one probe, nothing else
     pair.crm.transient_failures = 0
     assert pair.engine.sync().status == "ok" and not pair.engine.down
+
+
+def test_a_create_without_natural_key_whose_answer_was_lost_is_found_by_its_reference(pair: Pair) -> None:
+    """An activity has no natural key: the target keeps koppel's key of the source instead."""
+    made = [pair.crm.put("activity", {"subject": f"Call back {n}", "kind": "call"}) for n in (1, 2)]
+    pair.erp.lost_answers = 1  # the ERP made both, the answer never came back
+    report = pair.engine.sync(["activity"])
+    assert report.status == "ok", report.message
+    assert sorted(v["subject"] for v in (pair.erp.get("activity", i) for i in pair.erp.ids("activity"))) == [
+        "Call back 1", "Call back 2"]
+    assert sorted(pair.erp.refs["activity"]) == sorted(f"crm:{i}" for i in made)
+    assert pair.store.link_counts()["activity"] == 2 and report.total("matched") == 2

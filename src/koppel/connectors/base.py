@@ -70,6 +70,9 @@ class WriteOp:
     key: str
     values: JsonValues
     id: str | None = None
+    #: koppel's key of the source record ("crm:ID"), kept by a target that has a field for it
+    #: (`References`), so that a create whose answer was lost is found again instead of repeated
+    ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,16 @@ class Provisioning(Protocol):
 
     def provision(self, missing: Sequence[Requirement]) -> list[Requirement]:
         """Create the given creatable requirements; return them as they now stand."""
+
+
+@runtime_checkable
+class References(Protocol):
+    """Optional: a connector that keeps the `WriteOp.ref` of the records it creates, for the
+    entities that have no natural key (a complaint has no number until the ERP gives it one)."""
+
+    def find_references(self, entity: str, refs: Sequence[str]) -> list[str | None] | None:
+        """For each ref, the id of the record created with it, or None; None for an entity
+        whose records do not keep one."""
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from koppel.config.policy import Policy, Side
-from koppel.connectors.base import Connector, WriteOp, WriteOutcome
+from koppel.connectors.base import Connector, References, WriteOp, WriteOutcome
 from koppel.engine.plan import Create, Plan, Update
 from koppel.engine.planner import Change, Scope, are_distinct, plan_merge
 from koppel.engine.values import apply_maps, collect_refs, map_refs
@@ -141,7 +141,8 @@ class Executor:
                     row[renamed[create.source_id].field] = renamed[create.source_id].alias
             try:
                 outcomes = self.connectors[scope.target].write(
-                    scope.entity, [WriteOp(c.source_id, v) for c, v in zip(pending, values, strict=True)])
+                    scope.entity, [WriteOp(c.source_id, v, ref=_ref(scope, c))
+                                   for c, v in zip(pending, values, strict=True)])
             except TransientError as exc:
                 if attempt == self.attempts:
                     raise FatalError(f"{scope.target} still failing after {self.attempts} attempts: "
@@ -199,7 +200,22 @@ class Executor:
             unmatched += self.couple(scope, hits, stats)
             pending = [c for c, i in zip(keyed, found, strict=True) if not i]
             depth += 1
-        return unmatched
+        return self._match_references(scope, unmatched, stats)
+
+    def _match_references(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> list[Create]:
+        """Couple creates without a natural key that an earlier try (lost answer, killed run)
+        already made: the target kept koppel's key of the source (`WriteOp.ref`)."""
+        connector = self.connectors[scope.target]
+        keyless = [c for c in creates if not c.keys]
+        if not keyless or not isinstance(connector, References):
+            return creates
+        found = self.call(scope.target, connector.find_references, scope.entity,
+                          [_ref(scope, c) for c in keyless])
+        if found is None:
+            return creates
+        hits = {c.source_id: i for c, i in zip(keyless, found, strict=True) if i}
+        rest = [c for c in creates if c.source_id not in hits]
+        return rest + self.couple(scope, [(c, hits[c.source_id]) for c in creates if c.source_id in hits], stats)
 
     def couple(self, scope: Scope, hits: list[tuple[Create, str]], stats: Counter[str]) -> list[Create]:
         """Couple new records to records the target already has, merging their values by
@@ -410,6 +426,10 @@ def _asked(error: BaseException | None) -> float:
     """How long a system asked us to wait before the next try (at most ten minutes)."""
     seconds = getattr(error, "retry_after", None)
     return min(float(seconds), 600.0) if seconds else 0.0
+
+
+def _ref(scope: Scope, create: Create) -> str:
+    return f"{scope.source}:{create.source_id}"
 
 
 def _pair(scope: Scope, create: Create, target_id: str) -> tuple[str, str]:

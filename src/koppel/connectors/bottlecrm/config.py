@@ -26,6 +26,9 @@ class BottleCrmSettings(BaseModel):
     timeout: float = Field(default=120.0, gt=0)
     #: rows per list request; BottleCRM has no maximum
     page_size: int = Field(default=500, ge=1)
+    #: seconds one scan of a list answers natural-key finds that have no server-side filter
+    #: (each change read and koppel's own writes refresh it)
+    find_scan_ttl: float = Field(default=120.0, ge=0)
     #: currency of money custom fields when the record has none
     default_currency: str = "EUR"
     #: seconds the `updated_at` cursor re-reads before its last stamp (late commits)

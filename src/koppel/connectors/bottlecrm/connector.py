@@ -45,7 +45,7 @@ class BottleCrmConnector:
         self.name = name
         self.settings = settings
         self.client = BottleCrmClient(name, settings)
-        self.finder = Finder(self.client, self._canonical)
+        self.finder = Finder(self.client, self._canonical, settings.find_scan_ttl)
         self._task_lock = threading.Lock()
         self._numbering_lock = threading.Lock()
 
@@ -62,6 +62,7 @@ class BottleCrmConnector:
                      ) -> Iterator[ChangeBatch]:
         spec, position = SPECS[entity], changes.ChangeCursor.load(cursor)
         rows = list(self.client.pages(spec.path, spec.rows))
+        self.finder.scanned(spec, rows)
         present = [str(r["id"]) for r in rows]
         deleted = position.deleted(present)
         found = self._candidates(spec, rows, position)
@@ -181,6 +182,7 @@ class BottleCrmConnector:
             record_id = self._update(spec, op) if op.id else self._create(spec, op.values)
         except (RecordError, TransientError) as exc:
             return WriteOutcome(op.key, op.id, exc)
+        self.finder.written(spec.entity, record_id, op.values)
         return WriteOutcome(op.key, record_id)
 
     def _create(self, spec: EntitySpec, values: JsonValues) -> str:
@@ -265,6 +267,7 @@ class BottleCrmConnector:
             pass  # already gone: the outcome the caller wanted
         except (RecordError, TransientError) as exc:
             return WriteOutcome(record_id, record_id, exc)
+        self.finder.deleted(spec.entity, record_id)
         return WriteOutcome(record_id, record_id)
 
 

@@ -1,12 +1,18 @@
 """Finding records by natural key: a server-side filter where BottleCRM has one, else a scan.
 
 `?cf_<key>=` filters answer 500 on SQLite (a JSON `contains` lookup); the first such failure
-switches this connector to scanning for custom-field keys. Keys that need a scan share one.
+switches this connector to scanning for custom-field keys. A scan is costly (the accounts list
+takes about 3.5 ms per account on the server), so one scan answers every key that needs one
+for `find_scan_ttl` seconds: it is refreshed by each change read of the entity (which scans the
+list anyway) and kept up to date with the connector's own writes. Without that, a load of N new
+accounts costs N/batch scans of a growing list: quadratic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from koppel.connectors.base import JsonValues
@@ -16,6 +22,7 @@ from koppel.errors import TransientError
 from koppel.model import Entity
 
 Canonical = Callable[[EntitySpec, Json], Entity | None]
+Values = dict[str, Any]
 #: more keys than this in one call: one scan answers them all
 SCAN_ABOVE = 4
 
@@ -33,19 +40,57 @@ FILTERS: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {
 class Finder:
     """Answers `find` for one connector; remembers whether custom-field filters work."""
 
-    def __init__(self, client: BottleCrmClient, canonical: Canonical) -> None:
+    def __init__(self, client: BottleCrmClient, canonical: Canonical, ttl: float = 120.0) -> None:
         self.client = client
         self.canonical = canonical
+        self.ttl = ttl
         self.cf_filters_work = True
+        self._scans: dict[str, tuple[float, dict[str, Values]]] = {}  # entity -> (when, id -> values)
+        self._lock = threading.Lock()
 
     def find(self, spec: EntitySpec, keys: Sequence[JsonValues]) -> list[str | None]:
         params = [self._params(spec, key) for key in keys]
-        if len(keys) > SCAN_ABOVE:
+        if len(keys) > SCAN_ABOVE or (spec.entity in self._scans and self._fresh(spec.entity)):
             params = [None] * len(keys)
-        scan = self._scan(spec) if None in params else []
-        return self.client.parallel(
-            lambda pair: _match(self._rows(spec, pair[1], scan), pair[0], spec, self.canonical),
-            list(zip(keys, params, strict=True)))
+        scan = self._scan(spec) if None in params else {}
+        return self.client.parallel(lambda pair: _match(self._rows(spec, pair[1], scan), pair[0]),
+                                    list(zip(keys, params, strict=True)))
+
+    # --- the scan, kept fresh by change reads and by the connector's own writes -------------
+
+    def scanned(self, spec: EntitySpec, rows: Iterable[Json]) -> None:
+        """A full list of the entity was just read (a change read): it answers finds from now."""
+        index = {str(row["id"]): values for row in rows if (values := self._values(spec, row)) is not None}
+        with self._lock:
+            self._scans[spec.entity] = (time.monotonic(), index)
+
+    def written(self, entity: str, record_id: str, values: JsonValues) -> None:
+        """The connector created or updated a record: a cached scan learns its new values."""
+        with self._lock:
+            if entity in self._scans:
+                self._scans[entity][1].setdefault(record_id, {}).update(values)
+
+    def deleted(self, entity: str, record_id: str) -> None:
+        with self._lock:
+            if entity in self._scans:
+                self._scans[entity][1].pop(record_id, None)
+
+    def _fresh(self, entity: str) -> bool:
+        return time.monotonic() - self._scans[entity][0] < self.ttl
+
+    def _scan(self, spec: EntitySpec) -> dict[str, Values]:
+        with self._lock:
+            if spec.entity in self._scans and self._fresh(spec.entity):
+                return dict(self._scans[spec.entity][1])  # a copy: writes may add to it meanwhile
+        self.scanned(spec, self.client.pages(spec.path, spec.rows))
+        with self._lock:
+            return dict(self._scans[spec.entity][1])
+
+    def _values(self, spec: EntitySpec, row: Json) -> Values | None:
+        record = self.canonical(spec, row)
+        return None if record is None else record.model_dump(mode="json")
+
+    # --- filtered requests ----------------------------------------------------------------
 
     def _params(self, spec: EntitySpec, key: JsonValues) -> dict[str, Any] | None:
         found = FILTERS.get((spec.entity, tuple(key)))
@@ -53,27 +98,25 @@ class Finder:
             return None
         return {found[0]: key[found[1]]}
 
-    def _rows(self, spec: EntitySpec, params: dict[str, Any] | None, scan: list[Json]) -> list[Json]:
+    def _rows(self, spec: EntitySpec, params: dict[str, Any] | None, scan: dict[str, Values]
+              ) -> dict[str, Values]:
         if params is None:
             return scan
         try:
-            return list(self.client.pages(spec.path, spec.rows, params))
+            rows = self.client.pages(spec.path, spec.rows, params)
+            return {str(row["id"]): values for row in rows if (values := self._values(spec, row)) is not None}
         except TransientError:
             if not any(p.startswith("cf_") for p in params):
                 raise
             self.cf_filters_work = False  # SQLite: JSON contains is not supported
             return self._scan(spec)
 
-    def _scan(self, spec: EntitySpec) -> list[Json]:
-        return list(self.client.pages(spec.path, spec.rows))
 
-
-def _match(rows: list[Json], key: JsonValues, spec: EntitySpec, canonical: Canonical) -> str | None:
-    """The id of the first row whose canonical values equal the key's."""
-    for row in rows:
-        record = canonical(spec, row)
-        if record is not None and all(_same(getattr(record, f), v) for f, v in key.items()):
-            return str(row["id"])
+def _match(rows: dict[str, Values], key: JsonValues) -> str | None:
+    """The id of the first record whose canonical values equal the key's."""
+    for record_id, values in rows.items():
+        if all(_same(values.get(f), v) for f, v in key.items()):
+            return record_id
     return None
 
 

@@ -107,6 +107,8 @@ class MemoryConnector:
         self.retry_after: float | None = None  # what a simulated 429 asks for
         #: writes whose answer is lost after they were applied (a connection cut mid-response)
         self.lost_answers = 0
+        #: entity -> WriteOp.ref -> id of the record created with it (an external-reference field)
+        self.refs: dict[str, dict[str, str]] = {e: {} for e in names}
         self.calls: dict[str, int] = {"write": 0, "delete": 0, "read": 0}
         self._load()
 
@@ -159,6 +161,10 @@ class MemoryConnector:
             hits = [i for i, (_, v) in table.rows.items() if all(v.get(f) == key[f] for f in fields)]
             found.append(hits[0] if len(hits) == 1 else None)  # the one match, else none
         return found
+
+    def find_references(self, entity: str, refs: Sequence[str]) -> list[str | None] | None:
+        kept = self.refs[entity]
+        return [kept[r] if kept.get(r) in self.tables[entity].rows else None for r in refs]
 
     def write(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         self.calls["write"] += 1
@@ -222,9 +228,12 @@ class MemoryConnector:
                 f"{entity} {values[self.unique[entity]]!r} already exists", system=self.name,
                 field=self.unique[entity], holder=holder))
         try:
-            return WriteOutcome(op.key, self.put(entity, values, op.id))
+            record_id = self.put(entity, values, op.id)
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             return WriteOutcome(op.key, op.id, RecordError(str(exc), system=self.name))
+        if op.id is None and op.ref:
+            self.refs[entity][op.ref] = record_id
+        return WriteOutcome(op.key, record_id)
 
     def _holder(self, entity: str, values: Mapping[str, Any], record_id: str | None) -> str | None:
         field = self.unique.get(entity)

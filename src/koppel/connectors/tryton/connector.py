@@ -135,6 +135,15 @@ class TrytonConnector(Workflow):
                     found[i] = str(hits[0]) if len(hits) == 1 else None
         return found
 
+    def find_references(self, entity: str, refs: Sequence[str]) -> list[str | None] | None:
+        writer = writer_for(entity, self.client, self.lookups)
+        if writer is None or writer.reference is None:
+            return None
+        rows = self.client.model(writer.model, "search_read", [(writer.reference, "in", list(refs))],
+                                 0, None, None, ["id", writer.reference], context=ALL) if refs else []
+        found = {str(r[writer.reference]): str(r["id"]) for r in rows}
+        return [found.get(ref) for ref in refs]
+
     def write(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         writer = writer_for(entity, self.client, self.lookups)
         if writer is None:

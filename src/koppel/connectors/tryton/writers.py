@@ -29,6 +29,8 @@ class Writer:
 
     model = ""
     fields: ClassVar[list[str]] = []
+    #: the field a create keeps koppel's key of its source in (`WriteOp.ref`), if the model has one
+    reference: ClassVar[str | None] = None
 
     def __init__(self, client: TrytonClient, lookups: Lookups) -> None:
         self.client, self.lk = client, lookups
@@ -39,7 +41,10 @@ class Writer:
         for op in ops:
             try:
                 row = current.get(int(op.id), {}) if op.id is not None else {}
-                prepared.append((op, self.vals(op.values, row, creating=op.id is None)))
+                vals = self.vals(op.values, row, creating=op.id is None)
+                if op.id is None and op.ref and self.reference:
+                    vals[self.reference] = op.ref
+                prepared.append((op, vals))
             except (MappingError, ValueError, TypeError) as exc:
                 prepared.append((op, MappingError(str(exc))))
         return prepared
@@ -307,6 +312,7 @@ class ComplaintWriter(Writer):
 
     model = "sale.complaint"
     fields: ClassVar[list[str]] = ["description"]
+    reference: ClassVar[str | None] = "reference"
 
     def prepare(self, ops: Sequence[WriteOp]) -> Prepared:
         sales = sorted({int(str(s)) for op in ops if op.id is None
