@@ -65,8 +65,7 @@ def twin(pair: Pair, erp_id: str) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    (tmp_path / "koppel.toml").write_text(CONFIG)
-    return load_settings(tmp_path / "koppel.toml", env={})
+    return settings_in(tmp_path)
 
 
 def opener_for(pair: Pair) -> Callable[[Settings], AbstractContextManager[Runtime]]:
@@ -82,12 +81,24 @@ def opener_for(pair: Pair) -> Callable[[Settings], AbstractContextManager[Runtim
     return opener
 
 
-@pytest.fixture
-def api(settings: Settings) -> Iterator[Api]:
+@contextmanager
+def open_api(settings: Settings) -> Iterator[Api]:
+    """The API over a fresh pair of in-memory systems, with a viewer, an operator and an admin."""
     pair = make_pair(url=settings.store.url)
     with TestClient(create_app(settings, opener=opener_for(pair))) as client:
         found = Api(client, pair)
         for role in ("viewer", "operator", "admin"):
             pair.store.add_user(role, role)
             found.tokens[role] = pair.store.create_token(role, "tests")[1]
+        yield found
+
+
+def settings_in(folder: Path) -> Settings:
+    (folder / "koppel.toml").write_text(CONFIG)
+    return load_settings(folder / "koppel.toml", env={})
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[Api]:
+    with open_api(settings) as found:
         yield found
