@@ -18,7 +18,7 @@ from typing import Any
 
 from koppel.connectors.base import WriteOp
 from koppel.connectors.bottlecrm import BottleCrmConnector, create
-from koppel.connectors.bottlecrm.adapters import SPECS
+from koppel.connectors.bottlecrm.specs import SPECS
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / "peers" / "bottlecrm" / "peer.py"

@@ -13,8 +13,9 @@ from koppel.analytics.customer_value import ValueSettings, customer_values, tier
 from koppel.analytics.evolution import evolution
 from koppel.analytics.facts import ActivityCount, RevenueFact, revenue_facts
 from koppel.analytics.revenue import load_targets, period_bounds, period_of, revenue_by, with_targets
+from koppel.connectors.base import InvoiceFact
 from koppel.connectors.memory import MemoryConnector
-from koppel.connectors.tryton.invoicing import InvoiceFact, invoice_costs
+from koppel.connectors.tryton.invoicing import invoice_costs
 from koppel.errors import ConfigError
 from koppel.model import SalesTarget
 

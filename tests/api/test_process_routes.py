@@ -6,8 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from koppel.connectors.tryton.invoicing import InvoiceFact
-from koppel.connectors.tryton.stock import StockFacts
+from koppel.connectors.base import InvoiceFact, StockFacts
 from tests.api.conftest import Api, customer, twin
 
 

@@ -146,8 +146,7 @@ def test_a_prospect_stays_out_of_the_erp_until_its_coupling_trigger(pair: Pair) 
     pair.crm.put("contact", {"last_name": "Neu", "account": prospect})
     report = pair.engine.sync()
     assert report.total("held") == 2 and pair.erp.ids("account") == []
-    pair.engine.triggered["account"] = {prospect}
-    pair.engine.sync_record("crm", "account", prospect)
+    pair.engine.sync_record("crm", "account", prospect, couple=True)
     [erp_account] = pair.erp.ids("account")
     assert pair.erp.get("account", erp_account)["name"] == "NewCo AG"
     pair.engine.sync()  # the contact waited for its account and follows now

@@ -11,12 +11,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from koppel.connectors.base import Connector
-from koppel.connectors.tryton.invoicing import InvoiceFact
+from koppel.connectors.base import CompanyFacts, Connector, InvoiceFact, InvoiceSource, OwnerSource
 from koppel.engine import Engine
 from koppel.errors import Unsupported
 
@@ -48,14 +47,6 @@ class ActivityCount(BaseModel):
     cases: int = 0
 
 
-@runtime_checkable
-class InvoiceSource(Protocol):
-    """An ERP connector that lists posted invoices in bulk (the Tryton connector does)."""
-
-    def invoice_facts(self, start: date, end: date) -> list[InvoiceFact]:
-        ...
-
-
 def revenue_facts(invoices: Sequence[InvoiceFact], crm_ids: Mapping[str, str],
                   owners: Mapping[str, str | None]) -> list[RevenueFact]:
     """ERP invoices tied to CRM accounts (through links) and their owners (pure)."""
@@ -83,8 +74,7 @@ def read_revenue_facts(engine: Engine, start: date, end: date) -> list[RevenueFa
 
 def account_owners(crm: Connector) -> dict[str, str | None]:
     """CRM account id -> owner, where the CRM connector can say (BottleCRM: assigned user)."""
-    reader = getattr(crm, "account_owners", None)
-    return dict(reader()) if callable(reader) else {}
+    return crm.account_owners() if isinstance(crm, OwnerSource) else {}
 
 
 def activity_counts(crm: Connector) -> dict[str, ActivityCount]:
@@ -100,5 +90,5 @@ def activity_counts(crm: Connector) -> dict[str, ActivityCount]:
 
 
 def company_currency(engine: Engine) -> str:
-    lookups = getattr(engine.connectors["erp"], "lookups", None)
-    return str(getattr(lookups, "currency", None) or "EUR")
+    erp = engine.connectors["erp"]
+    return erp.company_currency() if isinstance(erp, CompanyFacts) else "EUR"

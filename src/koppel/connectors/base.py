@@ -4,13 +4,18 @@ A connector speaks one system's API and translates its records to and from the c
 model. It never touches the link store; the engine owns identity, snapshots and policy.
 Values crossing this boundary are canonical records on the way in and canonical JSON values
 (`Entity.model_dump(mode="json")`, possibly partial) on the way out.
+
+Beyond the contract a connector may have optional abilities, each a Protocol below with its
+own fact types (provisioning, references, stock, invoice facts, owners, the company currency).
+Callers find an ability one way: `isinstance(connector, Ability)`, and import no connector.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from koppel.errors import KoppelError
@@ -20,23 +25,11 @@ JsonValues = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
-class Capabilities:
-    """What a connector can do natively; the engine falls back where it cannot."""
-
-    modified_since: bool = False
-    batch_create: bool = False
-    deletes_visible: bool = False
-    webhooks: bool = False
-
-
-@dataclass(frozen=True)
 class EntityInfo:
     """One entity as a system supports it: the canonical fields it reads and writes."""
 
     readable: frozenset[str]
     writable: frozenset[str]
-    can_create: bool = True
-    can_delete: bool = True
     #: what the system's users call a canonical field, where it is not obvious (a custom field)
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -133,7 +126,6 @@ class Connector(Protocol):
     """The contract. Batches in, per-record outcomes out; errors sorted by koppel.errors."""
 
     name: str
-    capabilities: Capabilities
 
     def check(self) -> None:
         """Raise FatalError/AuthError unless the system answers and accepts our credentials."""
@@ -163,3 +155,75 @@ class Connector(Protocol):
 
     def close(self) -> None:
         """Release sessions and connections."""
+
+
+# --- optional abilities with their facts ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Supply:
+    """Goods expected in the warehouse on a date (an incoming move or a purchase request)."""
+
+    on: date
+    quantity: Decimal
+    source: str  # "move" or "purchase_request"
+
+
+@dataclass(frozen=True)
+class StockFacts:
+    """What an ERP knows about one product's availability in one warehouse."""
+
+    product: str
+    on_hand: Decimal
+    forecast: Decimal  # at the asked date, all planned moves up to it included
+    lead_time_days: int | None  # the sale lead time (product, else the configured default)
+    supplies: tuple[Supply, ...] = ()
+
+
+@runtime_checkable
+class StockSource(Protocol):
+    """An ERP connector that reports availability (R7; the Tryton connector does)."""
+
+    def availability(self, product_ids: Sequence[str], at: date) -> Mapping[str, StockFacts]:
+        """Per product id: on hand, forecast at `at`, lead time and the supply still to come."""
+
+
+@dataclass(frozen=True)
+class InvoiceFact:
+    """One posted (or paid) customer invoice or credit note."""
+
+    id: str
+    number: str | None
+    party: str
+    party_name: str
+    invoice_date: date
+    untaxed: Decimal  # company currency, negative for a credit note
+    cost: Decimal  # cost of goods at today's cost prices, same sign as the quantities
+
+    @property
+    def kind(self) -> str:
+        return "credit_note" if self.untaxed < 0 else "invoice"
+
+
+@runtime_checkable
+class InvoiceSource(Protocol):
+    """An ERP connector that lists posted invoices in bulk (R9; the Tryton connector does)."""
+
+    def invoice_facts(self, start: date, end: date) -> list[InvoiceFact]:
+        """Posted invoices and credit notes dated from `start` to `end`."""
+
+
+@runtime_checkable
+class CompanyFacts(Protocol):
+    """An ERP connector that knows its company's currency (the one revenue is counted in)."""
+
+    def company_currency(self) -> str:
+        """ISO code of the company currency."""
+
+
+@runtime_checkable
+class OwnerSource(Protocol):
+    """A CRM connector that says who owns each account (R9 revenue per owner; BottleCRM does)."""
+
+    def account_owners(self) -> dict[str, str | None]:
+        """Account id -> its owner's name (None: nobody), for every account."""

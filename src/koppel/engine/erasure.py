@@ -41,7 +41,7 @@ def erase(engine: Engine, entity: str, side: Side, record_id: str, actor: str) -
         if how == "delete":
             [outcome] = executor.call(sys, engine.connectors[sys].delete, entity, [target])
         else:
-            values = executor.outgoing(entity, sys, ANONYMOUS[entity])
+            values = engine.translator.outgoing(entity, sys, ANONYMOUS[entity])
             [outcome] = executor.call(sys, engine.connectors[sys].write, entity, [WriteOp(target, values, target)])
         if outcome.error is not None:
             raise outcome.error

@@ -19,11 +19,10 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from koppel.config.policy import Policy, Side
 from koppel.connectors.base import Connector, References, WriteOp, WriteOutcome
 from koppel.engine.plan import Create, Plan, Update
-from koppel.engine.planner import Change, Scope, are_distinct, plan_merge
-from koppel.engine.values import apply_maps, collect_refs, map_refs
+from koppel.engine.planner import Scope, are_distinct, plan_merge
+from koppel.engine.translate import Translator
 from koppel.engine.verify import Difference, differences
 from koppel.errors import FatalError, KoppelError, RecordError, TransientError, UniqueCollision
-from koppel.model import entity_class, ref_fields
 from koppel.store import Store
 
 T = TypeVar("T")
@@ -36,12 +35,11 @@ class Executor:
     store: Store
     connectors: Mapping[Side, Connector]
     policy: Policy
+    translate: Translator
     batch_size: int = 500
     attempts: int = 5
     base_delay: float = 0.5
     run_id: int | None = None
-    #: entities coupled between the two systems; a reference to any other entity stays as is
-    coupled: frozenset[str] | None = None
     sleep: Callable[[float], None] = time.sleep
 
     def _wait(self, state: RetryCallState) -> float:
@@ -135,7 +133,7 @@ class Executor:
         with the values and outcomes of their last try."""
         pending, done = list(chunk), list[tuple[Create, dict[str, Any], WriteOutcome]]()
         for attempt in range(1, self.attempts + 1):
-            values = self.outgoing_many(scope.entity, scope.target, [c.write_values or c.values for c in pending])
+            values = self.translate.outgoing_many(scope.entity, scope.target, [c.write_values or c.values for c in pending])
             for create, row in zip(pending, values, strict=True):
                 if create.source_id in renamed:
                     row[renamed[create.source_id].field] = renamed[create.source_id].alias
@@ -194,7 +192,7 @@ class Executor:
             unmatched += [c for c in pending if len(c.keys) <= depth]
             if not keyed:
                 break
-            keys = self.outgoing_many(scope.entity, scope.target, [c.keys[depth] for c in keyed])
+            keys = self.translate.outgoing_many(scope.entity, scope.target, [c.keys[depth] for c in keyed])
             found = self.call(scope.target, self.connectors[scope.target].find, scope.entity, keys)
             hits = [(c, i) for c, i in zip(keyed, found, strict=True) if i]
             unmatched += self.couple(scope, hits, stats)
@@ -234,7 +232,7 @@ class Executor:
                                  f"matches {scope.target}:{target_id}, which is already coupled "
                                  f"to another record")))], stats)
                 continue
-            values = self.incoming(scope, scope.target, theirs[target_id].record.model_dump(mode="json"))
+            values = self.translate.values(scope.entity, scope.target, theirs[target_id].record.model_dump(mode="json"))
             if are_distinct(scope.entity, create.values, values) or _pair(scope, create, target_id) in apart_pairs:
                 apart.append(create)
                 continue
@@ -254,58 +252,11 @@ class Executor:
         for side, record_id, values in ((scope.target, target_id, to_target),
                                         (scope.source, create.source_id, to_source)):
             if values:
-                op = WriteOp(record_id, self.outgoing(create.entity, side, values), record_id)
+                op = WriteOp(record_id, self.translate.outgoing(create.entity, side, values), record_id)
                 [outcome] = self.call(side, self.connectors[side].write, create.entity, [op])
                 if not outcome.ok:
                     return side, outcome
         return None
-
-    def incoming(self, scope: Scope, side: Side, values: dict[str, Any]) -> dict[str, Any]:
-        """One record read from `side` in the engine's form."""
-        return self.normalise(scope.entity, side, [("", values)])[0].values
-
-    def normalise(self, entity: str, side: Side, records: Sequence[tuple[str, dict[str, Any]]]
-                  ) -> list[Change]:
-        """Records read from `side` in the engine's form: ERP vocabulary, refs as link ids.
-
-        A reference to a record that is not coupled is kept as is and listed in `missing`.
-        """
-        rules = self.policy.rules(entity).fields
-        maps = {n: r.map for n, r in rules.items() if r.map}
-        refs = [r for r in ref_fields(entity_class(entity)) if self.coupled is None or r.target in self.coupled]
-        if side == "crm" and maps:
-            records = [(i, apply_maps(v, maps, self.policy, to="erp")) for i, v in records]
-        if not refs:
-            return [Change(i, v) for i, v in records]
-        pairs = {(e, str(v)) for _, values in records for e, v in collect_refs(values, refs)}
-        known: dict[tuple[str, str], int] = {}
-        for target in {e for e, _ in pairs}:
-            links = self.store.links_by_ids(target, side, [v for e, v in pairs if e == target])
-            known.update(((target, k), link.id) for k, link in links.items())
-        changes = []
-        for record_id, values in records:
-            missing = tuple((e, str(v)) for e, v in collect_refs(values, refs) if (e, str(v)) not in known)
-            mapped = map_refs(values, refs, lambda e, v: known.get((e, str(v)), v))
-            changes.append(Change(record_id, mapped, missing))
-        return changes
-
-    def outgoing(self, entity: str, side: Side, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Engine form -> what `side` stores: its ids for references, its vocabulary."""
-        return self.outgoing_many(entity, side, [values])[0]
-
-    def outgoing_many(self, entity: str, side: Side, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """`outgoing` for a batch, with one link lookup for all its references."""
-        refs = ref_fields(entity_class(entity))
-        out = [dict(v) for v in rows]
-        if refs:
-            link_ids = [v for row in out for _, v in collect_refs(row, refs) if isinstance(v, int)]
-            ids = self.store.ids_on(side, link_ids) if link_ids else {}
-            out = [map_refs(row, refs, lambda e, v: ids.get(v, v) if isinstance(v, int) else v)
-                   for row in out]
-        maps = {n: r.map for n, r in self.policy.rules(entity).fields.items() if r.map}
-        if side == "crm" and maps:
-            out = [apply_maps(row, maps, self.policy, to="crm") for row in out]
-        return out
 
     def _link(self, scope: Scope, rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
         ordered = [(s, t, snap) if scope.source == "erp" else (t, s, snap) for s, t, snap in rows]
@@ -319,7 +270,7 @@ class Executor:
         for (entity, target), group in by_target.items():
             for start in range(0, len(group), self.batch_size):
                 chunk = group[start:start + self.batch_size]
-                values = self.outgoing_many(entity, target, [u.values for u in chunk])
+                values = self.translate.outgoing_many(entity, target, [u.values for u in chunk])
                 ops = [WriteOp(str(i), v, u.target_id) for i, (u, v) in enumerate(zip(chunk, values, strict=True))]
                 outcomes = self._write_again(target, entity, ops)
                 wrong = self._verify(entity, target, [(u.target_id, v) for u, v, o in

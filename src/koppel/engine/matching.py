@@ -129,7 +129,7 @@ def couple(engine: Engine, proposal: ProposalRow, actor: str) -> Counter[str]:
     if not found:
         raise UsageError(f"erp:{proposal.erp_id} no longer exists", hint="keep the pair apart instead")
     record = found[0]
-    [change] = executor.normalise(proposal.entity, "erp", [(proposal.erp_id, record.record.model_dump(mode="json"))])
+    [change] = engine.translator.records(proposal.entity, "erp", [record])
     create = Create(proposal.entity, "erp", proposal.erp_id, "crm", creation_values(scope, change), [])
     executor.couple(scope, [(create, proposal.crm_id)], stats)
     if stats["matched"]:

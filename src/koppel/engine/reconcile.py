@@ -35,9 +35,8 @@ def reconcile(engine: Engine, entities: Sequence[str] | None = None) -> list[Dri
 
 
 def _read_all(engine: Engine, entity: str, side: Side) -> dict[str, dict[str, Any]]:
-    executor = engine.executor(None)
     records = [r for batch in engine.connectors[side].read_changes(entity, None) for r in batch.records]
-    changes = executor.normalise(entity, side, [(r.id, r.record.model_dump(mode="json")) for r in records])
+    changes = engine.translator.records(entity, side, records)
     return {c.source_id: c.values for c in changes}
 
 
@@ -108,9 +107,9 @@ def _repair_field(engine: Engine, line: Drift, stats: Counter[str]) -> None:
     link = engine.store.links_by_ids(line.entity, line.side, [line.record_id])[line.record_id]
     executor = engine.executor(None)
     [record] = executor.call(winner, engine.connectors[winner].read, line.entity, [link.id_on(winner)])
-    value = executor.normalise(line.entity, winner, [(record.id, record.record.model_dump(mode="json"))])[0]
+    value = engine.translator.records(line.entity, winner, [record])[0]
     new = value.values.get(field)
-    op = WriteOp("repair", executor.outgoing(line.entity, line.side, {field: new}), line.record_id)
+    op = WriteOp("repair", engine.translator.outgoing(line.entity, line.side, {field: new}), line.record_id)
     [outcome] = executor.call(line.side, engine.connectors[line.side].write, line.entity, [op])
     if outcome.ok:
         engine.store.update_snapshots({link.id: {**link.snapshot, field: new}})

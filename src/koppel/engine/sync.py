@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from koppel.engine import handoffs
 from koppel.engine.executor import Executor
 from koppel.engine.plan import Create, Hold, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
+from koppel.engine.translate import Translator
 from koppel.errors import FatalError, KoppelError, UsageError
 from koppel.store import ErrorRow, LinkRow, Store
 
@@ -54,7 +55,6 @@ class Engine:
         self.policy = policy
         self.settings = settings or SyncSettings()
         self.suppress_echo = suppress_echo
-        self.triggered: dict[str, set[str]] = {}
         #: a check before the first run (the CLI's: every field the policy writes can be stored);
         #: it runs inside that run, so a system that is down makes it `failed`
         self.preflight: Callable[[], None] | None = None
@@ -75,16 +75,22 @@ class Engine:
                              hint=f"choose from {', '.join(self.policy.synced_entities())}")
         return names
 
-    def scope(self, entity: str, source: Side) -> Scope:
+    def scope(self, entity: str, source: Side, fired: Collection[str] = ()) -> Scope:
+        """What the planner needs of one entity read from `source`; `fired`: ids whose coupling
+        trigger has fired (a prospect with its first order is created in the ERP now)."""
         readable = {s: self._infos[s][entity].readable for s in SIDES}
         writable = {s: self._infos[s][entity].writable for s in SIDES}
-        return Scope(entity, source, self.policy, readable, writable, self.suppress_echo,
-                     self.triggered.get(entity, set()))
+        return Scope(entity, source, self.policy, readable, writable, self.suppress_echo, set(fired))
 
     def executor(self, run_id: int | None) -> Executor:
         s = self.settings
-        return Executor(self.store, self.connectors, self.policy, s.batch_size, s.retry_attempts,
-                        s.retry_base_delay, run_id, frozenset(self.entities()), self.sleep)
+        return Executor(self.store, self.connectors, self.policy, self.translator, s.batch_size,
+                        s.retry_attempts, s.retry_base_delay, run_id, self.sleep)
+
+    @property
+    def translator(self) -> Translator:
+        """Records of a side in the engine's form and back (references among coupled entities)."""
+        return Translator(self.store, self.policy, frozenset(self.entities()))
 
     # --- runs ---------------------------------------------------------------------------
 
@@ -161,10 +167,9 @@ class Engine:
                 progress(entity, side, len(batch.records))
 
     def _plan(self, entity: str, side: Side, records: Sequence[RemoteRecord], deleted: Sequence[str],
-              executor: Executor) -> Plan:
-        scope = self.scope(entity, side)
-        changes = executor.normalise(entity, side, [(r.id, r.record.model_dump(mode="json"))
-                                                   for r in records])
+              executor: Executor, fired: Collection[str] = ()) -> Plan:
+        scope = self.scope(entity, side, fired)
+        changes = executor.translate.records(entity, side, records)
         links = self.store.links_by_ids(entity, side, [c.source_id for c in changes] + list(deleted))
         self._unalias(entity, side, changes, links)
         current = self._current(scope, changes, links, executor)
@@ -209,15 +214,16 @@ class Engine:
         target = scope.target
         by_id = {link.id_on(target): link.id for link in moved}
         records = executor.call(target, self.connectors[target].read, scope.entity, list(by_id))
-        normal = executor.normalise(scope.entity, target, [(r.id, r.record.model_dump(mode="json"))
-                                                           for r in records])
+        normal = executor.translate.records(scope.entity, target, records)
         return {by_id[c.source_id]: c.values for c in normal}
 
-    def _apply(self, entity: str, side: Side, plan: Plan, executor: Executor, stats: Counter[str]) -> None:
-        executor.apply(self.scope(entity, side), plan, stats)
+    def _apply(self, entity: str, side: Side, plan: Plan, executor: Executor, stats: Counter[str],
+               *, fired: Collection[str] = (), follow: bool = True) -> None:
+        """Apply a plan; with `follow`, orders held for a prospect fire its coupling trigger."""
+        executor.apply(self.scope(entity, side, fired), plan, stats)
         if plan.restores:
             self._restore(entity, other(side), plan.restores, executor, stats)
-        if entity in ORDERS and plan.holds:
+        if follow and entity in ORDERS and plan.holds:
             self._first_order(entity, side, plan, executor, stats)
 
     def _trigger_lines(self, entity: str, side: Side, plan: Plan) -> list[str]:
@@ -231,7 +237,9 @@ class Engine:
 
     def _first_order(self, entity: str, side: Side, plan: Plan, executor: Executor,
                      stats: Counter[str]) -> None:
-        """An order waits for a prospect: that is the prospect's coupling trigger (R2)."""
+        """An order waits for a prospect: that is the prospect's coupling trigger (R2). The
+        prospects are coupled, what waited for them follows, then the orders once more (an order
+        still held waits in the queue for the next run: no second round of triggers)."""
         wanted: dict[str, set[str]] = {}
         for hold in plan.holds:
             for ref_entity, ref_id in hold.missing:
@@ -241,12 +249,12 @@ class Engine:
             return
         earlier = self.entities()[: self.entities().index(entity)]
         for ref_entity in [e for e in earlier if e in wanted]:
-            self.triggered.setdefault(ref_entity, set()).update(wanted[ref_entity])
-            self.sync_ids(ref_entity, side, sorted(wanted[ref_entity]), executor, stats)
+            self.sync_ids(ref_entity, side, sorted(wanted[ref_entity]), executor, stats, couple=True)
             stats["coupled"] += len(wanted[ref_entity])
         for dependent in earlier:  # e.g. the prospect's contacts, which waited for it
             self._retry_held(dependent, executor, stats)
-        self.sync_ids(entity, side, [h.source_id for h in plan.holds if h.missing], executor, stats)
+        self.sync_ids(entity, side, [h.source_id for h in plan.holds if h.missing], executor, stats,
+                      follow=False)
 
     def _restore(self, entity: str, owner: Side, owner_ids: list[str], executor: Executor,
                  stats: Counter[str]) -> None:
@@ -270,14 +278,18 @@ class Engine:
         return all(i in self.store.links_by_ids(e, side, [i]) for e, i in missing)
 
     def sync_ids(self, entity: str, side: Side, ids: Sequence[str], executor: Executor,
-                  stats: Counter[str]) -> None:
+                 stats: Counter[str], *, couple: bool = False, follow: bool = True) -> None:
+        """Sync the given records now; `couple`: their coupling trigger fires (R2)."""
         records = executor.call(side, self.connectors[side].read, entity, list(ids))
         found = {r.id for r in records}
-        plan = self._plan(entity, side, records, [i for i in ids if i not in found], executor)
-        self._apply(entity, side, plan, executor, stats)
+        fired = list(ids) if couple else []
+        plan = self._plan(entity, side, records, [i for i in ids if i not in found], executor, fired)
+        self._apply(entity, side, plan, executor, stats, fired=fired, follow=follow)
 
-    def sync_record(self, side: Side, entity: str, record_id: str, *, dry_run: bool = False) -> RunReport:
-        """On demand: sync one record now, whatever the cursors say."""
+    def sync_record(self, side: Side, entity: str, record_id: str, *, dry_run: bool = False,
+                    couple: bool = False) -> RunReport:
+        """On demand: sync one record now, whatever the cursors say; `couple`: create it in the
+        other system even where its coupling trigger has not fired yet (order entry's prospect)."""
         if entity not in self.entities():
             raise UsageError(f"{entity} is not synced between these systems",
                              hint=f"choose from {', '.join(self.entities())}")
@@ -289,10 +301,11 @@ class Engine:
             if dry_run:
                 records = executor.call(side, self.connectors[side].read, entity, [record_id])
                 deleted = [] if records else [record_id]
-                report.plan = self._plan(entity, side, records, deleted, executor).lines()
+                report.plan = self._plan(entity, side, records, deleted, executor,
+                                         [record_id] if couple else []).lines()
             else:
                 self._preflight(executor)
-                self.sync_ids(entity, side, [record_id], executor, stats)
+                self.sync_ids(entity, side, [record_id], executor, stats, couple=couple)
         except FatalError as exc:
             return self._finish(report, "failed", str(exc), down=exc.system)
         except Exception as exc:
@@ -313,8 +326,9 @@ class Engine:
                 stats = report.stats.setdefault(row.entity, Counter())
                 if row.edited and row.operation in ("create", "update"):
                     self._write_edited(row, executor, stats)
-                else:
-                    self.sync_ids(row.entity, row.source, [row.source_id], executor, stats)  # type: ignore[arg-type]
+                else:  # a create koppel tried had its coupling trigger fired already
+                    self.sync_ids(row.entity, row.source, [row.source_id], executor, stats,  # type: ignore[arg-type]
+                                  couple=row.operation == "create" and row.status != "held")
         except FatalError as exc:
             return self._finish(report, "failed", str(exc), down=exc.system)
         except Exception as exc:
@@ -346,7 +360,7 @@ class Engine:
         value = row[f"{winner}_value"]
         loser = other(winner)
         executor = self.executor(None)
-        op = WriteOp("resolve", executor.outgoing(row["entity"], loser, {row["field"]: value}),
+        op = WriteOp("resolve", executor.translate.outgoing(row["entity"], loser, {row["field"]: value}),
                      link.id_on(loser))
         outcome = executor.call(loser, self.connectors[loser].write, row["entity"], [op])[0]
         if outcome.error:

@@ -218,8 +218,7 @@ class AccountView:
     def _normalise(self, side: Side, values: dict[str, Any] | None) -> dict[str, Any] | None:
         if values is None:
             return None
-        [change] = self.engine.executor(None).normalise("account", side, [("x", values)])
-        return change.values
+        return self.engine.translator.values("account", side, values)
 
 
 _CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "title", "invoice_recipient")

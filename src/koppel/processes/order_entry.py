@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from koppel import clock
 from koppel.config.policy import Side
 from koppel.config.settings import OrderEntrySettings
-from koppel.connectors.base import Connector, WriteOp
-from koppel.connectors.tryton.stock import StockFacts, Supply
+from koppel.connectors.base import Connector, StockSource, Supply, WriteOp
 from koppel.engine import Engine
 from koppel.errors import KoppelError, RecordError
 from koppel.model import Money
@@ -86,14 +85,6 @@ class PlacedOrder(BaseModel):
     ship_date: date | None  # as the ERP planned it
     total: Money | None
     availability: AvailabilityReport
-
-
-@runtime_checkable
-class StockSource(Protocol):
-    """An ERP connector that reports availability (the Tryton connector does)."""
-
-    def availability(self, product_ids: Sequence[str], at: date) -> Mapping[str, StockFacts]:
-        ...
 
 
 # --- the rule (pure) --------------------------------------------------------------------------
@@ -225,8 +216,7 @@ def ensure_customer(engine: Engine, crm_account_id: str) -> tuple[str, bool]:
     linked = engine.store.links_by_ids("account", "crm", [crm_account_id])
     if crm_account_id in linked:
         return linked[crm_account_id].erp_id, False
-    engine.triggered.setdefault("account", set()).add(crm_account_id)
-    engine.sync_record("crm", "account", crm_account_id)
+    engine.sync_record("crm", "account", crm_account_id, couple=True)
     linked = engine.store.links_by_ids("account", "crm", [crm_account_id])
     if crm_account_id not in linked:
         problems = [e.message for e in engine.store.errors() if e.entity == "account"
@@ -275,10 +265,9 @@ def _erp_sale(erp: Connector, quote: Mapping[str, Any], erp_account: str,
 
 def _show_erp_lines(engine: Engine, quote_id: str, sale_id: str) -> None:
     """The CRM quote shows the ERP's prices (the ERP priced the order, not the CRM)."""
-    executor = engine.executor(None)
     sale = engine.connectors["erp"].read("quote", [sale_id])[0].record.model_dump(mode="json")
-    lines = executor.normalise("quote", "erp", [(sale_id, {"lines": sale["lines"]})])[0].values
-    crm_lines = executor.outgoing("quote", "crm", lines)["lines"]
+    lines = engine.translator.values("quote", "erp", {"lines": sale["lines"]})
+    crm_lines = engine.translator.outgoing("quote", "crm", lines)["lines"]
     _written(engine.connectors["crm"], "quote", WriteOp("lines", {"lines": crm_lines}, quote_id),
              "CRM quote lines")
 
@@ -287,7 +276,7 @@ def _link_quote(engine: Engine, quote_id: str, sale_id: str) -> None:
     """Couple the CRM quote and the ERP sale with the CRM's values as the last-synced state,
     then sync the sale: its number, status and planned ship date reach the CRM quote."""
     crm_values = engine.connectors["crm"].read("quote", [quote_id])[0].record.model_dump(mode="json")
-    snapshot = engine.executor(None).normalise("quote", "crm", [(quote_id, crm_values)])[0].values
+    snapshot = engine.translator.values("quote", "crm", crm_values)
     engine.store.add_links("quote", [(sale_id, quote_id, snapshot)])
     engine.sync_record("erp", "quote", sale_id)
 

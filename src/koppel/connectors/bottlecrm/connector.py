@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from koppel.connectors.base import (
-    Capabilities,
     ChangeBatch,
     EntityInfo,
     JsonValues,
@@ -25,11 +24,11 @@ from koppel.connectors.base import (
     WriteOutcome,
 )
 from koppel.connectors.bottlecrm import changes, provisioning
-from koppel.connectors.bottlecrm.adapters import SPECS, EntitySpec
 from koppel.connectors.bottlecrm.client import BottleCrmClient, Json, NotFound
 from koppel.connectors.bottlecrm.config import BottleCrmSettings
-from koppel.connectors.bottlecrm.lookup import Finder
+from koppel.connectors.bottlecrm.finder import Finder
 from koppel.connectors.bottlecrm.mapping import owner_of
+from koppel.connectors.bottlecrm.specs import SPECS, EntitySpec
 from koppel.errors import RecordError, TransientError, UniqueCollision
 from koppel.model import Entity, entity_class
 
@@ -37,9 +36,6 @@ from koppel.model import Entity, entity_class
 class BottleCrmConnector:
     """BottleCRM as a koppel peer: accounts, contacts, products, quotes, cases, tasks, invoices."""
 
-    # no modified-since filter, PATs cannot register webhooks, creates go one request each
-    capabilities = Capabilities(modified_since=False, batch_create=False, deletes_visible=True,
-                                webhooks=False)
 
     def __init__(self, name: str, settings: BottleCrmSettings) -> None:
         self.name = name
@@ -55,7 +51,7 @@ class BottleCrmConnector:
         self.client.get("invoices/products/", {"limit": 1})
 
     def discover(self) -> Mapping[str, EntityInfo]:
-        return {e: EntityInfo(readable=s.readable, writable=s.writable, can_delete=s.can_delete,
+        return {e: EntityInfo(readable=s.readable, writable=s.writable,
                               labels=provisioning.labels(e)) for e, s in SPECS.items()}
 
     def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500

@@ -15,15 +15,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from koppel.connectors.base import (
-    Capabilities,
-    ChangeBatch,
-    EntityInfo,
-    JsonValues,
-    RemoteRecord,
-    WriteOp,
-    WriteOutcome,
-)
+from koppel.connectors.base import ChangeBatch, EntityInfo, JsonValues, RemoteRecord, WriteOp, WriteOutcome
 from koppel.connectors.incremental import Cursor
 from koppel.connectors.memory.config import MemorySettings
 from koppel.errors import RecordError, TransientError, UniqueCollision
@@ -88,7 +80,6 @@ class _Table:
 class MemoryConnector:
     """A peer system that lives in this process (optionally saved to a JSON file)."""
 
-    capabilities = Capabilities(modified_since=True, batch_create=True, deletes_visible=True)
 
     def __init__(self, name: str, settings: MemorySettings | None = None) -> None:
         self.name = name

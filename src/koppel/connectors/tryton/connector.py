@@ -14,12 +14,13 @@ from typing import Any, TypeVar
 
 from koppel import clock
 from koppel.connectors.base import (
-    Capabilities,
     ChangeBatch,
     EntityInfo,
+    InvoiceFact,
     JsonValues,
     RemoteRecord,
     Requirement,
+    StockFacts,
     WriteOp,
     WriteOutcome,
 )
@@ -65,7 +66,6 @@ class TrytonConnector(Workflow):
     """Tryton 8.2 as koppel's ERP side (or any side): parties, products, sales and their
     documents."""
 
-    capabilities = Capabilities(modified_since=True, batch_create=True, deletes_visible=True)
 
     def __init__(self, name: str, settings: TrytonSettings) -> None:
         self.name = name
@@ -89,8 +89,7 @@ class TrytonConnector(Workflow):
         _ = self.lookups
 
     def discover(self) -> Mapping[str, EntityInfo]:
-        return {name: EntityInfo(readable=spec.readable, writable=spec.writable,
-                                 can_create=spec.can_create, can_delete=spec.can_delete)
+        return {name: EntityInfo(readable=spec.readable, writable=spec.writable)
                 for name, spec in SPECS.items()}
 
     def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500
@@ -183,7 +182,7 @@ class TrytonConnector(Workflow):
 
     # --- facts outside the contract: order entry (R7) and analytics (R9) ----------------
 
-    def availability(self, product_ids: Sequence[str], at: date) -> dict[str, stock.StockFacts]:
+    def availability(self, product_ids: Sequence[str], at: date) -> dict[str, StockFacts]:
         """Stock on hand today, forecast at `at`, lead time and coming supply per product."""
         if self._warehouse is None:
             self._warehouse = stock.warehouse_of(self.client, self.settings.setup)
@@ -191,9 +190,12 @@ class TrytonConnector(Workflow):
                                        at, clock.now().date())
         return {str(k): v for k, v in facts.items()}
 
-    def invoice_facts(self, start: date, end: date) -> list[invoicing.InvoiceFact]:
+    def invoice_facts(self, start: date, end: date) -> list[InvoiceFact]:
         """Posted customer invoices and credit notes dated from `start` to `end`."""
         return invoicing.read_invoice_facts(self.client, self.lookups, start, end)
+
+    def company_currency(self) -> str:
+        return self.lookups.currency or "EUR"
 
     # --- reading ------------------------------------------------------------------------
 

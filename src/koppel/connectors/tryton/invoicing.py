@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from koppel.connectors.base import InvoiceFact
 from koppel.connectors.tryton.client import TrytonClient
 from koppel.connectors.tryton.finance import company_untaxed
 from koppel.connectors.tryton.mapping import Lookups, Row
@@ -20,23 +20,6 @@ from koppel.connectors.tryton.mapping import Lookups, Row
 ALL = {"active_test": False}
 FIELDS = ["number", "party", "party.name", "invoice_date", "untaxed_amount", "total_amount",
           "currency"]
-
-
-@dataclass(frozen=True)
-class InvoiceFact:
-    """One posted (or paid) customer invoice or credit note."""
-
-    id: str
-    number: str | None
-    party: str
-    party_name: str
-    invoice_date: date
-    untaxed: Decimal  # company currency, negative for a credit note
-    cost: Decimal  # cost of goods at today's cost prices, same sign as the quantities
-
-    @property
-    def kind(self) -> str:
-        return "credit_note" if self.untaxed < 0 else "invoice"
 
 
 def read_invoice_facts(client: TrytonClient, lk: Lookups, start: date, end: date

@@ -7,7 +7,7 @@ Everything here is data; the connector walks it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from koppel.connectors.tryton import mapping as m
@@ -26,12 +26,15 @@ def _none(lk: Lookups) -> list[Any]:
 
 @dataclass(frozen=True)
 class Spec:
+    """One canonical entity in Tryton: its model, the fields read and how a row converts."""
+
     model: str
     fields: list[str]
     convert: Convert
+    _: KW_ONLY
     readable: frozenset[str]
     writable: frozenset[str] = frozenset()
-    can_create: bool = False
+    #: koppel may delete these records (their writer deletes)
     can_delete: bool = False
     domain: Domain = _none
     #: canonical natural-key field -> Tryton domain path
@@ -102,50 +105,51 @@ INVOICE_READS = frozenset({"number", "account", "order", "state", "invoice_date"
 SPECS: dict[str, Spec] = {
     "account": Spec(
         "party.party", m.PARTY_FIELDS, m.account_values,
-        ACCOUNT_WRITES | FINANCE_READS | {"status"}, ACCOUNT_WRITES, True, True, _accounts,
-        {"number": "code", "vat_id": "identifiers.code", "name": "name",
-         "postcode": "addresses.postal_code"}, PARTY_CHILDREN + FINANCE_ROWS),
+        readable=ACCOUNT_WRITES | FINANCE_READS | {"status"}, writable=ACCOUNT_WRITES, can_delete=True,
+        domain=_accounts, keys={"number": "code", "vat_id": "identifiers.code", "name": "name",
+                                "postcode": "addresses.postal_code"}, related=PARTY_CHILDREN + FINANCE_ROWS),
     "contact": Spec(
-        "party.party", m.PARTY_FIELDS, m.contact_values, CONTACT_WRITES, CONTACT_WRITES,
-        True, True, _contacts, {"email": "contact_mechanisms.value"}, PARTY_CHILDREN),
+        "party.party", m.PARTY_FIELDS, m.contact_values, readable=CONTACT_WRITES, writable=CONTACT_WRITES,
+        can_delete=True, domain=_contacts, keys={"email": "contact_mechanisms.value"}, related=PARTY_CHILDREN),
     "product": Spec(
-        "product.product", m.PRODUCT_FIELDS, m.product_values, PRODUCT_WRITES, PRODUCT_WRITES,
-        True, True, keys={"code": "code", "name": "name"}, related=(Related("product.template", "products"),)),
+        "product.product", m.PRODUCT_FIELDS, m.product_values, readable=PRODUCT_WRITES,
+        writable=PRODUCT_WRITES, can_delete=True, keys={"code": "code", "name": "name"},
+        related=(Related("product.template", "products"),)),
     "order": Spec(
-        "sale.sale", d.ORDER_FIELDS, d.order_values, ORDER_READS,
-        frozenset({"reference", "account", "order_date", "currency", "payment_term", "lines"}),
-        True, True, keys={"number": "number", "reference": "reference", "account": "party"},
+        "sale.sale", d.ORDER_FIELDS, d.order_values, readable=ORDER_READS,
+        writable=frozenset({"reference", "account", "order_date", "currency", "payment_term", "lines"}),
+        can_delete=True, keys={"number": "number", "reference": "reference", "account": "party"},
         related=SALE_ROWS),
     "quote": Spec(
-        "sale.sale", q.QUOTE_FIELDS, q.quote_values, QUOTE_READS, QUOTE_WRITES, True,
+        "sale.sale", q.QUOTE_FIELDS, q.quote_values, readable=QUOTE_READS, writable=QUOTE_WRITES,
         domain=_quotes, keys={"number": "reference"}, related=SALE_ROWS),
     "shipment": Spec(
         "stock.shipment.out", d.SHIPMENT_FIELDS, d.shipment_values,
-        frozenset({"number", "order", "account", "state", "planned_date", "effective_date"}),
+        readable=frozenset({"number", "order", "account", "state", "planned_date", "effective_date"}),
         keys={"number": "number"}),
     "invoice": Spec(
-        "account.invoice", d.INVOICE_FIELDS, d.invoice_values, INVOICE_READS,
+        "account.invoice", d.INVOICE_FIELDS, d.invoice_values, readable=INVOICE_READS,
         domain=_invoices, keys={"number": "number"}),
     "credit_note": Spec(
         "account.invoice", d.INVOICE_FIELDS, _no_credit_note,
-        frozenset({"number", "account", "invoice", "state", "credit_date", "total", "lines"}),
+        readable=frozenset({"number", "account", "invoice", "state", "credit_date", "total", "lines"}),
         domain=_credit_notes, keys={"number": "number"}),
     "payment": Spec(
         "account.move.line", d.PAYMENT_FIELDS, d.payment_values,
-        frozenset({"account", "invoice", "payment_date", "amount", "method"}), domain=_payments),
+        readable=frozenset({"account", "invoice", "payment_date", "amount", "method"}), domain=_payments),
     "case": Spec(
         "sale.complaint", d.CASE_FIELDS, d.case_values,
-        frozenset({"number", "subject", "kind", "account", "order", "quote", "description", "erp_state"}),
-        frozenset({"subject", "account", "order", "quote", "description"}), True, True,
+        readable=frozenset({"number", "subject", "kind", "account", "order", "quote", "description", "erp_state"}),
+        writable=frozenset({"subject", "account", "order", "quote", "description"}), can_delete=True,
         keys={"number": "number"}),
     "currency": Spec(
         "currency.currency", d.CURRENCY_FIELDS, d.currency_values,
-        frozenset({"code", "name", "symbol", "rate"}), keys={"code": "code"}),
+        readable=frozenset({"code", "name", "symbol", "rate"}), keys={"code": "code"}),
     "payment_term": Spec(
         "account.invoice.payment_term", d.PAYMENT_TERM_FIELDS, d.payment_term_values,
-        frozenset({"name", "description"}), keys={"name": "name"}),
+        readable=frozenset({"name", "description"}), keys={"name": "name"}),
     "price_list": Spec(
         "product.price_list", d.PRICE_LIST_FIELDS, d.price_list_values,
-        frozenset({"name", "currency", "items"}), keys={"name": "name"},
+        readable=frozenset({"name", "currency", "items"}), keys={"name": "name"},
         related=(Related("product.price_list.line", "price_list"),)),
 }

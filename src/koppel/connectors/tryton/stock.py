@@ -8,11 +8,11 @@ purchase requests from stock_supply) so a caller can tell when the forecast cove
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from koppel.connectors.base import StockFacts, Supply
 from koppel.connectors.tryton.client import RpcError, TrytonClient
 from koppel.connectors.tryton.mapping import Row
 from koppel.errors import UsageError
@@ -20,26 +20,6 @@ from koppel.errors import UsageError
 ALL = {"active_test": False}
 #: move states of supply that has not arrived yet
 PENDING_MOVES = ["draft", "assigned", "staging"]
-
-
-@dataclass(frozen=True)
-class Supply:
-    """Goods expected in the warehouse on a date (an incoming move or a purchase request)."""
-
-    on: date
-    quantity: Decimal
-    source: str  # "move" or "purchase_request"
-
-
-@dataclass(frozen=True)
-class StockFacts:
-    """What Tryton knows about one product's availability in one warehouse."""
-
-    product: str
-    on_hand: Decimal
-    forecast: Decimal  # at the asked date, all planned moves up to it included
-    lead_time_days: int | None  # the sale lead time (product, else the configured default)
-    supplies: tuple[Supply, ...] = ()
 
 
 def warehouse_of(client: TrytonClient, setup: dict[str, Any] | None) -> int:

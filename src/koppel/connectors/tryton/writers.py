@@ -187,6 +187,7 @@ class QuoteWriter(Writer):
     def __init__(self, client: TrytonClient, lookups: Lookups) -> None:
         super().__init__(client, lookups)
         self.ship_dates: dict[int, Any] = {}  # sale id -> the shipping date it was created with
+        self.requote: set[int] = set()  # sales in quotation that go back to draft for an edit
 
     def prepare(self, ops: Sequence[WriteOp]) -> Prepared:
         parties = {int(op.values["account"]) for op in ops
@@ -196,7 +197,8 @@ class QuoteWriter(Writer):
         return super().prepare(ops)
 
     def vals(self, values: Mapping[str, Any], current: Row, *, creating: bool) -> Vals:
-        requote = False if creating else q.check_editable(values, current)
+        if not creating and q.check_editable(values, current):
+            self.requote.add(int(current["id"]))
         if creating and not values.get("account"):
             raise MappingError("a Tryton sale needs a customer (account)")
         customer = None
@@ -211,16 +213,15 @@ class QuoteWriter(Writer):
                                 values.get("currency") or self.lk.currency)
             if note:
                 vals["comment"] = note
-        return {**vals, "_requote": True} if requote else vals
+        return vals
 
     def update(self, pairs: list[tuple[int, Vals]]) -> None:
         """Sales in quotation go back to draft for new lines, then are quoted again."""
-        requote = [i for i, v in pairs if v.get("_requote")]
-        clean = [(i, {k: v for k, v in vals.items() if k != "_requote"}) for i, vals in pairs]
+        requote = [i for i, _ in pairs if i in self.requote]
         if requote:
             self.client.model(self.model, "draft", requote)
         try:
-            super().update(clean)
+            super().update(pairs)
         finally:
             if requote:
                 self.client.accepting(self.model, "quote", requote)

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from koppel.connectors.base import JsonValues
-from koppel.connectors.bottlecrm.adapters import EntitySpec
 from koppel.connectors.bottlecrm.client import BottleCrmClient, Json
+from koppel.connectors.bottlecrm.specs import EntitySpec
 from koppel.errors import TransientError
 from koppel.model import Entity
 
