@@ -14,8 +14,9 @@ from typing import Annotated, Any
 import typer
 
 from koppel.cli import output as out
-from koppel.cli.app import _progress, _report, app, run, sync
+from koppel.cli.common import progress, show_report
 from koppel.cli.onboarding import setup
+from koppel.cli.sync import run, sync
 from koppel.config import load_settings
 from koppel.engine.runtime import open_runtime
 from koppel.errors import UsageError
@@ -23,12 +24,14 @@ from koppel.errors import UsageError
 DirOption = Annotated[Path, typer.Option("--directory", help="Where the demo keeps its files.")]
 DEFAULT_DIR = Path(".koppel-demo")
 
+commands = typer.Typer()
+
 
 def say(text: str) -> None:
     out.err.print(f"[bold cyan]demo[/bold cyan] {text}", highlight=False, soft_wrap=True)
 
 
-@app.command()
+@commands.command()
 def demo(directory: DirOption = DEFAULT_DIR,
          customers: Annotated[int, typer.Option(help="ERP customers to generate.")] = 300,
          sales: Annotated[int, typer.Option(help="ERP sales to generate (shipped and invoiced).")] = 24,
@@ -56,7 +59,7 @@ def demo(directory: DirOption = DEFAULT_DIR,
     if not keep:
         _seed(config, customers, sales)
     say("initial sync")
-    with open_runtime(load_settings(config)) as rt, _progress(enabled=True) as advance:
+    with open_runtime(load_settings(config)) as rt, progress(enabled=True) as advance:
         report = rt.engine.sync(progress=advance)
     _report_quietly(report)
     if not keep:
@@ -123,7 +126,7 @@ def _workspace(config: Path) -> tuple[str, str]:
 
 def _report_quietly(report: Any) -> None:
     with contextlib.suppress(typer.Exit):  # records in the error queue are part of the tour
-        _report(report, json_output=False)
+        show_report(report, json_output=False)
 
 
 def _guide(config: Path, erp: dict[str, Any], crm: dict[str, Any]) -> None:
@@ -156,7 +159,7 @@ def _memory_demo(directory: Path, accounts: int) -> None:
     sync(config=config, entity=None, record=None, dry_run=False, json_output=False)
 
 
-@app.command("try")
+@commands.command("try")
 def try_action(action: Annotated[str, typer.Argument(help="accept-quote | edit-account | pay-invoice")],
                config: Annotated[Path, typer.Option("--config", "-c")] = DEFAULT_DIR / "koppel.toml") -> None:
     """Act as a user of the demo's CRM or ERP, to watch koppel react."""

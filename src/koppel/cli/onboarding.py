@@ -6,19 +6,20 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 
 from koppel.cli import output as out
-from koppel.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, app, runtime
+from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, actor, runtime
 from koppel.engine import matching, provisioning
 from koppel.errors import UsageError
 from koppel.store import ProposalRow
 
+commands = typer.Typer()
 
-@app.command()
+
+@commands.command()
 def setup(config: ConfigOption = DEFAULT_CONFIG,
           dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan, create nothing.")] = False,
           json_output: JsonOption = False) -> None:
@@ -49,7 +50,7 @@ def setup(config: ConfigOption = DEFAULT_CONFIG,
 
 
 match_app = typer.Typer(help="Pairs of records both systems already hold: propose, couple, keep apart.")
-app.add_typer(match_app, name="match")
+commands.add_typer(match_app, name="match")
 EntityOption = Annotated[list[str] | None, typer.Option("--entity", "-e", help="Only these entities.")]
 
 
@@ -65,7 +66,7 @@ def match(ctx: typer.Context, config: ConfigOption = DEFAULT_CONFIG, entity: Ent
     with runtime(config) as rt:
         provisioning.require(rt.connectors, rt.settings.policy, rt.engine.entities())
         proposals = matching.propose(rt.engine, entity)
-        coupled = ([p.id for p, stats in matching.apply(rt.engine, min_confidence, _actor()) if stats["matched"]]
+        coupled = ([p.id for p, stats in matching.apply(rt.engine, min_confidence, actor()) if stats["matched"]]
                    if apply_pairs else [])
     if json_output:
         out.print_json({"proposals": [_row(p) for p in proposals], "coupled": coupled})
@@ -94,7 +95,7 @@ def match_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = 
 def match_couple(proposal_id: Annotated[int, typer.Argument()], config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Couple the pair: one customer in both systems, the owner's values win by policy."""
     with runtime(config) as rt:
-        stats = matching.couple(rt.engine, _open(rt.store.proposal(proposal_id), proposal_id), _actor())
+        stats = matching.couple(rt.engine, _open(rt.store.proposal(proposal_id), proposal_id), actor())
     if not stats["matched"]:
         out.err.print("not coupled: see `koppel errors list`")
         raise typer.Exit(out.EXIT_PARTIAL)
@@ -105,7 +106,7 @@ def match_couple(proposal_id: Annotated[int, typer.Argument()], config: ConfigOp
 def match_apart(proposal_id: Annotated[int, typer.Argument()], config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Keep the pair apart: two different records; what waited for the decision goes on."""
     with runtime(config) as rt:
-        matching.keep_apart(rt.engine, _open(rt.store.proposal(proposal_id), proposal_id), _actor())
+        matching.keep_apart(rt.engine, _open(rt.store.proposal(proposal_id), proposal_id), actor())
     out.console.print(f"proposal {proposal_id} kept apart")
 
 
@@ -123,7 +124,3 @@ def _row(p: ProposalRow) -> dict[str, object]:
 def _show(proposals: list[ProposalRow]) -> None:
     out.table("match proposals", ["id", "entity", "erp", "crm", "reason", "confidence"],
               ([p.id, p.entity, p.erp_id, p.crm_id, p.reason, f"{p.confidence:.2f}"] for p in proposals))
-
-
-def _actor() -> str:
-    return os.environ.get("USER", "cli")

@@ -8,12 +8,14 @@ from typing import Annotated
 import typer
 
 from koppel.cli import output as out
-from koppel.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, app, runtime
+from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, runtime
 from koppel.engine import erasure
 from koppel.errors import UsageError
 
+commands = typer.Typer()
 
-@app.command()
+
+@commands.command()
 def erase(entity: Annotated[str, typer.Argument(help="What the record is: contact.")],
           record: Annotated[str, typer.Argument(help="SYSTEM:ID, e.g. crm:42")],
           config: ConfigOption = DEFAULT_CONFIG,

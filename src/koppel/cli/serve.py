@@ -5,26 +5,26 @@ A token is printed once, when it is created; the store keeps only its hash.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from koppel.cli import output as out
-from koppel.cli.app import DEFAULT_CONFIG, ConfigOption, JsonOption, app
+from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, actor
 from koppel.config import Settings, load_settings
 from koppel.store import Store
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+commands = typer.Typer()
 users_app = typer.Typer(no_args_is_help=True, help="Who may use the API, and with which role.")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (sent as `Authorization: Bearer <token>`).")
-app.add_typer(users_app, name="users")
-app.add_typer(tokens_app, name="tokens")
+commands.add_typer(users_app, name="users")
+commands.add_typer(tokens_app, name="tokens")
 
 
-@app.command()
+@commands.command()
 def serve(config: ConfigOption = DEFAULT_CONFIG,
           host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700) -> None:
@@ -77,10 +77,6 @@ def _store(config: ConfigOption) -> Store:
     return Store.open(load_settings(config).store.url)
 
 
-def _actor() -> str:
-    return os.environ.get("USER", "cli")
-
-
 @users_app.command("add")
 def users_add(name: Annotated[str, typer.Argument()],
               role: Annotated[str, typer.Option(help="viewer | operator | admin")] = "viewer",
@@ -89,7 +85,7 @@ def users_add(name: Annotated[str, typer.Argument()],
     store = _store(config)
     try:
         user = store.add_user(name, role)
-        store.audit([{"actor": _actor(), "action": "add-user", "record": f"user:{name}", "after": {"role": role},
+        store.audit([{"actor": actor(), "action": "add-user", "record": f"user:{name}", "after": {"role": role},
                       "origin": "cli"}])
     finally:
         store.close()
@@ -120,7 +116,7 @@ def tokens_create(user: Annotated[str, typer.Argument(help="The user the token a
     store = _store(config)
     try:
         row, secret = store.create_token(user, label)
-        store.audit([{"actor": _actor(), "action": "create-token", "record": f"token:{row.id}",
+        store.audit([{"actor": actor(), "action": "create-token", "record": f"token:{row.id}",
                       "after": {"user": user, "label": label}, "origin": "cli"}])
     finally:
         store.close()
@@ -149,7 +145,7 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument()], config: ConfigOpti
     store = _store(config)
     try:
         row = store.revoke_token(token_id)
-        store.audit([{"actor": _actor(), "action": "revoke-token", "record": f"token:{token_id}",
+        store.audit([{"actor": actor(), "action": "revoke-token", "record": f"token:{token_id}",
                       "after": {"user": row.user}, "origin": "cli"}])
     finally:
         store.close()

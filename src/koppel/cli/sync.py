@@ -1,0 +1,235 @@
+"""The operator's commands: init, check, sync, status, run, reconcile, and the queues worked
+through by hand (errors, conflicts, violations)."""
+
+from __future__ import annotations
+
+import contextlib
+from importlib.resources import files
+from typing import Annotated, Any
+
+import typer
+
+from koppel.cli import output as out
+from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, actor, progress, runtime, show_report
+from koppel.config import load_settings
+from koppel.engine import provisioning
+from koppel.engine.runtime import Runtime, open_runtime
+from koppel.engine.sync import RunReport
+from koppel.errors import ConnectorError, UsageError
+
+commands = typer.Typer()
+errors_app = typer.Typer(no_args_is_help=True, help="The error queue: records waiting to be fixed.")
+conflicts_app = typer.Typer(no_args_is_help=True, help="Fields both systems changed differently.")
+commands.add_typer(errors_app, name="errors")
+commands.add_typer(conflicts_app, name="conflicts")
+
+
+@commands.command()
+def init(config: ConfigOption = DEFAULT_CONFIG,
+         force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False) -> None:
+    """Write a commented koppel.toml to start from."""
+    if config.exists() and not force:
+        raise UsageError(f"{config} already exists", hint="use --force to overwrite it")
+    config.write_text(files("koppel.config").joinpath("template.toml").read_text(encoding="utf-8"))
+    out.console.print(f"wrote {config}; next: `koppel check`, `koppel setup`, `koppel match`, then `koppel sync` "
+                      "(docs/onboarding.md)")
+
+
+@commands.command()
+def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Validate the configuration and reach both systems."""
+    settings = load_settings(config)
+    out.print_json(settings.masked())
+    with open_runtime(settings) as rt:
+        for side, connector in rt.connectors.items():
+            connector.check()
+            out.console.print(f"[green]ok[/green] {side}: {settings.systems[side].connector} answers")
+        out.console.print(f"[green]ok[/green] store: {len(rt.store.link_counts())} entities linked")
+        out.console.print(f"entities synced: {', '.join(rt.engine.entities())}")
+        missing = [i for i in provisioning.survey(rt.connectors, settings.policy, rt.engine.entities())
+                   if i.missing]
+    for item in missing:
+        out.console.print(f"[red]missing[/red] {item.describe()}", highlight=False)
+    if missing:
+        fix = "`koppel setup` creates them" if any(i.requirement.creatable for i in missing) else ""
+        out.err.print(f"{len(missing)} thing(s) missing in the systems; {fix or 'see the hints above'}")
+        raise typer.Exit(out.EXIT_USAGE)
+    out.console.print("[green]ok[/green] both systems hold every field and type koppel writes")
+
+
+@commands.command()
+def sync(config: ConfigOption = DEFAULT_CONFIG,
+         entity: Annotated[list[str] | None, typer.Option("--entity", "-e", help="Only these entities.")] = None,
+         record: Annotated[str | None, typer.Option(help="One record now: SYSTEM:ID (with --entity).")] = None,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan, change nothing.")] = False,
+         json_output: JsonOption = False) -> None:
+    """Bring every change since the last run across (or one record with --record)."""
+    with runtime(config) as rt:
+        rt.engine.preflight = lambda: provisioning.require(rt.connectors, rt.settings.policy, rt.engine.entities())
+        if record:
+            report = _sync_record(rt, record, entity, dry_run)
+        else:
+            with progress(enabled=not json_output) as advance:
+                report = rt.engine.sync(entity, dry_run=dry_run, progress=advance)
+    show_report(report, json_output)
+
+
+def _sync_record(rt: Runtime, record: str, entity: list[str] | None, dry_run: bool) -> RunReport:
+    side, _, record_id = record.partition(":")
+    if side not in ("erp", "crm") or not record_id:
+        raise UsageError(f"--record {record!r} is not SYSTEM:ID", hint="write it as crm:ID or erp:ID")
+    if not entity or len(entity) != 1:
+        raise UsageError("--record needs exactly one --entity", hint="e.g. --entity account --record crm:42")
+    return rt.engine.sync_record(side, entity[0], record_id, dry_run=dry_run)  # type: ignore[arg-type]
+
+
+@commands.command()
+def status(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
+    """Links per entity, open errors, conflicts, violations and the last runs."""
+    settings = load_settings(config)
+    from koppel.store import Store
+    store = Store.open(settings.store.url)
+    try:
+        data: dict[str, Any] = {"systems": store.systems(), "links": store.link_counts(), "errors": store.error_counts(),
+                "conflicts": len(store.conflicts()), "violations": len(store.violations()),
+                "runs": store.last_runs(5)}
+    finally:
+        store.close()
+    if json_output:
+        out.print_json(data)
+        return
+    out.table("systems", ["system", "state", "last success", "down since", "error"],
+              ([side, "up" if row["up"] else "down", row["last_success_at"], row["down_since"],
+                "" if row["up"] else row["last_error"]] for side, row in sorted(data["systems"].items())))
+    out.table("links", ["entity", "coupled records"], sorted(data["links"].items()))
+    out.table("error queue", ["status", "count"], sorted(data["errors"].items()))
+    out.console.print(f"open conflicts: {data['conflicts']}   open policy violations: {data['violations']}")
+    out.table("last runs", ["run", "kind", "status", "started", "finished", "message"],
+              ([r["id"], r["kind"], r["status"], r["started_at"], r["finished_at"], r["message"]]
+               for r in data["runs"]))
+
+
+@errors_app.command("list")
+def errors_list(config: ConfigOption = DEFAULT_CONFIG,
+                state: Annotated[str, typer.Option("--status", help="open | held | retried | skipped | resolved | all")] = "open",
+                json_output: JsonOption = False) -> None:
+    """Records that could not be written, with the target system's own message."""
+    with runtime(config) as rt:
+        rows = rt.store.errors(None if state == "all" else state)
+    if json_output:
+        out.print_json([r.__dict__ for r in rows])
+        return
+    out.table(f"error queue ({state})", ["id", "entity", "record", "to", "op", "class", "tries", "message"],
+              ([r.id, r.entity, f"{r.source}:{r.source_id}", r.target, r.operation, r.error_class,
+                r.attempts, r.message] for r in rows))
+
+
+@errors_app.command("retry")
+def errors_retry(ids: Annotated[list[int] | None, typer.Argument(help="Error ids; none with --all.")] = None,
+                 all_open: Annotated[bool, typer.Option("--all", help="Retry every open error.")] = False,
+                 config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
+    """Sync the records behind these errors again, from their current state."""
+    with runtime(config) as rt:
+        chosen = [r.id for r in rt.store.errors("open")] if all_open else list(ids or [])
+        if not chosen:
+            raise UsageError("no errors chosen", hint="give error ids or --all")
+        report = rt.engine.retry_errors(chosen)
+    show_report(report, json_output)
+
+
+@errors_app.command("skip")
+def errors_skip(ids: Annotated[list[int], typer.Argument(help="Error ids.")],
+                config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Give up on these records (they stay in the queue's history)."""
+    with runtime(config) as rt:
+        for error_id in ids:
+            rt.store.error(error_id)
+        rt.store.set_error_status(ids, "skipped")
+        rt.store.audit([{"actor": actor(), "action": "skip", "entity": None, "record": f"error:{i}"}
+                        for i in ids])
+    out.console.print(f"skipped {len(ids)} error(s)")
+
+
+@conflicts_app.command("list")
+def conflicts_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
+    """Fields both systems changed to different values since the last sync."""
+    with runtime(config) as rt:
+        rows = rt.store.conflicts()
+    if json_output:
+        out.print_json(rows)
+        return
+    out.table("open conflicts", ["id", "entity", "link", "field", "was", "erp", "crm"],
+              ([r["id"], r["entity"], r["link_id"], r["field"], r["base"], r["erp_value"], r["crm_value"]]
+               for r in rows))
+
+
+@conflicts_app.command("resolve")
+def conflicts_resolve(conflict_id: Annotated[int, typer.Argument()],
+                      winner: Annotated[str, typer.Option(help="Whose value wins: erp or crm.")],
+                      config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Settle a conflict: the winner's value is written to the other system."""
+    if winner not in ("erp", "crm"):
+        raise UsageError(f"--winner {winner!r} is neither erp nor crm", hint="use --winner erp or --winner crm")
+    with runtime(config) as rt:
+        rt.engine.resolve_conflict(conflict_id, winner, actor())  # type: ignore[arg-type]
+    out.console.print(f"conflict {conflict_id} resolved: {winner} wins")
+
+
+@commands.command()
+def violations(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
+    """Edits a system made to data it does not own, and what koppel wrote back."""
+    with runtime(config) as rt:
+        rows = rt.store.violations()
+    if json_output:
+        out.print_json(rows)
+        return
+    out.table("policy violations", ["id", "when", "entity", "record", "field", "attempted", "restored"],
+              ([r["id"], r["at"], r["entity"], f"{r['system']}:{r['record_id']}", r["field"],
+                r["attempted"], r["restored"]] for r in rows))
+
+
+@commands.command()
+def run(config: ConfigOption = DEFAULT_CONFIG,
+        cycles: Annotated[int | None, typer.Option(help="Stop after this many poll cycles.")] = None) -> None:
+    """Live mode: sync every poll interval, the full batch on its schedule, until Ctrl-C."""
+    from koppel.engine.jobs import Scheduler, Worker
+
+    with runtime(config) as rt:
+        with contextlib.suppress(ConnectorError):  # a system down: live mode starts, its runs say `failed`
+            provisioning.require(rt.connectors, rt.settings.policy, rt.engine.entities())
+
+        def show(job: dict[str, Any], report: RunReport) -> None:
+            if report.writes or report.status != "ok":
+                out.console.print(f"{job['kind']} run {report.run_id}: {report.status}, "
+                                  f"{report.writes} write(s) {report.message or ''}", highlight=False)
+
+        scheduler = Scheduler(rt.engine, Worker(rt.engine, on_report=show))
+        out.console.print(f"live: polling every {rt.settings.sync.poll_interval:g} s, full batch at "
+                          f"'{rt.settings.sync.schedule}'; Ctrl-C stops")
+        try:
+            scheduler.serve(max_cycles=cycles)
+        except KeyboardInterrupt:
+            scheduler.stop.set()
+            out.console.print("stopped")
+
+
+@commands.command()
+def reconcile(config: ConfigOption = DEFAULT_CONFIG,
+              entity: Annotated[list[str] | None, typer.Option("--entity", "-e")] = None,
+              apply_fixes: Annotated[bool, typer.Option("--apply", help="Repair what is found.")] = False,
+              json_output: JsonOption = False) -> None:
+    """Compare both systems against the links; print the drift and how to repair each line."""
+    from koppel.engine import reconcile as rec
+
+    with runtime(config) as rt:
+        drift = rec.reconcile(rt.engine, entity)
+        repaired = rec.apply(rt.engine, drift) if apply_fixes else None
+    if json_output:
+        out.print_json({"drift": [d.__dict__ for d in drift], "repaired": dict(repaired or {})})
+    else:
+        out.table("drift", ["entity", "kind", "record", "detail", "repair"],
+                  ([d.entity, d.kind, f"{d.side}:{d.record_id}", d.detail, d.action] for d in drift))
+        if repaired is not None:
+            out.console.print(f"repaired: {dict(repaired)}")
+    if drift and not apply_fixes:
+        raise typer.Exit(out.EXIT_PARTIAL)
