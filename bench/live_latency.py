@@ -52,7 +52,7 @@ def main() -> None:
             ids = [o.id for o in erp.write("account", [WriteOp(str(i), {"name": f"Latency {i} GmbH"})
                                                        for i in range(20)])]
             rt.engine.sync(["account"])
-            pairs = [(e, rt.store.links_by_ids("account", "erp", [e])[e].crm_id) for e in ids]
+            pairs = [(e, rt.store.links.by_ids("account", "erp", [e])[e].crm_id) for e in ids]
         live = subprocess.Popen([sys.executable, "-m", "koppel", "run", "-c", str(config)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(3 * poll)

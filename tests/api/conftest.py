@@ -50,7 +50,7 @@ class Api:
         return self.client.patch(path, headers=self.headers(role), **kw)
 
     def audit(self) -> list[dict[str, Any]]:
-        return self.pair.store.audit_entries()
+        return self.pair.store.audit.entries()
 
 
 def customer(pair: Pair, n: int = 1, **extra: object) -> str:
@@ -60,7 +60,7 @@ def customer(pair: Pair, n: int = 1, **extra: object) -> str:
 
 
 def twin(pair: Pair, erp_id: str) -> str:
-    return pair.store.links_by_ids("account", "erp", [erp_id])[erp_id].crm_id
+    return pair.store.links.by_ids("account", "erp", [erp_id])[erp_id].crm_id
 
 
 @pytest.fixture
@@ -88,8 +88,8 @@ def open_api(settings: Settings) -> Iterator[Api]:
     with TestClient(create_app(settings, opener=opener_for(pair))) as client:
         found = Api(client, pair)
         for role in ("viewer", "operator", "admin"):
-            pair.store.add_user(role, role)
-            found.tokens[role] = pair.store.create_token(role, "tests")[1]
+            pair.store.users.add(role, role)
+            found.tokens[role] = pair.store.tokens.create(role, "tests")[1]
         yield found
 
 

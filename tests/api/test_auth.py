@@ -26,14 +26,14 @@ def test_a_wrong_token_is_401(api: Api) -> None:
 
 
 def test_a_revoked_token_is_401(api: Api) -> None:
-    [row] = api.pair.store.tokens("viewer")
+    [row] = api.pair.store.tokens.list("viewer")
     assert api.get("/api/v1/runs").status_code == 200
-    api.pair.store.revoke_token(row.id)
+    api.pair.store.tokens.revoke(row.id)
     assert api.get("/api/v1/runs").status_code == 401
 
 
 def test_a_disabled_user_is_401(api: Api) -> None:
-    api.pair.store.set_user_disabled("viewer", True)
+    api.pair.store.users.set_disabled("viewer", True)
     assert api.get("/api/v1/runs").status_code == 401
 
 
@@ -60,7 +60,7 @@ def test_tokens_are_stored_as_hashes_only_and_touched_on_use(api: Api) -> None:
         rows = [tuple(r) for r in conn.exec_driver_sql("SELECT token_hash FROM api_tokens")]
     assert (hash_token(secret),) in rows and all(secret not in str(r) for r in rows)
     api.get("/api/v1/runs")
-    [row] = api.pair.store.tokens("viewer")
+    [row] = api.pair.store.tokens.list("viewer")
     assert row.last_used_at is not None
 
 

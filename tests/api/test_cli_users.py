@@ -37,11 +37,11 @@ def test_users_and_tokens_from_the_command_line(tmp_path: Path) -> None:
     try:
         db = b"".join(p.read_bytes() for p in (tmp_path / ".koppel").glob("koppel.db*"))
         assert secret.encode() not in db and hash_token(secret).encode() in db
-        assert store.user_for_token(secret) is not None
+        assert store.tokens.user_for(secret) is not None
         assert koppel("tokens", "revoke", str(token["id"]), cwd=tmp_path).returncode == 0
-        assert store.user_for_token(secret) is None
+        assert store.tokens.user_for(secret) is None
         assert koppel("tokens", "revoke", "99", cwd=tmp_path).returncode == 2
-        actions = [(a["actor"], a["action"]) for a in store.audit_entries()]
+        actions = [(a["actor"], a["action"]) for a in store.audit.entries()]
         assert {("lead", "add-user"), ("lead", "create-token"), ("lead", "revoke-token")} <= set(actions)
     finally:
         store.close()

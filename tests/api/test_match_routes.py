@@ -41,7 +41,7 @@ def test_an_operator_finds_a_pair_and_couples_it(api: Api) -> None:
     assert coupled.status_code == 200, coupled.text
     assert coupled.json()["status"] == "coupled" and coupled.json()["decided_by"] == "operator"
     assert api.pair.crm.get("account", crm_id)["number"] == "C1"  # the ERP owns the customer number
-    assert api.pair.store.links_by_ids("account", "erp", [erp_id])[erp_id].crm_id == crm_id
+    assert api.pair.store.links.by_ids("account", "erp", [erp_id])[erp_id].crm_id == crm_id
     assert api.get("/api/v1/matches").json() == []
     assert [m["status"] for m in api.get("/api/v1/matches", params={"status": "coupled"}).json()] == ["coupled"]
     again = api.post(f"/api/v1/matches/{row['id']}/couple")
@@ -68,7 +68,7 @@ def test_an_operator_keeps_another_pair_apart(api: Api) -> None:
     kept = api.post(f"/api/v1/matches/{rows[erp_id]['id']}/apart")
     assert kept.status_code == 200, kept.text
     assert kept.json()["status"] == "apart"
-    assert not api.pair.store.links_by_ids("account", "crm", [crm_id])  # never coupled to the ERP record
+    assert not api.pair.store.links.by_ids("account", "crm", [crm_id])  # never coupled to the ERP record
     assert [r["erp_id"] for r in api.get("/api/v1/matches").json()] == [next(iter(rows))]
     assert api.get("/api/v1/matches", params={"status": "apart"}).json()[0]["crm_id"] == crm_id
     assert any(a["actor"] == "operator" and a["action"] == "keep apart" for a in api.audit())

@@ -19,7 +19,7 @@ def stocked(api: Api) -> str:
         return {i: StockFacts(i, Decimal(10), Decimal(10), 3) for i in ids}
 
     api.pair.erp.availability = availability  # type: ignore[attr-defined]
-    return api.pair.store.links_by_ids("product", "erp", [product])[product].crm_id
+    return api.pair.store.links.by_ids("product", "erp", [product])[product].crm_id
 
 
 def test_availability_proposes_a_ship_date(api: Api) -> None:

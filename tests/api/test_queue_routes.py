@@ -12,7 +12,7 @@ def rejected(api: Api) -> int:
     customer(api.pair, 2, name="Bad Name Ltd")
     api.pair.crm.rejecters.append(lambda e, v: "name: may not contain 'Bad'" if "Bad" in (v.get("name") or "") else None)
     api.pair.engine.sync(["account"])
-    [error] = api.pair.store.errors()
+    [error] = api.pair.store.errors.list()
     return error.id
 
 
@@ -76,7 +76,7 @@ def conflict(api: Api) -> tuple[int, str, str]:
     api.pair.erp.put("account", {"phone": "111"}, account)
     api.pair.crm.put("account", {"phone": "222"}, crm_id)
     api.pair.engine.sync()
-    [row] = api.pair.store.conflicts()
+    [row] = api.pair.store.findings.conflicts()
     return row["id"], account, crm_id
 
 

@@ -109,4 +109,4 @@ def with_open_work(api: Api) -> None:
     api.pair.crm.put("account", {"name": "Drei Handel", "postcode": "20095", "email": "info@drei.example"})
     assert api.post("/api/v1/matches/propose", "admin", json={}).status_code == 200  # a proposal
     api.pair.engine.sync()
-    assert api.pair.store.errors("open") and api.get("/api/v1/matches", "admin").json()
+    assert api.pair.store.errors.list("open") and api.get("/api/v1/matches", "admin").json()

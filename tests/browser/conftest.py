@@ -82,8 +82,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     provisioning.setup(engine.connectors, engine.policy, engine.entities())  # `koppel setup`
     tokens = {}
     for user, role in (("vera", "viewer"), ("otto", "operator")):
-        store.add_user(user, role)
-        tokens[role] = store.create_token(user, "browser tests")[1]
+        store.users.add(user, role)
+        tokens[role] = store.tokens.create(user, "browser tests")[1]
     try:
         with serve(settings) as url:
             yield Site(url, erp, crm, store, engine, tokens)

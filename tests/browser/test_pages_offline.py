@@ -45,8 +45,8 @@ def web(tmp_path: Path) -> Iterator[Web]:
     with TestClient(create_workspace(settings, opener=opener_for(pair)), base_url="http://testserver") as client:
         found = Web(client, pair)
         for role in ("viewer", "operator"):
-            pair.store.add_user(f"{role}-anna", role)
-            found.tokens[role] = pair.store.create_token(f"{role}-anna", "tests")[1]
+            pair.store.users.add(f"{role}-anna", role)
+            found.tokens[role] = pair.store.tokens.create(f"{role}-anna", "tests")[1]
         yield found
 
 
@@ -122,7 +122,7 @@ def test_an_operator_retries_and_skips_from_the_error_queue(web: Web) -> None:
     web.pair.crm.rejecters.append(
         lambda e, v: "name: may not contain 'Bad'" if "Bad" in (v.get("name") or "") else None)
     web.pair.engine.sync(["account"])
-    first, second = web.pair.store.errors()
+    first, second = web.pair.store.errors.list()
     web.sign_in("operator")
     queue = web.client.get("/monitor/errors")
     assert "name: may not contain &#39;Bad&#39;" in queue.text and "Retry" in queue.text
@@ -137,7 +137,7 @@ def test_an_operator_retries_and_skips_from_the_error_queue(web: Web) -> None:
     assert "the record went through" in text(retried)
     skipped = web.client.post(f"/monitor/errors/{second.id}/skip")
     assert "Skipped account" in text(skipped) and "No open errors" in text(skipped)
-    actions = {a["action"] for a in web.pair.store.audit_entries() if a["actor"] == "operator-anna"}
+    actions = {a["action"] for a in web.pair.store.audit.entries() if a["actor"] == "operator-anna"}
     assert {"edit-error", "retry", "skip"} <= actions
 
 
@@ -151,7 +151,7 @@ def test_an_operator_finds_matches_and_couples_or_keeps_them_apart(web: Web) -> 
     found = web.client.post("/monitor/matches/propose")
     assert found.status_code == 200 and "2 open pair(s) to decide" in text(found)
     assert "same VAT id" in text(found) and "95%" in text(found) and "Keep apart" in found.text
-    first, second = web.pair.store.proposals()
+    first, second = web.pair.store.proposals.list()
     coupled = web.client.post(f"/monitor/matches/{first.id}/couple")
     assert f"Coupled account ERP {first.erp_id} and CRM {first.crm_id}" in text(coupled)
     assert web.pair.crm.get("account", first.crm_id)["number"] == "C1"

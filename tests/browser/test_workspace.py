@@ -46,7 +46,7 @@ def invoiced_sale(site: Site, party: str, item: str, quantity: int, number: str)
 
 
 def crm_id(site: Site, entity: str, erp_id: str) -> str:
-    return site.store.links_by_ids(entity, "erp", [erp_id])[erp_id].crm_id
+    return site.store.links.by_ids(entity, "erp", [erp_id])[erp_id].crm_id
 
 
 def test_an_operator_signs_in_opens_an_account_360_and_syncs_it_now(page: Any, site: Site) -> None:
@@ -121,7 +121,7 @@ def test_a_record_the_crm_rejected_is_retried_from_the_error_queue(page: Any, si
     second = make(site.erp, "account", {"name": long_name, "billing_address": {
         "street": "Marienplatz 1", "postcode": "80331", "city": "München", "country": "DE"}})
     site.engine.sync(["account"])
-    [error] = [e for e in site.store.errors() if e.source_id == second]
+    [error] = [e for e in site.store.errors.list() if e.source_id == second]
     assert "255 characters" in error.message
 
     sign_in(page, site, then="/monitor/errors")
@@ -137,7 +137,7 @@ def test_a_record_the_crm_rejected_is_retried_from_the_error_queue(page: Any, si
     expect(page.locator(".flash")).to_contain_text("the record went through")
     expect(page.locator(f"a[href='/monitor/errors/{error.id}']")).to_have_count(0)
     shot(page, "10-error-retried")
-    assert site.store.links_by_ids("account", "erp", [second])
+    assert site.store.links.by_ids("account", "erp", [second])
 
 
 def test_a_viewer_sees_the_monitor_and_analytics_but_no_actions(page: Any, site: Site) -> None:

@@ -104,7 +104,7 @@ def links(b: Bare) -> dict[str, str]:
 
     store = Store.open(f"sqlite:///{b.workdir / 'koppel.db'}")
     try:
-        return {link.erp_id: link.crm_id for link in store.all_links("account")}
+        return {link.erp_id: link.crm_id for link in store.links.all("account")}
     finally:
         store.close()
 
@@ -233,7 +233,7 @@ def koppel_link(b: Bare, entity: str, crm_id: str) -> str:
 
     store = Store.open(f"sqlite:///{b.workdir / 'koppel.db'}")
     try:
-        return store.links_by_ids(entity, "crm", [crm_id])[crm_id].erp_id
+        return store.links.by_ids(entity, "crm", [crm_id])[crm_id].erp_id
     finally:
         store.close()
 
@@ -263,9 +263,9 @@ def test_values_a_bare_crm_drops_are_errors_naming_the_field_never_violations(ba
                                         if not r.present and r.creatable])
         report = rt.engine.sync(["account"])
         assert report.status == "partial"
-        [error] = rt.store.errors("open")
+        [error] = rt.store.errors.list("open")
         assert "number: wrote" in error.message and "vat_id: wrote" in error.message
-        assert rt.store.violations() == []
+        assert rt.store.findings.violations() == []
         again = rt.engine.sync(["account"])
         assert (again.total("violations"), again.total("reverted")) == (0, 0)
-        assert len(rt.store.errors("open")) == 1
+        assert len(rt.store.errors.list("open")) == 1

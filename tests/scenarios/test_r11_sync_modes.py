@@ -99,10 +99,10 @@ def test_the_scheduled_full_batch_runs_as_a_job_and_repairs_what_was_missed(coup
     c = coupled
     customers(c, 3, "Elbe")
     c.engine.sync(["account"])
-    lost = c.store.all_links("account")[0]
-    c.store.delete_links([lost.id])  # koppel lost track of one coupling; incremental reads won't notice
+    lost = c.store.links.all("account")[0]
+    c.store.links.delete([lost.id])  # koppel lost track of one coupling; incremental reads won't notice
     assert c.engine.sync(["account"]).writes == 0
-    c.store.enqueue("full", {"entities": ["account"]}, lock_key=LOCK)
+    c.store.jobs.enqueue("full", {"entities": ["account"]}, lock_key=LOCK)
     report = Worker(c.engine, name="nightly").run_one()
     assert report is not None and report.status == "ok"
     assert report.total("matched") == 1  # found again by its natural key, not created twice

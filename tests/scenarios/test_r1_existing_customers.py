@@ -18,7 +18,7 @@ def erp_customer(c: Coupled, n: int) -> str:
 
 
 def crm_twin(c: Coupled, erp_id: str) -> str:
-    return c.store.links_by_ids("account", "erp", [erp_id])[erp_id].crm_id
+    return c.store.links.by_ids("account", "erp", [erp_id])[erp_id].crm_id
 
 
 def test_an_erp_customer_appears_in_the_crm_with_its_customer_number(coupled: Coupled) -> None:
@@ -44,7 +44,7 @@ def test_an_erp_owned_field_edited_in_the_crm_is_reverted_and_reported(coupled: 
     assert report.total("reverted") == 1, dict(report.stats["account"])
     crm = c.crm.read("account", [twin])[0].record
     assert crm.name == "Rheinwerk 2 GmbH" and crm.industry == "grocery"
-    [violation] = c.store.violations()
+    [violation] = c.store.findings.violations()
     assert (violation["system"], violation["field"], violation["attempted"]) == ("crm", "name", "Renamed by sales")
 
 

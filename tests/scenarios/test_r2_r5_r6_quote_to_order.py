@@ -17,11 +17,11 @@ def make(system: Connector, entity: str, values: dict[str, Any]) -> str:
 
 
 def crm_id(c: Coupled, entity: str, erp_id: str) -> str:
-    return c.store.links_by_ids(entity, "erp", [erp_id])[erp_id].crm_id
+    return c.store.links.by_ids(entity, "erp", [erp_id])[erp_id].crm_id
 
 
 def erp_id(c: Coupled, entity: str, crm_record: str) -> str:
-    return c.store.links_by_ids(entity, "crm", [crm_record])[crm_record].erp_id
+    return c.store.links.by_ids(entity, "crm", [crm_record])[crm_record].erp_id
 
 
 def stock(c: Coupled, product: str) -> None:
@@ -52,7 +52,7 @@ def test_an_accepted_quote_becomes_a_tryton_sale_and_couples_the_prospect(couple
     c = coupled
     account, quote, product = prospect_with_quote(c)
     report = c.engine.sync()
-    assert report.total("held") >= 1 and not c.store.links_by_ids("account", "crm", [account])
+    assert report.total("held") >= 1 and not c.store.links.by_ids("account", "crm", [account])
     c.crm.accept_quote(quote, name="Lotte Kramer", email="lotte@newco.example")
     report = c.engine.sync()
     assert report.status == "ok", report.message
@@ -65,7 +65,7 @@ def test_an_accepted_quote_becomes_a_tryton_sale_and_couples_the_prospect(couple
     assert line["product"] == product and line["quantity"] == "4"
     assert line["unit_price"]["amount"] != "199"  # priced from the ERP's price list
     back = c.engine.sync()  # the ERP's customer number and order number come back
-    assert back.status == "ok", [e.message for e in c.store.errors()]
+    assert back.status == "ok", [e.message for e in c.store.errors.list()]
     crm_account = c.crm.read("account", [account])[0].record
     assert crm_account.number == c.erp.read("account", [party])[0].record.number
     assert crm_account.number and crm_account.status == "customer"
@@ -73,7 +73,7 @@ def test_an_accepted_quote_becomes_a_tryton_sale_and_couples_the_prospect(couple
     assert crm_quote.order_number == order["order_number"] and crm_quote.erp_link
     # the contact that waited for its account follows it into the ERP
     c.engine.sync()
-    assert c.store.links_by_ids("contact", "crm", [_contact_of(c, account)])
+    assert c.store.links.by_ids("contact", "crm", [_contact_of(c, account)])
     # a retry or a second trigger never creates a second party
     parties = c.erp.find("account", [{"vat_id": "CHE123456789"}])
     c.engine.sync(full=True)
@@ -95,7 +95,7 @@ def test_the_handoff_is_one_shot_and_status_flows_back(coupled: Coupled) -> None
     c.crm.write("quote", [WriteOp("edit", {"title": "Robot cell, two more"}, quote)])
     c.engine.sync()
     assert c.erp.read("quote", [sale])[0].record.title == "Robot cell"
-    assert any(v["entity"] == "quote" and v["field"] == "title" for v in c.store.violations())
+    assert any(v["entity"] == "quote" and v["field"] == "title" for v in c.store.findings.violations())
     # the warehouse ships and accounting invoices: the CRM quote shows it
     documents = c.erp.sale_documents(sale)
     c.erp.ship(documents["shipments"])

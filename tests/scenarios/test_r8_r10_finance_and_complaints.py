@@ -43,13 +43,13 @@ def test_a_complaint_about_an_order_goes_to_tryton_and_its_state_comes_back(coup
                                      "account": account, "quote": quote, "description": "Housing cracked"})
     report = c.engine.sync(["case"])
     assert report.status == "ok", report.message
-    erp_case = c.store.links_by_ids("case", "crm", [complaint])[complaint].erp_id
+    erp_case = c.store.links.by_ids("case", "crm", [complaint])[complaint].erp_id
     handed = c.erp.read("case", [erp_case])[0].record
     assert handed.subject == "Motor arrived damaged" and handed.order == erp_id(c, "quote", quote)
-    assert len(c.store.link_counts() and c.store.all_links("case")) == 1  # the question stayed in the CRM
+    assert len(c.store.links.counts() and c.store.links.all("case")) == 1  # the question stayed in the CRM
     # a run killed after Tryton made the complaint, before koppel kept the link: the next run finds
     # it by the reference Tryton keeps (koppel's key of the CRM case) and makes no second one
-    c.store.delete_links([c.store.links_by_ids("case", "crm", [complaint])[complaint].id])
+    c.store.links.delete([c.store.links.by_ids("case", "crm", [complaint])[complaint].id])
     again = c.engine.sync(["case"], full=True)
     assert again.status == "ok" and again.total("matched") == 1 and again.total("created") == 0, again
     assert c.erp.find_references("case", [f"crm:{complaint}"]) == [erp_case]

@@ -20,7 +20,7 @@ def test_reconcile_reports_and_repairs_drift(coupled: Coupled) -> None:
     run = [sys.executable, "-m", "koppel"]
     assert subprocess.run([*run, "sync", "-c", str(config)], capture_output=True, timeout=300).returncode == 0
     store = Store.open(f"sqlite:///{c.workdir}/koppel-run.db")
-    twins = [store.links_by_ids("account", "erp", [e])[e].crm_id for e in erp_ids]
+    twins = [store.links.by_ids("account", "erp", [e])[e].crm_id for e in erp_ids]
     store.close()
     c.crm.delete("account", [twins[0]])  # gone from the CRM
     c.crm.write("account", [WriteOp("x", {"name": "Maas Trading"}, twins[1])])  # an ERP-owned field drifted

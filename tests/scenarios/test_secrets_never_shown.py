@@ -32,8 +32,8 @@ def test_no_secret_in_any_log_line_output_or_api_answer(coupled: Coupled) -> Non
         said += [run.stdout, run.stderr]
     settings = load_settings(config)
     store = Store.open(settings.store.url)
-    store.add_user("auditor", "admin")
-    token = store.create_token("auditor", "secrets test")[1]
+    store.users.add("auditor", "admin")
+    token = store.tokens.create("auditor", "secrets test")[1]
     store.close()
     with TestClient(create_app(settings)) as client:
         spec = client.get("/openapi.json").json()

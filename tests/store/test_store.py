@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
-from koppel.store import Store
+from koppel.store import Parked, Store
 
 PG_ADMIN = os.environ.get("KOPPEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -37,86 +38,84 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 def test_links_are_unique_on_both_sides(store: Store) -> None:
-    store.add_links("account", [("e1", "c1", {"name": "A"})])
-    first = store.links_by_ids("account", "erp", ["e1"])["e1"].id
+    store.links.add("account", [("e1", "c1", {"name": "A"})])
+    first = store.links.by_ids("account", "erp", ["e1"])["e1"].id
     with pytest.raises(IntegrityError):
-        store.add_links("account", [("e1", "c2", {})])
+        store.links.add("account", [("e1", "c2", {})])
     with pytest.raises(IntegrityError):
-        store.add_links("account", [("e2", "c1", {})])
-    store.add_links("contact", [("e1", "c1", {})])  # the same ids in another entity are fine
-    assert store.links_by_ids("account", "crm", ["c1"])["c1"].id == first
+        store.links.add("account", [("e2", "c1", {})])
+    store.links.add("contact", [("e1", "c1", {})])  # the same ids in another entity are fine
+    assert store.links.by_ids("account", "crm", ["c1"])["c1"].id == first
 
 
 def test_links_keep_the_last_synced_snapshot(store: Store) -> None:
-    store.add_links("account", [(f"e{i}", f"c{i}", {"name": f"N{i}", "n": i}) for i in range(1200)])
-    found = store.links_by_ids("account", "erp", [f"e{i}" for i in range(1200)])
+    store.links.add("account", [(f"e{i}", f"c{i}", {"name": f"N{i}", "n": i}) for i in range(1200)])
+    found = store.links.by_ids("account", "erp", [f"e{i}" for i in range(1200)])
     ids = [found[f"e{i}"].id for i in range(1200)]
     assert len(set(ids)) == 1200
     assert found["e7"].snapshot == {"name": "N7", "n": 7} and found["e7"].crm_id == "c7"
-    store.update_snapshots({ids[7]: {"name": "New"}})
-    assert store.links_by_link_ids([ids[7]])[ids[7]].snapshot == {"name": "New"}
-    assert store.link_counts() == {"account": 1200}
-    store.delete_links(ids[:200])
-    assert store.link_counts() == {"account": 1000}
+    store.links.update_snapshots({ids[7]: {"name": "New"}})
+    assert store.links.by_link_ids([ids[7]])[ids[7]].snapshot == {"name": "New"}
+    assert store.links.counts() == {"account": 1200}
+    store.links.delete(ids[:200])
+    assert store.links.counts() == {"account": 1000}
 
 
 def test_cursors_runs_and_audit(store: Store) -> None:
-    assert store.cursor("erp", "account") is None
-    store.set_cursor("erp", "account", '{"stamp": 1}')
-    store.set_cursor("erp", "account", '{"stamp": 2}')
-    assert store.cursor("erp", "account") == '{"stamp": 2}'
-    run = store.start_run("incremental", "account")
-    store.finish_run(run, "ok", {"created": 3})
-    assert store.last_runs(1)[0]["stats"] == {"created": 3}
-    store.audit([{"actor": "koppel", "action": "create", "entity": "account", "record": "crm:1",
+    assert store.cursors.get("erp", "account") is None
+    store.cursors.set("erp", "account", '{"stamp": 1}')
+    store.cursors.set("erp", "account", '{"stamp": 2}')
+    assert store.cursors.get("erp", "account") == '{"stamp": 2}'
+    run = store.runs.start("incremental", "account")
+    store.runs.finish(run, "ok", {"created": 3})
+    assert store.runs.last(1)[0]["stats"] == {"created": 3}
+    store.audit.add([{"actor": "koppel", "action": "create", "entity": "account", "record": "crm:1",
                   "after": {"name": "A"}, "origin": "erp:1"}])
-    [entry] = store.audit_entries()
+    [entry] = store.audit.entries()
     assert (entry["action"], entry["after"], entry["origin"]) == ("create", {"name": "A"}, "erp:1")
 
 
 def test_the_error_queue_keeps_one_open_entry_per_record(store: Store) -> None:
-    row = {"entity": "account", "source": "erp", "source_id": "e1", "target": "crm",
-           "operation": "create", "payload": {"name": "A"}, "error_class": "permanent",
-           "message": "name is too long"}
-    store.add_errors([row])
-    store.add_errors([{**row, "message": "still too long"}])
-    [error] = store.errors()
+    row = Parked("account", "erp", "e1", "crm", "create", {"name": "A"}, "permanent", "name is too long")
+    store.errors.add([row])
+    store.errors.add([replace(row, message="still too long")])
+    [error] = store.errors.list()
     assert (error.message, error.attempts, error.payload) == ("still too long", 2, {"name": "A"})
-    store.set_error_payload(error.id, {"name": "B"})
-    assert store.error(error.id).payload == {"name": "B"}
-    store.resolve_errors_for("account", "erp", ["e1"])
-    assert store.errors() == [] and store.error_counts()["resolved"] == 1
+    store.errors.set_payload(error.id, {"name": "B"})
+    assert store.errors.get(error.id).payload == {"name": "B"}
+    store.errors.resolve_for("account", "erp", ["e1"])
+    assert store.errors.list() == [] and store.errors.counts()["resolved"] == 1
 
 
 def test_conflicts_open_and_resolve(store: Store) -> None:
-    store.add_conflicts([{"entity": "account", "link_id": 1, "field": "phone", "base": "0",
+    store.findings.add_conflicts([{"entity": "account", "link_id": 1, "field": "phone", "base": "0",
                           "erp_value": "1", "crm_value": "2"}])
-    [conflict] = store.conflicts()
-    assert store.open_conflict_fields([1]) == {(1, "phone")}
-    store.resolve_conflict(conflict["id"], "erp", "tester")
-    assert store.conflicts() == [] and store.open_conflict_fields([1]) == set()
-    assert store.conflicts(None)[0]["resolved_by"] == "tester"
+    [conflict] = store.findings.conflicts()
+    assert store.findings.open_conflict_fields([1]) == {(1, "phone")}
+    store.findings.resolve_conflict(conflict["id"], "erp", "tester")
+    assert store.findings.conflicts() == [] and store.findings.open_conflict_fields([1]) == set()
+    assert store.findings.conflicts(None)[0]["resolved_by"] == "tester"
 
 
 def test_the_audit_trail_is_append_only_in_the_database(store: Store) -> None:
     from sqlalchemy.exc import DBAPIError
 
-    store.audit([{"actor": "anna", "action": "update", "entity": "account", "record": "crm:1"}])
+    store.audit.add([{"actor": "anna", "action": "update", "entity": "account", "record": "crm:1"}])
     for statement in ("UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"):
         with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
             conn.execute(text(statement))
-    [entry] = store.audit_entries()
+    [entry] = store.audit.entries()
     assert entry["actor"] == "anna"
 
 
 def test_erasure_scrubs_the_audit_and_leaves_it_append_only(store: Store) -> None:
     from sqlalchemy.exc import DBAPIError
 
-    store.audit([{"actor": "koppel", "action": "create", "entity": "contact", "record": "crm:7",
+    store.audit.add([{"actor": "koppel", "action": "create", "entity": "contact", "record": "crm:7",
                   "after": {"email": "erika@acme.example"}, "origin": "erp:3"}])
-    counts = store.scrub("contact", {"crm": "7", "erp": "3"}, None, None, "dpo")
+    counts = store.erasure.scrub("contact", {"crm": "7", "erp": "3"}, None, None, "dpo")
     assert counts["audit"] == 1
-    entries = store.audit_entries()
+    entries = store.audit.entries()
     assert "erika" not in repr(entries) and entries[0]["action"] == "erase"
     with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
         conn.execute(text("UPDATE audit SET actor = 'mallory'"))

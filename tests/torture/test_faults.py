@@ -100,7 +100,7 @@ def check_state(r: Rig, erp_ids: list[str]) -> dict[str, Any]:
     crm_rows = [rec for b in r.crm.read_changes("account", None) for rec in b.records]
     numbers = Counter(row.record.number for row in crm_rows)
     erp_numbers = {rec.id: rec.record.number for rec in r.erp.read("account", erp_ids)}
-    links = {link.erp_id: link.crm_id for link in r.store.all_links("account")}
+    links = {link.erp_id: link.crm_id for link in r.store.links.all("account")}
     crm_by_id = {row.id: row.record for row in crm_rows}
     lost = [e for e in erp_ids if e not in links or links[e] not in crm_by_id]
     wrong = [e for e in erp_ids if e in links and links[e] in crm_by_id
@@ -136,7 +136,7 @@ def test_a_peer_down_in_the_middle_of_a_run_is_visible_and_the_next_run_brings_e
     started = time.monotonic()
     first = r.engine.sync(["account"], progress=progress)
     assert first.status in ("failed", "partial"), first
-    assert r.store.last_runs(1)[0]["status"] == first.status and "crm" in (first.message or "")
+    assert r.store.runs.last(1)[0]["status"] == first.status and "crm" in (first.message or "")
     while r.crm_faults.down:
         time.sleep(0.5)
     statuses = converge(r)
@@ -157,7 +157,7 @@ def test_records_the_target_rejects_wait_with_its_message_and_the_rest_land(rig:
         WriteOp(f"b{i}", {"name": f"{long_name}{i:05d}", "postcode": "99999"}) for i in range(bad_count)])]
     started = time.monotonic()
     report = r.engine.sync(["account"])
-    errors = [e for e in r.store.errors("open") if e.entity == "account"]
+    errors = [e for e in r.store.errors.list("open") if e.entity == "account"]
     state = check_state(r, good)
     print(f"\ntorture rejects: {N} good and {bad_count} rejected, run {report.status} in "
           f"{time.monotonic() - started:.1f} s, queued {len(errors)}, result {state}")
@@ -167,8 +167,8 @@ def test_records_the_target_rejects_wait_with_its_message_and_the_rest_land(rig:
     assert (state["lost"], state["duplicates"], state["wrong"]) == (0, 0, 0)
     # an operator shortens one name in the queue; the retry writes it
     fixed = errors[0]
-    r.store.set_error_payload(fixed.id, {**fixed.payload, "name": "Kurzer Name GmbH"})
+    r.store.errors.set_payload(fixed.id, {**fixed.payload, "name": "Kurzer Name GmbH"})
     assert r.engine.retry_errors([fixed.id]).status == "ok"
-    crm_id = r.store.links_by_ids("account", "erp", [fixed.source_id])[fixed.source_id].crm_id
+    crm_id = r.store.links.by_ids("account", "erp", [fixed.source_id])[fixed.source_id].crm_id
     assert r.crm.read("account", [crm_id])[0].record.name == "Kurzer Name GmbH"
-    assert len([e for e in r.store.errors("open") if e.entity == "account"]) == bad_count - 1
+    assert len([e for e in r.store.errors.list("open") if e.entity == "account"]) == bad_count - 1

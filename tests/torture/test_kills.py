@@ -43,7 +43,7 @@ def test_kill_9_again_and_again_loses_and_doubles_nothing(coupled: Coupled) -> N
         WriteOp(str(i), {"name": f"Home {i:03d} GmbH", "postcode": "10115"}) for i in range(5)])]
     assert koppel(config, "sync").returncode == 0
     with open_runtime(load_settings(config)) as rt:  # the store `koppel run` keeps
-        crm_homes = [rt.store.links_by_ids("account", "erp", [h])[h].crm_id for h in home]
+        crm_homes = [rt.store.links.by_ids("account", "erp", [h])[h].crm_id for h in home]
     # the load: new ERP customers, and CRM contacts of coupled customers
     made = c.erp.write("account", [WriteOp(str(i), {"name": f"Kill {i:05d} GmbH", "postcode": "20095"})
                                    for i in range(N)])

@@ -13,7 +13,7 @@ def customer(pair: Pair, n: int = 1, **extra: object) -> str:
 
 
 def crm_twin(pair: Pair, erp_id: str) -> str:
-    link = pair.store.links_by_ids("account", "erp", [erp_id])[erp_id]
+    link = pair.store.links.by_ids("account", "erp", [erp_id])[erp_id]
     return link.crm_id
 
 
@@ -40,7 +40,7 @@ def test_an_erp_owned_field_edited_in_the_crm_is_reverted_and_reported(pair: Pai
     assert report.total("reverted") == 1
     assert pair.crm.get("account", twin)["name"] == "Acme 1 GmbH"
     assert pair.crm.get("account", twin)["industry"] == "retail"  # CRM-owned, kept
-    [violation] = pair.store.violations()
+    [violation] = pair.store.findings.violations()
     assert (violation["system"], violation["field"], violation["attempted"]) == ("crm", "name", "Renamed in CRM")
     assert violation["restored"] == "Acme 1 GmbH"
 
@@ -74,12 +74,12 @@ def test_both_sides_changing_a_shared_field_is_a_conflict_until_resolved(pair: P
     report = pair.engine.sync()
     assert report.total("conflicts") == 1
     assert (pair.erp.get("account", account)["phone"], pair.crm.get("account", twin)["phone"]) == ("111", "222")
-    [conflict] = pair.store.conflicts()
+    [conflict] = pair.store.findings.conflicts()
     assert (conflict["erp_value"], conflict["crm_value"]) == ("111", "222")
     assert pair.engine.sync().total("conflicts") == 0  # not reported twice
     pair.engine.resolve_conflict(conflict["id"], "crm")
     assert pair.erp.get("account", account)["phone"] == "222"
-    assert pair.store.conflicts() == []
+    assert pair.store.findings.conflicts() == []
     assert pair.engine.sync().writes == 0
 
 
@@ -89,14 +89,14 @@ def test_a_rejected_record_waits_in_the_error_queue_and_the_run_goes_on(pair: Pa
     pair.crm.rejecters.append(lambda e, v: "name: may not contain 'Bad'" if "Bad" in (v.get("name") or "") else None)
     report = pair.engine.sync(["account"])
     assert report.status == "partial" and report.total("created") == 1
-    [error] = pair.store.errors()
+    [error] = pair.store.errors.list()
     assert error.message == "name: may not contain 'Bad'"
     assert (error.source, error.target, error.operation) == ("erp", "crm", "create")
     assert error.payload["name"] == "Bad Name Ltd"
     pair.crm.rejecters.clear()
     retry = pair.engine.retry_errors([error.id])
     assert retry.status == "ok" and retry.total("created") == 1
-    assert pair.store.errors() == []
+    assert pair.store.errors.list() == []
     assert len(pair.crm.ids("account")) == 2
 
 
@@ -123,12 +123,12 @@ def test_a_system_down_at_its_first_read_fails_the_run_once_links_and_cursors_ex
         side.transient_failures = 1000  # nothing answers
         report = pair.engine.sync()
         assert report.status == "failed" and "still failing" in (report.message or ""), report
-        assert pair.store.last_runs(1)[0]["status"] == "failed"
-        seen = pair.store.systems()[side.name]
+        assert pair.store.runs.last(1)[0]["status"] == "failed"
+        seen = pair.store.runs.systems()[side.name]
         assert not seen["up"] and "still failing" in seen["last_error"] and seen["last_success_at"] < seen["down_since"]
         side.transient_failures = 0
     assert pair.engine.sync().status == "ok"
-    assert all(row["up"] for row in pair.store.systems().values())
+    assert all(row["up"] for row in pair.store.runs.systems().values())
 
 
 def test_a_retry_after_a_crash_between_create_and_link_does_not_duplicate(pair: Pair) -> None:
@@ -152,7 +152,7 @@ def test_a_prospect_stays_out_of_the_erp_until_its_coupling_trigger(pair: Pair) 
     pair.engine.sync()  # the contact waited for its account and follows now
     [erp_contact] = pair.erp.ids("contact")
     assert pair.erp.get("contact", erp_contact)["account"] == erp_account
-    assert [e for e in pair.store.errors("held") if e.entity == "contact"] == []
+    assert [e for e in pair.store.errors.list("held") if e.entity == "contact"] == []
 
 
 def test_a_record_the_erp_deletes_disappears_from_the_crm(pair: Pair) -> None:
@@ -170,7 +170,7 @@ def test_an_erp_customer_deleted_in_the_crm_is_restored(pair: Pair) -> None:
     report = pair.engine.sync(["account"])
     assert report.total("restored") == 1
     assert pair.crm.get("account", crm_twin(pair, account))["name"] == "Acme 1 GmbH"
-    assert [v["attempted"] for v in pair.store.violations()] == ["deleted"]
+    assert [v["attempted"] for v in pair.store.findings.violations()] == ["deleted"]
 
 
 def test_a_crm_created_product_is_reported_not_copied(pair: Pair) -> None:
@@ -183,7 +183,7 @@ def test_dry_run_changes_nothing(pair: Pair) -> None:
     customer(pair)
     report = pair.engine.sync(dry_run=True)
     assert any(line.startswith("create account in crm") for line in report.plan)
-    assert pair.crm.ids("account") == [] and pair.store.cursor("erp", "account") is None
+    assert pair.crm.ids("account") == [] and pair.store.cursors.get("erp", "account") is None
     assert pair.engine.sync().total("created") >= 1
 
 
@@ -257,7 +257,7 @@ def test_an_accepted_quote_is_the_first_order_of_a_prospect(pair: Pair) -> None:
     widget = pair.erp.put("product", {"name": "Widget", "code": "W1",
                                       "list_price": {"amount": "10", "currency": "EUR"}})
     pair.engine.sync(["product"])
-    crm_widget = pair.store.links_by_ids("product", "erp", [widget])[widget].crm_id
+    crm_widget = pair.store.links.by_ids("product", "erp", [widget])[widget].crm_id
     prospect = pair.crm.put("account", {"name": "NewCo AG", "status": "prospect", "postcode": "1000"})
     line = {"product": crm_widget, "quantity": "5", "unit_price": {"amount": "10", "currency": "EUR"}}
     quote = pair.crm.put("quote", {"number": "Q-1", "account": prospect, "status": "draft", "lines": [line]})
@@ -278,7 +278,7 @@ def test_an_accepted_quote_is_the_first_order_of_a_prospect(pair: Pair) -> None:
     pair.crm.put("quote", {"lines": [{**line, "quantity": "50"}]}, quote)  # edited after the handoff
     pair.engine.sync()
     assert pair.erp.get("quote", erp_quote)["lines"][0]["quantity"] == "5"  # never applied
-    [flag] = [v for v in pair.store.violations() if v["field"] == "lines"]
+    [flag] = [v for v in pair.store.findings.violations() if v["field"] == "lines"]
     assert flag["system"] == "crm" and flag["attempted"][0]["quantity"] == "50"
     assert pair.engine.sync().total("violations") == 0  # flagged once
 
@@ -304,13 +304,13 @@ def test_an_operator_corrects_the_payload_and_the_retry_writes_it(pair: Pair) ->
     customer(pair, 1, name="Acme <invalid> GmbH")
     pair.crm.rejecters.append(lambda e, v: "name: no angle brackets" if "<" in (v.get("name") or "") else None)
     assert pair.engine.sync(["account"]).status == "partial"
-    [error] = pair.store.errors()
-    pair.store.set_error_payload(error.id, {**error.payload, "name": "Acme GmbH"})
+    [error] = pair.store.errors.list()
+    pair.store.errors.set_payload(error.id, {**error.payload, "name": "Acme GmbH"})
     report = pair.engine.retry_errors([error.id])
     assert report.status == "ok" and report.total("created") == 1
     [crm_account] = pair.crm.ids("account")
     assert pair.crm.get("account", crm_account)["name"] == "Acme GmbH"
-    assert pair.store.errors() == [] and pair.store.link_counts()["account"] == 1
+    assert pair.store.errors.list() == [] and pair.store.links.counts()["account"] == 1
 
 
 def test_a_complaint_without_an_order_waits_naming_the_field_to_fill(pair: Pair) -> None:
@@ -321,5 +321,5 @@ def test_a_complaint_without_an_order_waits_naming_the_field_to_fill(pair: Pair)
     complaint = pair.crm.put("case", {"subject": "Dented", "kind": "complaint", "account": crm_twin(pair, account)})
     pair.engine.sync()
     assert pair.erp.ids("case") == []
-    [held] = pair.store.errors("held")
+    [held] = pair.store.errors.list("held")
     assert held.source_id == complaint and "fill the case's quote" in held.message

@@ -17,7 +17,7 @@ def test_a_person_is_erased_in_both_systems_and_in_koppel(pair: Pair) -> None:
     person = pair.erp.put("contact", {"first_name": "Erika", "last_name": "Mustermann", "account": account,
                                       "email": "erika@acme.example", "phone": "+49 30 1"})
     pair.engine.sync()
-    twin = pair.store.links_by_ids("contact", "erp", [person])[person].crm_id
+    twin = pair.store.links.by_ids("contact", "erp", [person])[person].crm_id
     pair.crm.rejecters.append(lambda e, v: "no" if e == "contact" and v.get("phone") == "+49 30 2" else None)
     pair.erp.put("contact", {"phone": "+49 30 2"}, person)
     pair.engine.sync()  # an error queue entry that holds her new phone number
@@ -30,7 +30,7 @@ def test_a_person_is_erased_in_both_systems_and_in_koppel(pair: Pair) -> None:
         everything = " ".join(str(row) for table in ("links", "errors", "audit", "conflicts", "violations")
                               for row in conn.execute(text(f"SELECT * FROM {table}")))
     assert "erika" not in everything.lower() and "Mustermann" not in everything and "+49 30 2" not in everything
-    assert pair.store.audit_entries(1)[0]["action"] == "erase" and pair.store.audit_entries(1)[0]["actor"] == "dpo"
+    assert pair.store.audit.entries(1)[0]["action"] == "erase" and pair.store.audit.entries(1)[0]["actor"] == "dpo"
     with pytest.raises(DBAPIError, match="append-only"), pair.store.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit"))
     assert pair.engine.sync().total("violations") == 0  # the anonymised person is no edit

@@ -46,7 +46,7 @@ def test_a_crash_after_a_remote_create_loses_and_duplicates_nothing(pair: Pair) 
     report = restarted.sync(["account"])
     assert report.status == "ok"
     assert len(pair.crm.ids("account")) == 120
-    assert pair.store.link_counts()["account"] == 120
+    assert pair.store.links.counts()["account"] == 120
     numbers = sorted(pair.crm.get("account", i)["number"] for i in pair.crm.ids("account"))
     assert numbers == sorted(f"C{i}" for i in range(120))
 
@@ -58,27 +58,27 @@ def test_live_mode_runs_queued_and_on_demand_jobs(pair: Pair) -> None:
     Scheduler(pair.engine, worker).serve(max_cycles=1)
     assert [kind for kind, _ in reports] == ["sync"] and len(pair.crm.ids("account")) == 3
     target = pair.erp.put("account", {"name": "Urgent", "number": "C99"})
-    pair.store.enqueue("record", {"side": "erp", "entity": "account", "id": target}, lock_key=LOCK)
+    pair.store.jobs.enqueue("record", {"side": "erp", "entity": "account", "id": target}, lock_key=LOCK)
     assert worker.run_one() is not None and len(pair.crm.ids("account")) == 4
     assert worker.run_one() is None
 
 
 def test_waiting_jobs_coalesce_and_share_one_lock(pair: Pair) -> None:
-    assert pair.store.enqueue("sync", {}, lock_key=LOCK) is not None
-    assert pair.store.enqueue("sync", {}, lock_key=LOCK) is None
-    pair.store.enqueue("record", {"side": "erp", "entity": "account", "id": "x"}, lock_key=LOCK)
-    first = pair.store.claim("w1")
+    assert pair.store.jobs.enqueue("sync", {}, lock_key=LOCK) is not None
+    assert pair.store.jobs.enqueue("sync", {}, lock_key=LOCK) is None
+    pair.store.jobs.enqueue("record", {"side": "erp", "entity": "account", "id": "x"}, lock_key=LOCK)
+    first = pair.store.jobs.claim("w1")
     assert first is not None and first["kind"] == "sync"
-    assert pair.store.claim("w2") is None  # the record job waits for the lock
-    pair.store.finish_job(first["id"], "done")
-    second = pair.store.claim("w2")
+    assert pair.store.jobs.claim("w2") is None  # the record job waits for the lock
+    pair.store.jobs.finish(first["id"], "done")
+    second = pair.store.jobs.claim("w2")
     assert second is not None and second["kind"] == "record"
 
 
 def test_a_job_left_running_by_a_dead_worker_resumes(pair: Pair) -> None:
     customers(pair, 2)
-    pair.store.enqueue("sync", {}, lock_key=LOCK)
-    assert pair.store.claim("dead-worker") is not None
+    pair.store.jobs.enqueue("sync", {}, lock_key=LOCK)
+    assert pair.store.jobs.claim("dead-worker") is not None
     later = datetime.now(UTC) + timedelta(seconds=pair.engine.settings.stale_after + 1)
     clock.freeze(later)
     try:
@@ -86,7 +86,7 @@ def test_a_job_left_running_by_a_dead_worker_resumes(pair: Pair) -> None:
     finally:
         clock.freeze(None)
     assert len(pair.crm.ids("account")) == 2
-    assert {j["status"] for j in pair.store.jobs()} == {"done"}
+    assert {j["status"] for j in pair.store.jobs.list()} == {"done"}
 
 
 def test_the_nightly_schedule() -> None:
@@ -99,7 +99,7 @@ def test_the_nightly_schedule() -> None:
 def test_the_full_batch_repairs_what_incremental_reads_missed(pair: Pair) -> None:
     customers(pair, 2)
     pair.engine.sync(["account"])
-    pair.store.delete_links(link.id for link in pair.store.all_links("account")[:1])
+    pair.store.links.delete(link.id for link in pair.store.links.all("account")[:1])
     assert pair.engine.sync(["account"]).writes == 0  # nothing changed since the cursor
     report = pair.engine.sync(["account"], full=True)
     assert report.total("matched") == 1 and len(pair.crm.ids("account")) == 2
@@ -108,7 +108,7 @@ def test_the_full_batch_repairs_what_incremental_reads_missed(pair: Pair) -> Non
 def test_reconcile_reports_drift_with_its_repair_and_applies_it(pair: Pair) -> None:
     customers(pair, 3)
     pair.engine.sync(["account"])
-    links = pair.store.all_links("account")
+    links = pair.store.links.all("account")
     pair.crm.remove("account", links[0].crm_id)  # missing in the CRM
     pair.crm.tables["account"].put(links[1].crm_id, 10**6, {**pair.crm.get("account", links[1].crm_id),
                                                              "name": "Drifted"})  # behind our back

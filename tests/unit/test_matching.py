@@ -41,7 +41,7 @@ def test_a_proposed_record_waits_for_the_decision_then_couples_without_a_duplica
     assert (crm["name"], crm["number"], crm["industry"]) == ("Acme 1 GmbH", "C1", "retail")
     report = pair.engine.sync(["account"])
     assert report.status == "ok" and pair.crm.ids("account") == [existing]
-    assert pair.store.proposals() == [] and pair.store.violations() == []
+    assert pair.store.proposals.list() == [] and pair.store.findings.violations() == []
 
 
 def test_kept_apart_the_erp_customer_is_created_in_the_crm(pair: Pair) -> None:
@@ -59,7 +59,7 @@ def test_coupling_a_possible_duplicate_from_a_name_collision_drops_the_copy(pair
     prospect = pair.crm.put("account", {"name": "acme 1 gmbh", "status": "prospect"})
     account = customer(pair)
     pair.engine.sync(["account"])
-    [proposal] = pair.store.proposals()
+    [proposal] = pair.store.proposals.list()
     matching.couple(pair.engine, proposal, "tester")
     assert pair.crm.ids("account") == [prospect] and crm_twin(pair, account) == prospect
     assert pair.crm.get("account", prospect)["name"] == "Acme 1 GmbH"  # the owner's name restored

@@ -25,7 +25,7 @@ def accepted_quote(pair: Pair, lines: list[dict[str, Any]]) -> str:
 
 def test_lines_find_their_products_by_link_code_and_name(pair: Pair) -> None:
     ids = catalogue(pair)
-    linked = pair.store.links_by_ids("product", "erp", [ids["valve"]])[ids["valve"]].crm_id
+    linked = pair.store.links.by_ids("product", "erp", [ids["valve"]])[ids["valve"]].crm_id
     quote = accepted_quote(pair, [{"description": "Hydraulic pump"}, {"description": "2x GM-2 as discussed"},
                                   {"description": "Valve", "product": linked}])
     report = pair.engine.sync()
@@ -42,7 +42,7 @@ def test_a_line_no_product_matches_holds_the_whole_quote_until_it_is_fixed(pair:
     quote = accepted_quote(pair, [{"description": "Hydraulic pump"}, {"description": "Hydraulc pmp"}])
     pair.engine.sync()
     assert pair.erp.ids("quote") == [] and pair.erp.ids("account") == []
-    [held] = [e for e in pair.store.errors("held") if e.entity == "quote"]
+    [held] = [e for e in pair.store.errors.list("held") if e.entity == "quote"]
     assert "line 2 'Hydraulc pmp' matches no ERP product" in held.message
     lines = pair.crm.get("quote", quote)["lines"]
     pair.crm.put("quote", {"lines": [lines[0], {**lines[1], "description": "Hydraulic pump"}]}, quote)

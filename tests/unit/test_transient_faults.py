@@ -53,7 +53,7 @@ def test_a_create_whose_answer_was_lost_is_not_made_twice(pair: Pair) -> None:
     report = pair.engine.sync(["account"])
     assert report.status == "ok", report.message
     assert len(pair.crm.ids("account")) == 3
-    assert pair.store.link_counts()["account"] == 3 and report.total("matched") == 3
+    assert pair.store.links.counts()["account"] == 3 and report.total("matched") == 3
 
 
 def test_a_system_found_down_is_probed_once_by_the_next_run_not_hammered(pair: Pair) -> None:
@@ -79,4 +79,4 @@ def test_a_create_without_natural_key_whose_answer_was_lost_is_found_by_its_refe
     assert sorted(v["subject"] for v in (pair.erp.get("activity", i) for i in pair.erp.ids("activity"))) == [
         "Call back 1", "Call back 2"]
     assert sorted(pair.erp.refs["activity"]) == sorted(f"crm:{i}" for i in made)
-    assert pair.store.link_counts()["activity"] == 2 and report.total("matched") == 2
+    assert pair.store.links.counts()["activity"] == 2 and report.total("matched") == 2

@@ -19,9 +19,9 @@ def test_an_erp_customer_whose_name_a_prospect_holds_is_created_under_another_na
     stored = pair.crm.get("account", copy)
     assert (stored["name"], stored["number"], stored["vat_id"]) == ("Acme 1 GmbH (C1)", "C1", "DE000000001")
     assert pair.crm.get("account", prospect)["name"] == "ACME 1 gmbh"  # never merged by name
-    [proposal] = pair.store.proposals("account")
+    [proposal] = pair.store.proposals.list("account")
     assert (proposal.erp_id, proposal.crm_id, proposal.copy_id) == (account, prospect, copy)
-    assert pair.store.errors("open") == []
+    assert pair.store.errors.list("open") == []
     again = pair.engine.sync(["account"])  # the copy's name is the alias, not an edit
     assert (again.total("violations"), again.writes) == (0, 0)
     pair.erp.put("account", {"phone": "+49 30 1"}, account)
@@ -35,7 +35,7 @@ def test_with_report_the_collision_waits_in_the_error_queue_naming_the_record_in
     prospect = pair.crm.put("account", {"name": "Acme 1 GmbH", "status": "prospect"})
     customer(pair)
     assert pair.engine.sync(["account"]).status == "partial"
-    [error] = pair.store.errors("open")
+    [error] = pair.store.errors.list("open")
     assert "already exists" in error.message and prospect in error.message
-    assert pair.store.proposals("account") == []
+    assert pair.store.proposals.list("account") == []
     assert len(pair.crm.ids("account")) == 1

@@ -15,14 +15,14 @@ def test_a_value_the_crm_drops_on_create_is_one_error_naming_the_field_and_no_vi
     assert report.status == "partial"
     twin = crm_twin(pair, account)
     assert pair.crm.get("account", twin)["name"] == "Acme 1 GmbH"
-    [error] = pair.store.errors("open")
+    [error] = pair.store.errors.list("open")
     assert (error.entity, error.source, error.source_id, error.target) == ("account", "erp", account, "crm")
     assert "number: wrote 'C1', it holds None" in error.message
     assert "credit_limit" in error.message and "name" not in error.message.split("(")[1]
-    assert pair.store.violations() == []
+    assert pair.store.findings.violations() == []
     again = pair.engine.sync(["account"])  # the CRM's empty fields are no edit of ERP-owned data
     assert (again.total("violations"), again.total("reverted"), again.writes) == (0, 0, 0)
-    assert len(pair.store.errors("open")) == 1
+    assert len(pair.store.errors.list("open")) == 1
 
 
 def test_a_value_dropped_on_update_keeps_the_rest_of_the_update_and_names_the_field(pair: Pair) -> None:
@@ -32,7 +32,7 @@ def test_a_value_dropped_on_update_keeps_the_rest_of_the_update_and_names_the_fi
     pair.crm.dropped = {"account.payment_term"}
     pair.erp.put("account", {"name": "Acme Eins GmbH", "payment_term": "Net 60 days"}, account)
     report = pair.engine.sync(["account"])
-    [error] = pair.store.errors("open")
+    [error] = pair.store.errors.list("open")
     assert error.operation == "update" and "payment_term: wrote 'Net 60 days'" in error.message
     assert pair.crm.get("account", twin)["name"] == "Acme Eins GmbH"
     assert report.total("violations") == 0
@@ -43,12 +43,12 @@ def test_once_the_field_exists_a_retry_brings_the_dropped_value_across(pair: Pai
     pair.crm.dropped = {"account.number"}
     account = customer(pair)
     pair.engine.sync(["account"])
-    [error] = pair.store.errors("open")
+    [error] = pair.store.errors.list("open")
     pair.crm.dropped = set()  # `koppel setup` created the field
     report = pair.engine.retry_errors([error.id])
     assert report.status == "ok", report.message
     assert pair.crm.get("account", crm_twin(pair, account))["number"] == "C1"
-    assert pair.store.errors("open") == []
+    assert pair.store.errors.list("open") == []
     assert pair.engine.sync(["account"]).writes == 0
 
 

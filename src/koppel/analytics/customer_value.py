@@ -114,8 +114,8 @@ def push_tiers(engine: Engine, values: Sequence[CustomerValue]) -> PushReport:
     outcomes = engine.connectors["crm"].write("account", ops) if ops else []
     errors = {o.key: (o.error.message if o.error else "") for o in outcomes if not o.ok}
     written = {v.account: v.tier for v in targets if v.account not in errors}
-    links = engine.store.links_by_ids("account", "crm", [a for a in written if a])
-    engine.store.update_snapshots({link.id: {**link.snapshot, "value_tier": written[crm_id]}
+    links = engine.store.links.by_ids("account", "crm", [a for a in written if a])
+    engine.store.links.update_snapshots({link.id: {**link.snapshot, "value_tier": written[crm_id]}
                                    for crm_id, link in links.items()})
     return PushReport(written=len(written), skipped=[v.key for v in values if not v.account],
                       errors=errors)

@@ -67,7 +67,7 @@ def read_revenue_facts(engine: Engine, start: date, end: date) -> list[RevenueFa
         raise Unsupported(f"the ERP connector {erp.name!r} does not list invoices for analytics",
                          hint="revenue analytics need an ERP connector with `invoice_facts` (Tryton)")
     invoices = erp.invoice_facts(start, end)
-    links = engine.store.links_by_ids("account", "erp", sorted({i.party for i in invoices}))
+    links = engine.store.links.by_ids("account", "erp", sorted({i.party for i in invoices}))
     crm_ids = {party: link.crm_id for party, link in links.items()}
     return revenue_facts(invoices, crm_ids, account_owners(engine.connectors["crm"]))
 

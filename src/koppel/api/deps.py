@@ -41,7 +41,7 @@ class Workspace:
     def audit(self, user: UserRow, action: str, record: str, *, entity: str | None = None,
               before: Any = None, after: Any = None) -> None:
         """Every mutation made through the API lands in the audit trail under the user's name."""
-        self.runtime.store.audit([{"actor": user.name, "action": action, "entity": entity, "record": record,
+        self.runtime.store.audit.add([{"actor": user.name, "action": action, "entity": entity, "record": record,
                                    "before": before, "after": after, "origin": "api"}])
 
 
@@ -63,7 +63,7 @@ def current_user(rt: RuntimeDep,
                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> UserRow:
     if credentials is None or not credentials.credentials:
         raise Unauthenticated("no token: this route needs `Authorization: Bearer <token>`")
-    user = rt.store.user_for_token(credentials.credentials)
+    user = rt.store.tokens.user_for(credentials.credentials)
     if user is None:
         raise Unauthenticated("the token is unknown, revoked, or its user is disabled")
     return user

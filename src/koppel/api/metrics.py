@@ -27,19 +27,19 @@ class StoreCollector(Collector):
         store = self.store()
         if store is None:
             return
-        yield _labelled("koppel_runs", "Sync runs by status", "status", store.run_counts())
-        yield _labelled("koppel_errors", "Error queue entries by status", "status", store.error_counts())
-        yield _labelled("koppel_links", "Coupled records by entity", "entity", store.link_counts())
-        yield GaugeMetricFamily("koppel_conflicts_open", "Open conflicts", value=len(store.conflicts()))
+        yield _labelled("koppel_runs", "Sync runs by status", "status", store.runs.counts())
+        yield _labelled("koppel_errors", "Error queue entries by status", "status", store.errors.counts())
+        yield _labelled("koppel_links", "Coupled records by entity", "entity", store.links.counts())
+        yield GaugeMetricFamily("koppel_conflicts_open", "Open conflicts", value=len(store.findings.conflicts()))
         yield GaugeMetricFamily("koppel_violations_open", "Open policy violations",
-                                value=len(store.violations()))
+                                value=len(store.findings.violations()))
         yield from _last_run(store)
         yield from _systems(store)
 
 
 def _systems(store: Store) -> Iterator[Metric]:
     """Whether the last run reached each system, and when one last did."""
-    seen = store.systems()
+    seen = store.runs.systems()
     up = GaugeMetricFamily("koppel_system_up", "1 when the last run reached the system, 0 when it could not",
                            labels=["system"])
     last = GaugeMetricFamily("koppel_system_last_success_timestamp_seconds",
@@ -60,7 +60,7 @@ def _labelled(name: str, doc: str, label: str, counts: dict[str, int]) -> GaugeM
 
 
 def _last_run(store: Store) -> Iterator[Metric]:
-    finished = [r for r in store.last_runs(20) if r["finished_at"] is not None]
+    finished = [r for r in store.runs.last(20) if r["finished_at"] is not None]
     if finished:
         run = finished[0]
         seconds = (run["finished_at"] - run["started_at"]).total_seconds()

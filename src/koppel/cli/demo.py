@@ -105,7 +105,7 @@ def _seed_quotes(config: Path) -> None:
 
     prospects = json.loads((config.parent / "prospects.json").read_text())
     with open_runtime(load_settings(config)) as rt:
-        products = [link.crm_id for link in rt.store.all_links("product")][:6]
+        products = [link.crm_id for link in rt.store.links.all("product")][:6]
         quotes = demo_data.seed_quotes(rt.connectors["crm"], prospects, products, say)  # type: ignore[arg-type]
     (config.parent / "quotes.json").write_text(json.dumps(quotes))
 
@@ -183,7 +183,7 @@ def _accept_quote(rt: Any, directory: Path) -> str:
 def _edit_account(rt: Any, directory: Path) -> str:
     from koppel.connectors.base import WriteOp
 
-    link = rt.store.all_links("account")[0]
+    link = rt.store.links.all("account")[0]
     rt.connectors["crm"].write("account", [WriteOp("e", {"name": "Renamed in the CRM"}, link.crm_id)])
     return f"CRM account {link.crm_id} renamed; the ERP owns the name, so koppel will write it back"
 

@@ -84,7 +84,7 @@ def match(ctx: typer.Context, config: ConfigOption = DEFAULT_CONFIG, entity: Ent
 def match_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
     """The open proposals, without reading the systems again."""
     with runtime(config) as rt:
-        proposals = rt.store.proposals()
+        proposals = rt.store.proposals.list()
     if json_output:
         out.print_json([_row(p) for p in proposals])
     else:
@@ -95,7 +95,7 @@ def match_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = 
 def match_couple(proposal_id: Annotated[int, typer.Argument()], config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Couple the pair: one customer in both systems, the owner's values win by policy."""
     with runtime(config) as rt:
-        stats = matching.couple(rt.engine, _open(rt.store.proposal(proposal_id), proposal_id), actor())
+        stats = matching.couple(rt.engine, _open(rt.store.proposals.get(proposal_id), proposal_id), actor())
     if not stats["matched"]:
         out.err.print("not coupled: see `koppel errors list`")
         raise typer.Exit(out.EXIT_PARTIAL)
@@ -106,7 +106,7 @@ def match_couple(proposal_id: Annotated[int, typer.Argument()], config: ConfigOp
 def match_apart(proposal_id: Annotated[int, typer.Argument()], config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Keep the pair apart: two different records; what waited for the decision goes on."""
     with runtime(config) as rt:
-        matching.keep_apart(rt.engine, _open(rt.store.proposal(proposal_id), proposal_id), actor())
+        matching.keep_apart(rt.engine, _open(rt.store.proposals.get(proposal_id), proposal_id), actor())
     out.console.print(f"proposal {proposal_id} kept apart")
 
 

@@ -67,9 +67,9 @@ def serve_in_background(settings: Settings, host: str = "127.0.0.1", port: int =
 
 def sign_in_token(store: Store, user: str = "demo") -> str:
     """A fresh admin token for `user` (created with the user if needed)."""
-    if store.user(user) is None:
-        store.add_user(user, "admin")
-    _, token = store.create_token(user, "printed by koppel demo")
+    if store.users.get(user) is None:
+        store.users.add(user, "admin")
+    _, token = store.tokens.create(user, "printed by koppel demo")
     return token
 
 
@@ -84,8 +84,8 @@ def users_add(name: Annotated[str, typer.Argument()],
     """Add a user with a role: viewers read, operators also sync and fix, admins manage users."""
     store = _store(config)
     try:
-        user = store.add_user(name, role)
-        store.audit([{"actor": actor(), "action": "add-user", "record": f"user:{name}", "after": {"role": role},
+        user = store.users.add(name, role)
+        store.audit.add([{"actor": actor(), "action": "add-user", "record": f"user:{name}", "after": {"role": role},
                       "origin": "cli"}])
     finally:
         store.close()
@@ -98,7 +98,7 @@ def users_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = 
     """Every user with their role."""
     store = _store(config)
     try:
-        rows = store.users()
+        rows = store.users.list()
     finally:
         store.close()
     if json_output:
@@ -115,8 +115,8 @@ def tokens_create(user: Annotated[str, typer.Argument(help="The user the token a
     """Create a token and print it — this once; koppel keeps only its hash."""
     store = _store(config)
     try:
-        row, secret = store.create_token(user, label)
-        store.audit([{"actor": actor(), "action": "create-token", "record": f"token:{row.id}",
+        row, secret = store.tokens.create(user, label)
+        store.audit.add([{"actor": actor(), "action": "create-token", "record": f"token:{row.id}",
                       "after": {"user": user, "label": label}, "origin": "cli"}])
     finally:
         store.close()
@@ -129,7 +129,7 @@ def tokens_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption =
     """Every token (never the secret): user, label, last use, revoked."""
     store = _store(config)
     try:
-        rows = store.tokens()
+        rows = store.tokens.list()
     finally:
         store.close()
     if json_output:
@@ -144,8 +144,8 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument()], config: ConfigOpti
     """Revoke a token: requests with it get 401 from now on."""
     store = _store(config)
     try:
-        row = store.revoke_token(token_id)
-        store.audit([{"actor": actor(), "action": "revoke-token", "record": f"token:{token_id}",
+        row = store.tokens.revoke(token_id)
+        store.audit.add([{"actor": actor(), "action": "revoke-token", "record": f"token:{token_id}",
                       "after": {"user": row.user}, "origin": "cli"}])
     finally:
         store.close()

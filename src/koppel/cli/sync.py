@@ -44,7 +44,7 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
         for side, connector in rt.connectors.items():
             connector.check()
             out.console.print(f"[green]ok[/green] {side}: {settings.systems[side].connector} answers")
-        out.console.print(f"[green]ok[/green] store: {len(rt.store.link_counts())} entities linked")
+        out.console.print(f"[green]ok[/green] store: {len(rt.store.links.counts())} entities linked")
         out.console.print(f"entities synced: {', '.join(rt.engine.entities())}")
         missing = [i for i in provisioning.survey(rt.connectors, settings.policy, rt.engine.entities())
                    if i.missing]
@@ -90,9 +90,9 @@ def status(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = Fals
     from koppel.store import Store
     store = Store.open(settings.store.url)
     try:
-        data: dict[str, Any] = {"systems": store.systems(), "links": store.link_counts(), "errors": store.error_counts(),
-                "conflicts": len(store.conflicts()), "violations": len(store.violations()),
-                "runs": store.last_runs(5)}
+        data: dict[str, Any] = {"systems": store.runs.systems(), "links": store.links.counts(), "errors": store.errors.counts(),
+                "conflicts": len(store.findings.conflicts()), "violations": len(store.findings.violations()),
+                "runs": store.runs.last(5)}
     finally:
         store.close()
     if json_output:
@@ -115,7 +115,7 @@ def errors_list(config: ConfigOption = DEFAULT_CONFIG,
                 json_output: JsonOption = False) -> None:
     """Records that could not be written, with the target system's own message."""
     with runtime(config) as rt:
-        rows = rt.store.errors(None if state == "all" else state)
+        rows = rt.store.errors.list(None if state == "all" else state)
     if json_output:
         out.print_json([r.__dict__ for r in rows])
         return
@@ -130,7 +130,7 @@ def errors_retry(ids: Annotated[list[int] | None, typer.Argument(help="Error ids
                  config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
     """Sync the records behind these errors again, from their current state."""
     with runtime(config) as rt:
-        chosen = [r.id for r in rt.store.errors("open")] if all_open else list(ids or [])
+        chosen = [r.id for r in rt.store.errors.list("open")] if all_open else list(ids or [])
         if not chosen:
             raise UsageError("no errors chosen", hint="give error ids or --all")
         report = rt.engine.retry_errors(chosen)
@@ -143,9 +143,9 @@ def errors_skip(ids: Annotated[list[int], typer.Argument(help="Error ids.")],
     """Give up on these records (they stay in the queue's history)."""
     with runtime(config) as rt:
         for error_id in ids:
-            rt.store.error(error_id)
-        rt.store.set_error_status(ids, "skipped")
-        rt.store.audit([{"actor": actor(), "action": "skip", "entity": None, "record": f"error:{i}"}
+            rt.store.errors.get(error_id)
+        rt.store.errors.set_status(ids, "skipped")
+        rt.store.audit.add([{"actor": actor(), "action": "skip", "entity": None, "record": f"error:{i}"}
                         for i in ids])
     out.console.print(f"skipped {len(ids)} error(s)")
 
@@ -154,7 +154,7 @@ def errors_skip(ids: Annotated[list[int], typer.Argument(help="Error ids.")],
 def conflicts_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
     """Fields both systems changed to different values since the last sync."""
     with runtime(config) as rt:
-        rows = rt.store.conflicts()
+        rows = rt.store.findings.conflicts()
     if json_output:
         out.print_json(rows)
         return
@@ -179,7 +179,7 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument()],
 def violations(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
     """Edits a system made to data it does not own, and what koppel wrote back."""
     with runtime(config) as rt:
-        rows = rt.store.violations()
+        rows = rt.store.findings.violations()
     if json_output:
         out.print_json(rows)
         return

@@ -30,7 +30,7 @@ class Erased:
 def erase(engine: Engine, entity: str, side: Side, record_id: str, actor: str) -> Erased:
     if entity not in ANONYMOUS:
         raise UsageError(f"koppel erases people, not {entity} records", hint="erase a contact: contact crm:ID")
-    link = engine.store.links_by_ids(entity, side, [record_id]).get(record_id)
+    link = engine.store.links.by_ids(entity, side, [record_id]).get(record_id)
     ids: dict[str, str] = {side: record_id, **({other(side): link.id_on(other(side))} if link else {})}
     executor = engine.executor(None)
     if not executor.call(side, engine.connectors[side].read, entity, [record_id]):
@@ -46,7 +46,7 @@ def erase(engine: Engine, entity: str, side: Side, record_id: str, actor: str) -
         if outcome.error is not None:
             raise outcome.error
     snapshot = {**link.snapshot, **ANONYMOUS[entity]} if link and how != "delete" else None
-    scrubbed = engine.store.scrub(entity, ids, link.id if link else None, snapshot, actor)
+    scrubbed = engine.store.erasure.scrub(entity, ids, link.id if link else None, snapshot, actor)
     if link and how == "delete":
-        engine.store.delete_links([link.id])
+        engine.store.links.delete([link.id])
     return Erased(entity, ids, how, scrubbed)

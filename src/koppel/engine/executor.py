@@ -23,7 +23,7 @@ from koppel.engine.planner import Scope, are_distinct, plan_merge
 from koppel.engine.translate import Translator
 from koppel.engine.verify import Difference, differences
 from koppel.errors import FatalError, KoppelError, RecordError, TransientError, UniqueCollision
-from koppel.store import Store
+from koppel.store import Parked, Store
 
 T = TypeVar("T")
 DOWN_HINT = ("the system did not answer in time: check that it is up (`koppel check`); the next run "
@@ -110,7 +110,7 @@ class Executor:
                                                     for _, i, v in made])
         # the snapshot keeps the owner's value, also where the copy carries another name
         self._link(scope, [(c.source_id, i, _without(c.values, wrong.get(i))) for c, i, _ in made])
-        self.store.audit([_audit("create", c.entity, f"{target}:{i}", c.values,
+        self.store.audit.add([_audit("create", c.entity, f"{target}:{i}", c.values,
                                  f"{c.source}:{c.source_id}", self.run_id) for c, i, _ in made])
         stats["created"] += len(made)
         stats["renamed"] += sum(1 for c, _, _ in made if c.source_id in renamed)
@@ -169,14 +169,14 @@ class Executor:
                          renamed: Mapping[str, Renamed]) -> None:
         """A copy made under another name and the record in the way are a possible duplicate;
         when that record is coupled to another one already, they are two records by decision."""
-        coupled = self.store.links_by_ids(scope.entity, scope.target,
+        coupled = self.store.links.by_ids(scope.entity, scope.target,
                                           [r.holder for r in renamed.values() if r.holder])
         for create, copy_id in made:
             r = renamed[create.source_id]
             holder = r.holder or ""
             ids = {scope.source: create.source_id, scope.target: holder}
             taken = f" (coupled to {scope.source}:{coupled[holder].id_on(scope.source)})" if holder in coupled else ""
-            self.store.add_proposal(
+            self.store.proposals.add(
                 scope.entity, ids["erp"], ids["crm"],
                 f"{r.field} {create.values.get(r.field)!r} is taken in {scope.target} by {holder or '?'}{taken}; "
                 f"created as {r.alias!r}", 0.5, copy=(scope.target, copy_id), field=r.field, alias=r.alias,
@@ -221,8 +221,8 @@ class Executor:
         if not hits:
             return []
         apart: list[Create] = []
-        apart_pairs = self.store.kept_apart(scope.entity, [_pair(scope, c, i) for c, i in hits])
-        taken = self.store.links_by_ids(scope.entity, scope.target, [i for _, i in hits])
+        apart_pairs = self.store.proposals.kept_apart(scope.entity, [_pair(scope, c, i) for c, i in hits])
+        taken = self.store.links.by_ids(scope.entity, scope.target, [i for _, i in hits])
         theirs = {r.id: r for r in self.call(scope.target, self.connectors[scope.target].read,
                                              scope.entity, [i for _, i in hits])}
         for create, target_id in hits:
@@ -260,8 +260,8 @@ class Executor:
 
     def _link(self, scope: Scope, rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
         ordered = [(s, t, snap) if scope.source == "erp" else (t, s, snap) for s, t, snap in rows]
-        self.store.add_links(scope.entity, ordered)
-        self.store.resolve_errors_for(scope.entity, scope.source, [s for s, _, _ in rows])
+        self.store.links.add(scope.entity, ordered)
+        self.store.errors.resolve_for(scope.entity, scope.source, [s for s, _, _ in rows])
 
     def _updates(self, updates: list[Update], failed: dict[int, set[str] | None], stats: Counter[str]) -> None:
         by_target: dict[tuple[str, Side], list[Update]] = {}
@@ -316,7 +316,7 @@ class Executor:
             self._park([(u.entity, u.source, u.source_id, u.target, operation, u.values, o)], stats)
             return
         stats["reverted" if u.revert else "updated"] += 1
-        self.store.audit([_audit(operation, u.entity, f"{u.target}:{u.target_id}", u.values,
+        self.store.audit.add([_audit(operation, u.entity, f"{u.target}:{u.target_id}", u.values,
                                  f"{u.source}:{u.source_id}", self.run_id)])
         if dropped:
             failed[u.link_id] = (failed.get(u.link_id) or set()) | {d.field for d in dropped}
@@ -327,40 +327,37 @@ class Executor:
         for d in plan.deletes:
             outcome = self.call(d.target, self.connectors[d.target].delete, d.entity, [d.target_id])[0]
             if outcome.ok:
-                self.store.delete_links([d.link_id])
-                self.store.audit([_audit("delete", d.entity, f"{d.target}:{d.target_id}", None,
+                self.store.links.delete([d.link_id])
+                self.store.audit.add([_audit("delete", d.entity, f"{d.target}:{d.target_id}", None,
                                          f"{d.source}:{d.source_id}", self.run_id)])
                 stats["deleted"] += 1
             else:
                 self._park([(d.entity, d.source, d.source_id, d.target, "delete", {}, outcome)], stats)
 
     def _record(self, scope: Scope, plan: Plan, failed: dict[int, set[str] | None], stats: Counter[str]) -> None:
-        self.store.update_snapshots({k: {f: x for f, x in v.items() if f not in (failed.get(k) or ())}
+        self.store.links.update_snapshots({k: {f: x for f, x in v.items() if f not in (failed.get(k) or ())}
                                      for k, v in plan.snapshots.items() if k not in failed or failed[k]})
-        self.store.delete_links(plan.unlinks)
-        self.store.add_conflicts([{"entity": c.entity, "link_id": c.link_id, "field": c.field,
+        self.store.links.delete(plan.unlinks)
+        self.store.findings.add_conflicts([{"entity": c.entity, "link_id": c.link_id, "field": c.field,
                                    "base": c.base, "erp_value": c.erp_value, "crm_value": c.crm_value}
                                   for c in plan.conflicts])
-        self.store.add_violations([{"entity": v.entity, "system": v.system, "record_id": v.record_id,
+        self.store.findings.add_violations([{"entity": v.entity, "system": v.system, "record_id": v.record_id,
                                     "field": v.field, "attempted": v.attempted, "restored": v.restored,
                                     "run_id": self.run_id} for v in plan.violations])
-        self.store.add_errors([{"entity": h.entity, "source": h.source, "source_id": h.source_id,
-                                "target": scope.target, "operation": "create",
-                                "payload": {"missing": [list(m) for m in h.missing]},
-                                "error_class": "waiting" if h.waiting else "trigger",
-                                "message": h.reason, "status": "held", "run_id": self.run_id}
+        self.store.errors.add([Parked(h.entity, h.source, h.source_id, scope.target, "create",
+                                      {"missing": [list(m) for m in h.missing]},
+                                      "waiting" if h.waiting else "trigger", h.reason, "held", self.run_id)
                                for h in plan.holds])
         stats.update(conflicts=len(plan.conflicts), violations=len(plan.violations),
                      held=len(plan.holds), skipped=plan.skipped)
 
     def _park(self, rows: list[tuple[str, Side, str, Side, str, Mapping[str, Any], WriteOutcome]],
               stats: Counter[str]) -> None:
-        self.store.add_errors([{
-            "entity": entity, "source": source, "source_id": source_id, "target": target,
-            "operation": op, "payload": dict(values), "run_id": self.run_id,
-            "error_class": "transient" if isinstance(o.error, TransientError) else "permanent",
-            "message": _message(target, o.error),
-        } for entity, source, source_id, target, op, values, o in rows])
+        self.store.errors.add([
+            Parked(entity, source, source_id, target, op, dict(values),
+                   "transient" if isinstance(o.error, TransientError) else "permanent",
+                   _message(target, o.error), run_id=self.run_id)
+            for entity, source, source_id, target, op, values, o in rows])
         stats["errors"] += len(rows)
 
 

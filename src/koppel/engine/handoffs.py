@@ -109,7 +109,7 @@ def _complaint_orders(engine: Engine, plan: Plan, executor: Executor) -> None:
                and isinstance(c.values.get("account"), int)]
     if not lacking or "order" not in engine.connectors["erp"].discover():
         return
-    accounts = engine.store.ids_on("erp", [c.values["account"] for c in lacking])
+    accounts = engine.store.links.ids_on("erp", [c.values["account"] for c in lacking])
     found = executor.call("erp", engine.connectors["erp"].find, "order",
                           [{"account": accounts[c.values["account"]]} for c in lacking])
     label = engine.connectors["crm"].discover()["case"].labels.get("quote", "quote")

@@ -45,13 +45,13 @@ class Worker:
 
     def run_one(self) -> RunReport | None:
         """Run the next due job, if any; returns its report."""
-        job = self.engine.store.claim(self.name)
+        job = self.engine.store.jobs.claim(self.name)
         if job is None:
             return None
         try:
             report = self._execute(job)
         except Exception:
-            self.engine.store.finish_job(job["id"], "failed")
+            self.engine.store.jobs.finish(job["id"], "failed")
             log.exception("job failed", job=job["id"], kind=job["kind"])
             raise
         self._finish(job, report)
@@ -70,9 +70,9 @@ class Worker:
     def _finish(self, job: dict[str, Any], report: RunReport) -> None:
         if report.status == "failed" and job["attempts"] < self.engine.settings.retry_attempts:
             delay = self.engine.settings.retry_base_delay * 2 ** job["attempts"]
-            self.engine.store.finish_job(job["id"], "queued", retry_at=clock.now() + timedelta(seconds=delay))
+            self.engine.store.jobs.finish(job["id"], "queued", retry_at=clock.now() + timedelta(seconds=delay))
         else:
-            self.engine.store.finish_job(job["id"], "done" if report.status != "failed" else "failed")
+            self.engine.store.jobs.finish(job["id"], "done" if report.status != "failed" else "failed")
         log.info("job finished", job=job["id"], status=report.status, writes=report.writes,
                  message=report.message)
         if self.on_report:
@@ -89,19 +89,19 @@ class Scheduler:
     _backoff: float = field(default=0.0, init=False)  # the current pause while a system is down
 
     def enqueue_live(self) -> None:
-        self.engine.store.enqueue("sync", {}, lock_key=LOCK)
+        self.engine.store.jobs.enqueue("sync", {}, lock_key=LOCK)
 
     def serve(self, *, max_cycles: int | None = None) -> None:
         settings = self.engine.settings
         store = self.engine.store
-        store.requeue_stale(worker=self.worker.name)  # our own jobs from before a restart
+        store.jobs.requeue_stale(worker=self.worker.name)  # our own jobs from before a restart
         full_at = next_run(settings.schedule, clock.now())
         cycles = 0
         while not self.stop.is_set():
             now = clock.now()
-            store.requeue_stale(older_than=now - timedelta(seconds=settings.stale_after))
+            store.jobs.requeue_stale(older_than=now - timedelta(seconds=settings.stale_after))
             if now >= full_at:
-                store.enqueue("full", {}, lock_key=LOCK)
+                store.jobs.enqueue("full", {}, lock_key=LOCK)
                 full_at = next_run(settings.schedule, now)
             self.enqueue_live()
             while self.worker.run_one() is not None and not self.stop.is_set():

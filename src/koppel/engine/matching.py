@@ -104,8 +104,8 @@ def propose(engine: Engine, entities: Sequence[str] | None = None) -> list[Propo
             continue
         erp, crm = (_uncoupled(engine, entity, side) for side in ("erp", "crm"))
         for c in candidates(entity, erp, crm):
-            engine.store.add_proposal(entity, c.erp_id, c.crm_id, c.reason, c.confidence)
-    return [p for p in engine.store.proposals() if not entities or p.entity in entities]
+            engine.store.proposals.add(entity, c.erp_id, c.crm_id, c.reason, c.confidence)
+    return [p for p in engine.store.proposals.list() if not entities or p.entity in entities]
 
 
 def _uncoupled(engine: Engine, entity: str, side: Side) -> dict[str, Values]:
@@ -113,7 +113,7 @@ def _uncoupled(engine: Engine, entity: str, side: Side) -> dict[str, Values]:
     records = {r.id: r.record.model_dump(mode="json") for batch in
                executor.each(side, lambda: engine.connectors[side].read_changes(entity, None, batch_size=500))
                for r in batch.records}
-    coupled = engine.store.links_by_ids(entity, side, list(records))
+    coupled = engine.store.links.by_ids(entity, side, list(records))
     return {i: v for i, v in records.items() if i not in coupled}
 
 
@@ -133,11 +133,11 @@ def couple(engine: Engine, proposal: ProposalRow, actor: str) -> Counter[str]:
     create = Create(proposal.entity, "erp", proposal.erp_id, "crm", creation_values(scope, change), [])
     executor.couple(scope, [(create, proposal.crm_id)], stats)
     if stats["matched"]:
-        engine.store.decide_proposal(proposal.id, "coupled", actor)
-        engine.store.close_proposals_of(proposal.entity, proposal.erp_id, proposal.crm_id, actor)
+        engine.store.proposals.decide(proposal.id, "coupled", actor)
+        engine.store.proposals.close_of(proposal.entity, proposal.erp_id, proposal.crm_id, actor)
         for side in ("erp", "crm"):
-            engine.store.resolve_errors_for(proposal.entity, side, [proposal.id_on(side)])
-        engine.store.audit([{"actor": actor, "action": "couple", "entity": proposal.entity,
+            engine.store.errors.resolve_for(proposal.entity, side, [proposal.id_on(side)])
+        engine.store.audit.add([{"actor": actor, "action": "couple", "entity": proposal.entity,
                              "record": f"erp:{proposal.erp_id}", "after": {"crm": proposal.crm_id},
                              "origin": f"proposal:{proposal.id}"}])
     return stats
@@ -145,24 +145,24 @@ def couple(engine: Engine, proposal: ProposalRow, actor: str) -> Counter[str]:
 
 def _drop_copy(engine: Engine, proposal: ProposalRow) -> None:
     side: Side = "crm" if proposal.copy_side == "crm" else "erp"
-    link = engine.store.links_by_ids(proposal.entity, side, [proposal.copy_id or ""])
-    engine.store.delete_links([row.id for row in link.values()])
+    link = engine.store.links.by_ids(proposal.entity, side, [proposal.copy_id or ""])
+    engine.store.links.delete([row.id for row in link.values()])
     engine.connectors[side].delete(proposal.entity, [proposal.copy_id or ""])
 
 
 def keep_apart(engine: Engine, proposal: ProposalRow, actor: str) -> None:
     """Two different records: what waited for the decision goes on as usual."""
-    engine.store.decide_proposal(proposal.id, "apart", actor)
-    engine.store.audit([{"actor": actor, "action": "keep apart", "entity": proposal.entity,
+    engine.store.proposals.decide(proposal.id, "apart", actor)
+    engine.store.audit.add([{"actor": actor, "action": "keep apart", "entity": proposal.entity,
                          "record": f"erp:{proposal.erp_id}", "after": {"crm": proposal.crm_id},
                          "origin": f"proposal:{proposal.id}"}])
     for side in ("erp", "crm"):
-        if not engine.store.links_by_ids(proposal.entity, side, [proposal.id_on(side)]):
+        if not engine.store.links.by_ids(proposal.entity, side, [proposal.id_on(side)]):
             engine.sync_record(side, proposal.entity, proposal.id_on(side))
 
 
 def apply(engine: Engine, min_confidence: float, actor: str) -> Iterator[tuple[ProposalRow, Counter[str]]]:
     """Couple every open proposal at or above `min_confidence` (collisions wait for a person)."""
-    for proposal in engine.store.proposals():
+    for proposal in engine.store.proposals.list():
         if proposal.confidence >= min_confidence and not proposal.copy_id:
             yield proposal, couple(engine, proposal, actor)

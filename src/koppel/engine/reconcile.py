@@ -42,7 +42,7 @@ def _read_all(engine: Engine, entity: str, side: Side) -> dict[str, dict[str, An
 
 def _entity_drift(engine: Engine, entity: str) -> list[Drift]:
     values = {side: _read_all(engine, entity, side) for side in SIDES}
-    links = engine.store.all_links(entity)
+    links = engine.store.links.all(entity)
     drift: list[Drift] = []
     coupled: dict[Side, set[str]] = {"erp": set(), "crm": set()}
     for link in links:
@@ -55,7 +55,7 @@ def _entity_drift(engine: Engine, entity: str) -> list[Drift]:
                                    f"sync {other(side)}:{link.id_on(other(side))} again"))
         if all(present.values()):
             drift += _field_drift(engine, entity, link.erp_id, link.crm_id, values)
-    held = {(e.source, e.source_id) for e in engine.store.errors("held") if e.entity == entity}
+    held = {(e.source, e.source_id) for e in engine.store.errors.list("held") if e.entity == entity}
     for side in SIDES:
         for record_id in values[side].keys() - coupled[side]:
             if (side, record_id) not in held and side in engine.policy.rules(entity).create:
@@ -93,7 +93,7 @@ def apply(engine: Engine, drift: Sequence[Drift]) -> Counter[str]:
             side = line.side if line.kind == "uncoupled" else other(line.side)
             record = line.record_id if line.kind == "uncoupled" else line.detail.rsplit(":", 1)[1]
             if line.kind == "missing":
-                engine.store.delete_links(link.id for link in engine.store.links_by_ids(
+                engine.store.links.delete(link.id for link in engine.store.links.by_ids(
                     line.entity, side, [record]).values())
             engine.sync_ids(line.entity, side, [record], executor, stats)
     return stats
@@ -104,7 +104,7 @@ def _repair_field(engine: Engine, line: Drift, stats: Counter[str]) -> None:
 
     field = line.detail.split(":", 1)[0]
     winner = other(line.side)
-    link = engine.store.links_by_ids(line.entity, line.side, [line.record_id])[line.record_id]
+    link = engine.store.links.by_ids(line.entity, line.side, [line.record_id])[line.record_id]
     executor = engine.executor(None)
     [record] = executor.call(winner, engine.connectors[winner].read, line.entity, [link.id_on(winner)])
     value = engine.translator.records(line.entity, winner, [record])[0]
@@ -112,7 +112,7 @@ def _repair_field(engine: Engine, line: Drift, stats: Counter[str]) -> None:
     op = WriteOp("repair", engine.translator.outgoing(line.entity, line.side, {field: new}), line.record_id)
     [outcome] = executor.call(line.side, engine.connectors[line.side].write, line.entity, [op])
     if outcome.ok:
-        engine.store.update_snapshots({link.id: {**link.snapshot, field: new}})
+        engine.store.links.update_snapshots({link.id: {**link.snapshot, field: new}})
         stats["repaired"] += 1
     else:
         stats["errors"] += 1

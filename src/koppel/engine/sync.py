@@ -102,7 +102,7 @@ class Engine:
         unchanged records cost a comparison and no write.
         """
         names = self.entities(entities)
-        run_id = self.store.start_run("dry-run" if dry_run else kind, ",".join(names))
+        run_id = self.store.runs.start("dry-run" if dry_run else kind, ",".join(names))
         report = RunReport(run_id, "running")
         executor = self.executor(run_id)
         try:
@@ -149,7 +149,7 @@ class Engine:
     def _sync_side(self, entity: str, side: Side, executor: Executor, stats: Counter[str],
                    report: RunReport, dry_run: bool, progress: Progress | None, full: bool) -> None:
         connector = self.connectors[side]
-        position = [None if full else self.store.cursor(side, entity)]  # where a reopened read resumes
+        position = [None if full else self.store.cursors.get(side, entity)]  # where a reopened read resumes
 
         def batches() -> Iterator[ChangeBatch]:
             return connector.read_changes(entity, position[0], batch_size=self.settings.batch_size)
@@ -161,7 +161,7 @@ class Engine:
                 report.plan.extend(plan.lines() + self._trigger_lines(entity, side, plan))
             else:
                 self._apply(entity, side, plan, executor, stats)
-                self.store.set_cursor(side, entity, batch.cursor)
+                self.store.cursors.set(side, entity, batch.cursor)
             position[0] = batch.cursor
             if progress:
                 progress(entity, side, len(batch.records))
@@ -170,10 +170,10 @@ class Engine:
               executor: Executor, fired: Collection[str] = ()) -> Plan:
         scope = self.scope(entity, side, fired)
         changes = executor.translate.records(entity, side, records)
-        links = self.store.links_by_ids(entity, side, [c.source_id for c in changes] + list(deleted))
+        links = self.store.links.by_ids(entity, side, [c.source_id for c in changes] + list(deleted))
         self._unalias(entity, side, changes, links)
         current = self._current(scope, changes, links, executor)
-        conflicts = self.store.open_conflict_fields(link.id for link in links.values())
+        conflicts = self.store.findings.open_conflict_fields(link.id for link in links.values())
         plan = plan_batch(scope, changes, links, current, conflicts)
         self._wait_for_proposals(entity, side, plan)
         if scope.target == "erp" and (plan.creates or plan.holds):
@@ -183,7 +183,7 @@ class Engine:
 
     def _wait_for_proposals(self, entity: str, side: Side, plan: Plan) -> None:
         """A record in an open match proposal is not created while a person decides (R15)."""
-        proposed = self.store.proposed_ids(entity, side, [c.source_id for c in plan.creates])
+        proposed = self.store.proposals.proposed_ids(entity, side, [c.source_id for c in plan.creates])
         if not proposed:
             return
         plan.holds += [Hold(entity, side, c.source_id, f"waits for match proposal {proposed[c.source_id]}: "
@@ -194,7 +194,7 @@ class Engine:
     def _unalias(self, entity: str, side: Side, changes: list[Change], links: Mapping[str, LinkRow]) -> None:
         """A copy created under another name (a unique collision) still carries the owner's value:
         its alias is no edit."""
-        aliases = self.store.aliases(entity, side, [c.source_id for c in changes if c.source_id in links])
+        aliases = self.store.proposals.aliases(entity, side, [c.source_id for c in changes if c.source_id in links])
         for change in changes:
             if change.source_id in aliases:
                 field, alias = aliases[change.source_id]
@@ -267,7 +267,7 @@ class Engine:
     def _retry_held(self, entity: str, executor: Executor, stats: Counter[str]) -> None:
         """Records that waited for a dependency go on once everything they reference is coupled;
         those a system failed to take for a passing reason (a timeout, a 503) are tried again."""
-        held = self.store.held(entity) + self.store.held(entity, "transient", status="open")
+        held = self.store.errors.held(entity) + self.store.errors.held(entity, "transient", status="open")
         for side in SIDES:
             ids = [h.source_id for h in held if h.source == side and self._ready(side, h.payload)]
             if ids:
@@ -275,7 +275,7 @@ class Engine:
 
     def _ready(self, side: Side, payload: Mapping[str, Any]) -> bool:
         missing = [(str(e), str(i)) for e, i in payload.get("missing", [])]
-        return all(i in self.store.links_by_ids(e, side, [i]) for e, i in missing)
+        return all(i in self.store.links.by_ids(e, side, [i]) for e, i in missing)
 
     def sync_ids(self, entity: str, side: Side, ids: Sequence[str], executor: Executor,
                  stats: Counter[str], *, couple: bool = False, follow: bool = True) -> None:
@@ -293,7 +293,7 @@ class Engine:
         if entity not in self.entities():
             raise UsageError(f"{entity} is not synced between these systems",
                              hint=f"choose from {', '.join(self.entities())}")
-        run_id = self.store.start_run("record", f"{side}:{entity}:{record_id}")
+        run_id = self.store.runs.start("record", f"{side}:{entity}:{record_id}")
         report = RunReport(run_id, "running")
         stats = report.stats.setdefault(entity, Counter())
         executor = self.executor(run_id)
@@ -315,11 +315,11 @@ class Engine:
 
     def retry_errors(self, error_ids: Sequence[int]) -> RunReport:
         """Re-sync the records behind queued errors from their source's current state."""
-        rows = [self.store.error(i) for i in error_ids]
-        run_id = self.store.start_run("retry", ",".join(map(str, error_ids)))
+        rows = [self.store.errors.get(i) for i in error_ids]
+        run_id = self.store.runs.start("retry", ",".join(map(str, error_ids)))
         report = RunReport(run_id, "running")
         executor = self.executor(run_id)
-        self.store.set_error_status([r.id for r in rows], "retried")
+        self.store.errors.set_status([r.id for r in rows], "retried")
         try:
             self._probe()
             for row in rows:
@@ -340,7 +340,7 @@ class Engine:
         """An operator corrected the payload: write it as it stands now, then couple or snapshot."""
         source: Side = "crm" if row.source == "crm" else "erp"
         scope = self.scope(row.entity, source)
-        link = self.store.links_by_ids(row.entity, source, [row.source_id]).get(row.source_id)
+        link = self.store.links.by_ids(row.entity, source, [row.source_id]).get(row.source_id)
         payload = dict(row.payload)
         if row.operation == "update" and link is not None:
             plan = Plan(updates=[Update(row.entity, link.id, scope.target, link.id_on(scope.target),
@@ -351,12 +351,12 @@ class Engine:
         failed_before = stats["errors"]
         executor.apply(scope, plan, stats)
         if stats["errors"] == failed_before:
-            self.store.resolve_errors_for(row.entity, source, [row.source_id])
+            self.store.errors.resolve_for(row.entity, source, [row.source_id])
 
     def resolve_conflict(self, conflict_id: int, winner: Side, actor: str = "cli") -> None:
         """Settle a conflict: the winner's value goes to the other side and into the snapshot."""
-        row = self.store.resolve_conflict(conflict_id, winner, actor)
-        link = self.store.links_by_link_ids([row["link_id"]])[row["link_id"]]
+        row = self.store.findings.resolve_conflict(conflict_id, winner, actor)
+        link = self.store.links.by_link_ids([row["link_id"]])[row["link_id"]]
         value = row[f"{winner}_value"]
         loser = other(winner)
         executor = self.executor(None)
@@ -365,8 +365,8 @@ class Engine:
         outcome = executor.call(loser, self.connectors[loser].write, row["entity"], [op])[0]
         if outcome.error:
             raise outcome.error
-        self.store.update_snapshots({link.id: {**link.snapshot, row["field"]: value}})
-        self.store.audit([{"actor": actor, "action": "resolve", "entity": row["entity"],
+        self.store.links.update_snapshots({link.id: {**link.snapshot, row["field"]: value}})
+        self.store.audit.add([{"actor": actor, "action": "resolve", "entity": row["entity"],
                            "record": f"{loser}:{link.id_on(loser)}", "after": {row["field"]: value},
                            "origin": f"conflict:{conflict_id}"}])
 
@@ -374,16 +374,16 @@ class Engine:
         """Close the run row (whatever ended it) and say what the run saw of the systems."""
         report.status, report.message = status, message
         if status != "failed":
-            self.store.record_systems(SIDES, {})
+            self.store.runs.record_systems(SIDES, {})
             self.down.clear()
         elif down in SIDES:
-            self.store.record_systems([], {down: message or "failed"})
+            self.store.runs.record_systems([], {down: message or "failed"})
             self.down.add(down)
         totals: Counter[str] = Counter()
         for c in report.stats.values():
             totals.update(c)
         totals = +totals  # drop zero counts
-        self.store.finish_run(report.run_id, status, dict(totals), message)
+        self.store.runs.finish(report.run_id, status, dict(totals), message)
         (log.error if status == "failed" else log.info)("run finished", run=report.run_id, status=status,
                                                            message=message, **totals)
         return report

@@ -49,7 +49,7 @@ class Translator:
         pairs = {(e, str(v)) for _, values in records for e, v in collect_refs(values, refs)}
         known: dict[tuple[str, str], int] = {}
         for target in {e for e, _ in pairs}:
-            links = self.store.links_by_ids(target, side, [v for e, v in pairs if e == target])
+            links = self.store.links.by_ids(target, side, [v for e, v in pairs if e == target])
             known.update(((target, k), link.id) for k, link in links.items())
         changes = []
         for record_id, values in records:
@@ -70,7 +70,7 @@ class Translator:
         out = [dict(v) for v in rows]
         if refs:
             link_ids = [v for row in out for _, v in collect_refs(row, refs) if isinstance(v, int)]
-            ids = self.store.ids_on(side, link_ids) if link_ids else {}
+            ids = self.store.links.ids_on(side, link_ids) if link_ids else {}
             out = [map_refs(row, refs, lambda e, v: ids.get(v, v) if isinstance(v, int) else v)
                    for row in out]
         maps = self._maps(entity)

@@ -93,7 +93,7 @@ class AccountView:
     def accounts(self, search: str | None = None, *, include_uncoupled: bool = False,
                  limit: int = 100) -> list[AccountSummary]:
         """Coupled accounts from the links; with `include_uncoupled`, each system's others too."""
-        found = [_summary_of_link(link) for link in self.store.all_links("account")]
+        found = [_summary_of_link(link) for link in self.store.links.all("account")]
         if include_uncoupled:
             found += self._uncoupled()
         wanted = (search or "").casefold()
@@ -104,7 +104,7 @@ class AccountView:
         out: list[AccountSummary] = []
         for side in SIDES:
             records = dict(self._scan(side, "account"))
-            known = self.store.links_by_ids("account", side, records)
+            known = self.store.links.by_ids("account", side, records)
             for record_id, values in records.items():
                 if record_id not in known:
                     ids = {side: record_id, other(side): None}
@@ -117,12 +117,12 @@ class AccountView:
     def account(self, key: str) -> Account360 | None:
         """The account behind `erp:ID` / `crm:ID`; None if that system does not hold it."""
         side, record_id = parse_key(key)
-        link = self.store.links_by_ids("account", side, [record_id]).get(record_id)
+        link = self.store.links.by_ids("account", side, [record_id]).get(record_id)
         ids: dict[Side, str | None] = {side: record_id, other(side): link.id_on(other(side)) if link else None}
         values = {s: self._one(s, "account", i) for s, i in ids.items()}
         if values[side] is None:
             return None
-        synced_at = self.store.link_synced_at(link.id) if link else None
+        synced_at = self.store.links.synced_at(link.id) if link else None
         view = Account360(key, (values["erp"] or values["crm"] or {}).get("name"), ids["erp"], ids["crm"],
                           synced_at, self._fields(side, record_id, values, link, synced_at))
         self._documents(view)
@@ -174,7 +174,7 @@ class AccountView:
             if account_id is None:
                 continue
             rows = self._related(cast(Side, side), "contact", account_id)
-            links = self.store.links_by_ids("contact", side, [i for i, _ in rows])
+            links = self.store.links.by_ids("contact", side, [i for i, _ in rows])
             for record_id, values in rows:
                 link = links.get(record_id)
                 slot = merged.setdefault(f"link:{link.id}" if link else f"{side}:{record_id}", {

@@ -154,7 +154,7 @@ def _stock_source(engine: Engine) -> StockSource:
 
 
 def _erp_products(engine: Engine, crm_ids: Sequence[str]) -> list[str]:
-    links = engine.store.links_by_ids("product", "crm", list(crm_ids))
+    links = engine.store.links.by_ids("product", "crm", list(crm_ids))
     missing = [i for i in crm_ids if i not in links]
     if missing:
         raise OrderEntryError(f"CRM products {', '.join(missing)} are not coupled to ERP products",
@@ -184,18 +184,18 @@ def place_order(engine: Engine, crm_account_id: str, lines: Sequence[OrderLine |
     report = availability(engine, [li.product for li in order], [li.quantity for li in order],
                           requested_date=requested_date, settings=settings)
     crm, erp = engine.connectors["crm"], engine.connectors["erp"]
-    made = engine.store.submission(idempotency_key) if idempotency_key else {}
+    made = engine.store.submissions.get(idempotency_key) if idempotency_key else {}
     if made.get("crm_quote"):  # a second submission: the first one made the CRM quote
         quote_id = str(made["crm_quote"])
         values = crm.read("quote", [quote_id])[0].record.model_dump(mode="json")
     else:
         quote_id, values = _crm_quote(engine, crm_account_id, order, report, reference, contact_id)
         if idempotency_key:
-            engine.store.record_submission(idempotency_key, "order", {"crm_quote": quote_id})
+            engine.store.submissions.record(idempotency_key, "order", {"crm_quote": quote_id})
     sale_id = _erp_sale(erp, values, erp_account, report)
     if idempotency_key:
-        engine.store.record_submission(idempotency_key, "order", {"erp_sale": sale_id})
-    if not engine.store.links_by_ids("quote", "crm", [quote_id]):
+        engine.store.submissions.record(idempotency_key, "order", {"erp_sale": sale_id})
+    if not engine.store.links.by_ids("quote", "crm", [quote_id]):
         _show_erp_lines(engine, quote_id, sale_id)
         _link_quote(engine, quote_id, sale_id)
     sale = erp.read("order", [sale_id])[0].record
@@ -213,13 +213,13 @@ def place_order(engine: Engine, crm_account_id: str, lines: Sequence[OrderLine |
 def ensure_customer(engine: Engine, crm_account_id: str) -> tuple[str, bool]:
     """The account's ERP id; a prospect is coupled now (its first order is the trigger, R2) and
     the number the ERP gave it is written back to the CRM at once."""
-    linked = engine.store.links_by_ids("account", "crm", [crm_account_id])
+    linked = engine.store.links.by_ids("account", "crm", [crm_account_id])
     if crm_account_id in linked:
         return linked[crm_account_id].erp_id, False
     engine.sync_record("crm", "account", crm_account_id, couple=True)
-    linked = engine.store.links_by_ids("account", "crm", [crm_account_id])
+    linked = engine.store.links.by_ids("account", "crm", [crm_account_id])
     if crm_account_id not in linked:
-        problems = [e.message for e in engine.store.errors() if e.entity == "account"
+        problems = [e.message for e in engine.store.errors.list() if e.entity == "account"
                     and e.source == "crm" and e.source_id == crm_account_id]
         raise OrderEntryError(f"CRM account {crm_account_id} could not become an ERP customer: "
                               f"{'; '.join(problems) or 'not found in the CRM'}",
@@ -238,7 +238,7 @@ def _crm_quote(engine: Engine, account_id: str, order: list[OrderLine], report: 
     products = {r.id: r.record for r in crm.read("product", [li.product for li in order])}
     currency = getattr(account, "currency", None) or _price_currency(products.values())
     contact = contact_id or _first_contact(crm, account_id)
-    if not engine.store.links_by_ids("contact", "crm", [contact]):
+    if not engine.store.links.by_ids("contact", "crm", [contact]):
         engine.sync_record("crm", "contact", contact)  # it waited for its account (R3)
     values: dict[str, Any] = {
         "title": reference or f"Order {report.today.isoformat()}", "account": account_id,
@@ -277,7 +277,7 @@ def _link_quote(engine: Engine, quote_id: str, sale_id: str) -> None:
     then sync the sale: its number, status and planned ship date reach the CRM quote."""
     crm_values = engine.connectors["crm"].read("quote", [quote_id])[0].record.model_dump(mode="json")
     snapshot = engine.translator.values("quote", "crm", crm_values)
-    engine.store.add_links("quote", [(sale_id, quote_id, snapshot)])
+    engine.store.links.add("quote", [(sale_id, quote_id, snapshot)])
     engine.sync_record("erp", "quote", sale_id)
 
 

@@ -1,6 +1,9 @@
-"""koppel's own state: links with snapshots, cursors, runs, jobs, audit, errors, conflicts."""
+"""koppel's own state: links with snapshots, cursors, runs and audit, the error queue, conflicts
+and violations, proposals, users and tokens, jobs; one repository each (see database.py)."""
 
+from koppel.store.database import Store
+from koppel.store.links import LinkRow
 from koppel.store.proposals import ProposalRow
-from koppel.store.repository import ErrorRow, LinkRow, Store
+from koppel.store.queue import ErrorRow, Parked
 
-__all__ = ["ErrorRow", "LinkRow", "ProposalRow", "Store"]
+__all__ = ["ErrorRow", "LinkRow", "Parked", "ProposalRow", "Store"]

@@ -9,20 +9,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, text, update
+from sqlalchemy import Connection, and_, insert, or_, text, update
 
 from koppel import clock
 from koppel.store import tables as t
+from koppel.store.base import Repository
 
 _SQLITE_TRIGGER = ("CREATE TRIGGER audit_no_{verb} BEFORE {VERB} ON audit "
                    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END")
 
 
-class Erasure:
-    """Mixed into Store: needs its SQLAlchemy `engine`."""
-
-    engine: Engine
-
+class Erasure(Repository):
     def scrub(self, entity: str, ids: Mapping[str, str], link_id: int | None,
               snapshot: Mapping[str, Any] | None, actor: str) -> dict[str, int]:
         """Scrub what koppel holds of one record (its id on each side in `ids`); count per kind."""

@@ -10,17 +10,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import insert, select, update
 
 from koppel import clock
 from koppel.store import tables as t
+from koppel.store.base import Repository
 
 
-class JobQueue:
-    """Mixed into Store: needs its SQLAlchemy `engine`."""
-
-    engine: Engine
-
+class Jobs(Repository):
     def enqueue(self, kind: str, payload: Mapping[str, Any], *, lock_key: str | None = None,
                 run_after: datetime | None = None, coalesce: bool = True) -> int | None:
         """Queue a job; with `coalesce`, an identical job already waiting makes this a no-op."""
@@ -54,7 +51,7 @@ class JobQueue:
                     return {**dict(job._mapping), "status": "running", "attempts": job.attempts + 1}
         return None
 
-    def finish_job(self, job_id: int, status: str, *, retry_at: datetime | None = None) -> None:
+    def finish(self, job_id: int, status: str, *, retry_at: datetime | None = None) -> None:
         values: dict[str, Any] = {"status": status, "updated_at": clock.now(), "locked_by": None}
         if retry_at is not None:
             values.update(status="queued", run_after=retry_at)
@@ -76,7 +73,7 @@ class JobQueue:
             return int(conn.execute(query.values(status="queued", locked_by=None,
                                                  updated_at=clock.now())).rowcount)
 
-    def jobs(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def list(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         query = select(t.jobs).order_by(t.jobs.c.id.desc()).limit(limit)
         if status:
             query = query.where(t.jobs.c.status == status)

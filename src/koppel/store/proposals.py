@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 
 from koppel import clock
 from koppel.store import tables as t
+from koppel.store.base import Repository
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,8 @@ class ProposalRow:
         return self.erp_id if side == "erp" else self.crm_id
 
 
-class Proposals:
-    """Mixed into Store: needs its SQLAlchemy `engine`."""
-
-    engine: Engine
-
-    def add_proposal(self, entity: str, erp_id: str, crm_id: str, reason: str, confidence: float,
+class Proposals(Repository):
+    def add(self, entity: str, erp_id: str, crm_id: str, reason: str, confidence: float,
                      *, copy: tuple[str, str] | None = None, field: str | None = None,
                      alias: str | None = None, status: str = "open") -> int | None:
         """Record a proposal unless the same pair is already proposed (open or decided)."""
@@ -56,7 +53,7 @@ class Proposals:
                 decided_by=None if status == "open" else "koppel").returning(t.match_proposals.c.id))
             return int(result.scalar_one())
 
-    def proposals(self, entity: str | None = None, status: str | None = "open") -> list[ProposalRow]:
+    def list(self, entity: str | None = None, status: str | None = "open") -> list[ProposalRow]:
         query = select(t.match_proposals).order_by(t.match_proposals.c.confidence.desc(),
                                                    t.match_proposals.c.id)
         if entity:
@@ -66,7 +63,7 @@ class Proposals:
         with self.engine.connect() as conn:
             return [ProposalRow(**dict(r._mapping)) for r in conn.execute(query)]
 
-    def proposal(self, proposal_id: int) -> ProposalRow | None:
+    def get(self, proposal_id: int) -> ProposalRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.match_proposals).where(t.match_proposals.c.id == proposal_id)).first()
         return ProposalRow(**dict(row._mapping)) if row is not None else None
@@ -106,12 +103,12 @@ class Proposals:
         with self.engine.connect() as conn:
             return {(str(r[0]), str(r[1])) for r in conn.execute(query)} & wanted
 
-    def decide_proposal(self, proposal_id: int, status: str, actor: str) -> None:
+    def decide(self, proposal_id: int, status: str, actor: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(t.match_proposals).where(t.match_proposals.c.id == proposal_id).values(
                 status=status, decided_at=clock.now(), decided_by=actor))
 
-    def close_proposals_of(self, entity: str, erp_id: str, crm_id: str, actor: str) -> None:
+    def close_of(self, entity: str, erp_id: str, crm_id: str, actor: str) -> None:
         """Other open proposals of either record are moot once it is coupled."""
         with self.engine.begin() as conn:
             conn.execute(update(t.match_proposals).where(

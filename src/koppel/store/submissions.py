@@ -6,24 +6,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import insert, select, update
 
 from koppel import clock
 from koppel.store import tables as t
+from koppel.store.base import Repository
 
 
-class Submissions:
-    """Mixed into Store: needs its SQLAlchemy `engine`."""
-
-    engine: Engine
-
-    def submission(self, key: str) -> dict[str, Any]:
+class Submissions(Repository):
+    def get(self, key: str) -> dict[str, Any]:
         """What the submission with this key has made so far ({} for a new one)."""
         with self.engine.connect() as conn:
             made = conn.execute(select(t.submissions.c.made).where(t.submissions.c.key == key)).scalar()
         return dict(made or {})
 
-    def record_submission(self, key: str, kind: str, made: Mapping[str, Any]) -> None:
+    def record(self, key: str, kind: str, made: Mapping[str, Any]) -> None:
         """Remember what the submission has made, as soon as it has made it."""
         now = clock.now()
         with self.engine.begin() as conn:

@@ -1,5 +1,4 @@
-"""The store's side of the workspace: users with a role, API tokens kept only as hashes, and
-the few lookups the REST API needs (acknowledging a violation, when a link was last synced).
+"""The store's side of the workspace: users with a role, and API tokens kept only as hashes.
 
 A token is a random secret shown once; the store keeps its sha256 and nothing else.
 """
@@ -12,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from koppel import clock
 from koppel.errors import UsageError
 from koppel.store import tables as t
+from koppel.store.base import Repository
 
 Role = Literal["viewer", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
@@ -61,14 +61,8 @@ def _token(row: Any) -> TokenRow:
     return TokenRow(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
 
-class WorkspaceStore:
-    """Mixed into Store: users, tokens and the workspace's lookups."""
-
-    engine: Engine
-
-    # --- users --------------------------------------------------------------------------
-
-    def add_user(self, name: str, role: str) -> UserRow:
+class Users(Repository):
+    def add(self, name: str, role: str) -> UserRow:
         if role not in ROLES:
             raise UsageError(f"role {role!r} is not one of {', '.join(ROLES)}",
                              hint="viewers read, operators also sync and fix, admins also manage users")
@@ -80,36 +74,35 @@ class WorkspaceStore:
                                                      disabled=False))
         except IntegrityError:
             raise UsageError(f"user {name!r} exists already", hint="list them with `koppel users list`") from None
-        found = self.user(name)
+        found = self.get(name)
         assert found is not None
         return found
 
-    def user(self, name: str) -> UserRow | None:
+    def get(self, name: str) -> UserRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
         return _user(row) if row is not None else None
 
-    def users(self) -> list[UserRow]:
+    def list(self) -> list[UserRow]:
         with self.engine.connect() as conn:
             return [_user(r) for r in conn.execute(select(t.users).order_by(t.users.c.id))]
 
-    def set_user_disabled(self, name: str, disabled: bool) -> UserRow:
-        self._existing_user(name)
+    def set_disabled(self, name: str, disabled: bool) -> UserRow:
+        self.existing(name)
         with self.engine.begin() as conn:
             conn.execute(update(t.users).where(t.users.c.name == name).values(disabled=disabled))
-        return self._existing_user(name)
+        return self.existing(name)
 
-    def _existing_user(self, name: str) -> UserRow:
-        found = self.user(name)
+    def existing(self, name: str) -> UserRow:
+        found = self.get(name)
         if found is None:
             raise UsageError(f"no user {name!r}", hint="add one with `koppel users add NAME --role ROLE`")
         return found
 
-    # --- tokens -------------------------------------------------------------------------
-
-    def create_token(self, user: str, label: str | None = None) -> tuple[TokenRow, str]:
+class Tokens(Repository):
+    def create(self, user: str, label: str | None = None) -> tuple[TokenRow, str]:
         """A new token for `user`: its row and the secret, which is never seen again."""
-        owner = self._existing_user(user)
+        owner = Users(self.engine).existing(user)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             token_id = conn.execute(t.api_tokens.insert().values(
@@ -117,7 +110,7 @@ class WorkspaceStore:
                 revoked=False).returning(t.api_tokens.c.id)).scalar_one()
         return self._existing_token(int(token_id)), secret
 
-    def tokens(self, user: str | None = None) -> list[TokenRow]:
+    def list(self, user: str | None = None) -> list[TokenRow]:
         query = (select(*_TOKEN_COLUMNS).join(t.users, t.users.c.id == t.api_tokens.c.user_id)
                  .order_by(t.api_tokens.c.id))
         if user is not None:
@@ -125,7 +118,7 @@ class WorkspaceStore:
         with self.engine.connect() as conn:
             return [_token(r) for r in conn.execute(query)]
 
-    def revoke_token(self, token_id: int) -> TokenRow:
+    def revoke(self, token_id: int) -> TokenRow:
         self._existing_token(token_id)
         with self.engine.begin() as conn:
             conn.execute(update(t.api_tokens).where(t.api_tokens.c.id == token_id).values(revoked=True))
@@ -140,7 +133,7 @@ class WorkspaceStore:
             raise UsageError(f"no token {token_id}", hint="list them with `koppel tokens list`")
         return _token(row)
 
-    def user_for_token(self, secret: str) -> UserRow | None:
+    def user_for(self, secret: str) -> UserRow | None:
         """The active user a presented token belongs to; None if unknown, revoked or disabled."""
         query = (select(t.api_tokens.c.id, t.api_tokens.c.last_used_at, t.users)
                  .join(t.users, t.users.c.id == t.api_tokens.c.user_id)
@@ -161,27 +154,3 @@ class WorkspaceStore:
             with self.engine.begin() as conn:
                 conn.execute(update(t.api_tokens).where(t.api_tokens.c.id == token_id)
                              .values(last_used_at=now))
-
-    # --- workspace lookups --------------------------------------------------------------
-
-    def acknowledge_violation(self, violation_id: int) -> dict[str, Any] | None:
-        """Mark a violation seen; None if there is no such violation."""
-        with self.engine.begin() as conn:
-            changed = conn.execute(update(t.violations).where(t.violations.c.id == violation_id)
-                                   .values(status="acknowledged")).rowcount
-            if not changed:
-                return None
-            row = conn.execute(select(t.violations).where(t.violations.c.id == violation_id)).one()
-        return dict(row._mapping)
-
-    def link_synced_at(self, link_id: int) -> datetime | None:
-        with self.engine.connect() as conn:
-            found: datetime | None = conn.execute(
-                select(t.links.c.synced_at).where(t.links.c.id == link_id)).scalar_one_or_none()
-        return found
-
-    def run_counts(self) -> dict[str, int]:
-        """Runs by status, for the metrics."""
-        query = select(t.runs.c.status, func.count()).group_by(t.runs.c.status)
-        with self.engine.connect() as conn:
-            return {row[0]: row[1] for row in conn.execute(query)}

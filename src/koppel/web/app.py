@@ -62,7 +62,7 @@ def _page_error(request: Request, exc: Exception) -> Response:
         return redirect(_back(request), Flash("error", text, hint))
     runtime = request.app.state.workspace.runtime
     token = request.cookies.get(auth.COOKIE)
-    user = runtime.store.user_for_token(token) if token else None
+    user = runtime.store.tokens.user_for(token) if token else None
     if user is None:
         return bare(request, "error.html", code, code=code, text=text, hint=hint, user=None)
     return page(request, runtime, user, "error.html", code, code=code, text=text, hint=hint)

@@ -24,7 +24,7 @@ router = APIRouter(include_in_schema=False)
 
 def page_user(request: Request, rt: RuntimeDep) -> UserRow:
     token = request.cookies.get(COOKIE)
-    user = rt.store.user_for_token(token) if token else None
+    user = rt.store.tokens.user_for(token) if token else None
     if user is None:
         raise Unauthenticated("sign in with your API token to use the workspace",
                               hint="create one with `koppel tokens create NAME`")
@@ -68,7 +68,7 @@ def signin_form(request: Request, next: str = "/") -> Response:
 def signin(request: Request, rt: RuntimeDep, token: Annotated[str, Form(max_length=500)] = "",
            next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
     same_origin(request)
-    user = rt.store.user_for_token(token.strip()) if token.strip() else None
+    user = rt.store.tokens.user_for(token.strip()) if token.strip() else None
     if user is None:
         error = Flash("error", "That token was not accepted.",
                       "It is unknown, revoked, or its user is disabled. Create a new one with "

@@ -149,8 +149,8 @@ def bare(request: Request, name: str, status_code: int = 200, **context: Any) ->
 
 def nav_counts(rt: Runtime) -> dict[str, int]:
     """The numbers beside the sidebar's entries: what waits for a person."""
-    return {"errors": rt.store.error_counts().get("open", 0), "conflicts": len(rt.store.conflicts("open")),
-            "violations": len(rt.store.violations("open"))}
+    return {"errors": rt.store.errors.counts().get("open", 0), "conflicts": len(rt.store.findings.conflicts("open")),
+            "violations": len(rt.store.findings.violations("open"))}
 
 
 def redirect(url: str, flash: Flash | None = None) -> Response:

@@ -21,7 +21,7 @@ MatchStatus = Literal["open", "coupled", "apart", "superseded", "all"]
 
 
 def _proposal(store: Store, proposal_id: int) -> ProposalRow:
-    row = store.proposal(proposal_id)
+    row = store.proposals.get(proposal_id)
     if row is None:
         raise NotFound(f"no match proposal {proposal_id}", hint="list them with GET /api/v1/matches?status=all")
     return row
@@ -38,7 +38,7 @@ def _open(store: Store, proposal_id: int) -> ProposalRow:
 @router.get("/matches", response_model=list[s.MatchProposal])
 def matches(rt: RuntimeDep, _user: Viewer, status: MatchStatus = "open") -> list[s.MatchProposal]:
     """Pairs of records both systems hold, strongest first, with the rule that found them."""
-    rows = rt.store.proposals(status=None if status == "all" else status)
+    rows = rt.store.proposals.list(status=None if status == "all" else status)
     return [s.MatchProposal.model_validate(r) for r in rows]
 
 
@@ -49,7 +49,7 @@ def propose(ws: WorkspaceDep, user: Operator, body: s.ProposeIn | None = None) -
     entities = body.entities if body and body.entities else None
     ws.runtime.engine.entities(entities)  # an entity the policy does not sync is a 400
     with ws.peers() as rt:
-        before = {p.id for p in rt.store.proposals()}
+        before = {p.id for p in rt.store.proposals.list()}
         rows = matching.propose(rt.engine, entities)
     ws.audit(user, "propose", ",".join(entities or ["all"]),
              after={"open": len(rows), "new": len([r for r in rows if r.id not in before])})

@@ -22,7 +22,7 @@ ViolationStatus = Literal["open", "acknowledged", "all"]
 
 def _error(store: Store, error_id: int) -> ErrorRow:
     try:
-        return store.error(error_id)
+        return store.errors.get(error_id)
     except UsageError as exc:
         raise NotFound(exc.message, hint=exc.hint) from None
 
@@ -37,7 +37,7 @@ def _actionable(store: Store, error_id: int) -> ErrorRow:
 @router.get("/errors", response_model=list[s.QueuedError])
 def errors(rt: RuntimeDep, _user: Viewer, status: ErrorStatus = "open") -> list[s.QueuedError]:
     """Records that could not be written, with the target system's own message."""
-    return [s.QueuedError.model_validate(r) for r in rt.store.errors(None if status == "all" else status)]
+    return [s.QueuedError.model_validate(r) for r in rt.store.errors.list(None if status == "all" else status)]
 
 
 @router.get("/errors/{error_id}", response_model=s.QueuedError)
@@ -49,7 +49,7 @@ def error(error_id: s.RowId, rt: RuntimeDep, _user: Viewer) -> s.QueuedError:
 def edit_error(error_id: s.RowId, body: s.PayloadIn, ws: WorkspaceDep, user: Operator) -> s.QueuedError:
     """Replace the payload kept with a queued record."""
     before = _actionable(ws.runtime.store, error_id)
-    ws.runtime.store.set_error_payload(error_id, body.payload)
+    ws.runtime.store.errors.set_payload(error_id, body.payload)
     ws.audit(user, "edit-error", f"error:{error_id}", entity=before.entity, before=before.payload,
              after=body.payload)
     return s.QueuedError.model_validate(_error(ws.runtime.store, error_id))
@@ -69,13 +69,13 @@ def retry_error(error_id: s.RowId, ws: WorkspaceDep, user: Operator) -> s.RunRep
 def skip_error(error_id: s.RowId, ws: WorkspaceDep, user: Operator) -> s.QueuedError:
     """Give up on the record; it stays in the queue's history."""
     row = _actionable(ws.runtime.store, error_id)
-    ws.runtime.store.set_error_status([error_id], "skipped")
+    ws.runtime.store.errors.set_status([error_id], "skipped")
     ws.audit(user, "skip", f"error:{error_id}", entity=row.entity)
     return s.QueuedError.model_validate(_error(ws.runtime.store, error_id))
 
 
 def _conflict(store: Store, conflict_id: int) -> dict[str, Any]:
-    found = [c for c in store.conflicts(None) if c["id"] == conflict_id]
+    found = [c for c in store.findings.conflicts(None) if c["id"] == conflict_id]
     if not found:
         raise NotFound(f"no conflict {conflict_id}", hint="list them with GET /api/v1/conflicts")
     return found[0]
@@ -84,7 +84,7 @@ def _conflict(store: Store, conflict_id: int) -> dict[str, Any]:
 @router.get("/conflicts", response_model=list[s.Conflict], tags=["conflicts"])
 def conflicts(rt: RuntimeDep, _user: Viewer, status: ConflictStatus = "open") -> list[s.Conflict]:
     """Fields both systems changed to different values since the last sync."""
-    return [s.Conflict.model_validate(c) for c in rt.store.conflicts(None if status == "all" else status)]
+    return [s.Conflict.model_validate(c) for c in rt.store.findings.conflicts(None if status == "all" else status)]
 
 
 @router.post("/conflicts/{conflict_id}/resolve", response_model=s.Conflict, tags=["conflicts"])
@@ -100,12 +100,12 @@ def resolve_conflict(conflict_id: s.RowId, body: s.ResolveIn, ws: WorkspaceDep, 
 @router.get("/violations", response_model=list[s.Violation], tags=["violations"])
 def violations(rt: RuntimeDep, _user: Viewer, status: ViolationStatus = "open") -> list[s.Violation]:
     """Edits a system made to data it does not own, and what koppel wrote back."""
-    return [s.Violation.model_validate(v) for v in rt.store.violations(None if status == "all" else status)]
+    return [s.Violation.model_validate(v) for v in rt.store.findings.violations(None if status == "all" else status)]
 
 
 @router.post("/violations/{violation_id}/acknowledge", response_model=s.Violation, tags=["violations"])
 def acknowledge(violation_id: s.RowId, ws: WorkspaceDep, user: Operator) -> s.Violation:
-    row = ws.runtime.store.acknowledge_violation(violation_id)
+    row = ws.runtime.store.findings.acknowledge_violation(violation_id)
     if row is None:
         raise NotFound(f"no violation {violation_id}", hint="list them with GET /api/v1/violations")
     ws.audit(user, "acknowledge", f"violation:{violation_id}", entity=row["entity"])

@@ -25,13 +25,13 @@ def report_out(report: RunReport) -> s.RunReport:
 @router.get("/runs", response_model=list[s.Run])
 def runs(rt: RuntimeDep, _user: Viewer, limit: Limit = 50) -> list[s.Run]:
     """The latest sync runs, newest first."""
-    return [s.Run.model_validate(r) for r in rt.store.last_runs(limit)]
+    return [s.Run.model_validate(r) for r in rt.store.runs.last(limit)]
 
 
 @router.get("/jobs", response_model=list[s.Job])
 def jobs(rt: RuntimeDep, _user: Viewer, status: JobStatus | None = None, limit: Limit = 50) -> list[s.Job]:
     """The job queue, newest first."""
-    return [s.Job.model_validate(j) for j in rt.store.jobs(status, limit)]
+    return [s.Job.model_validate(j) for j in rt.store.jobs.list(status, limit)]
 
 
 @router.post("/sync/record", response_model=s.SyncRecordOut,
@@ -41,8 +41,8 @@ def sync_record(body: s.SyncRecordIn, ws: WorkspaceDep, user: Operator, response
     syncing (or `wait` is false), so a record is never synced by two jobs at once."""
     record = f"{body.system}:{body.id}"
     ws.runtime.engine.entities([body.entity])  # an unknown entity is a 400 before anything runs
-    if not body.wait or ws.runtime.store.jobs("running", 1):
-        job = ws.runtime.store.enqueue("record", {"side": body.system, "entity": body.entity, "id": body.id},
+    if not body.wait or ws.runtime.store.jobs.list("running", 1):
+        job = ws.runtime.store.jobs.enqueue("record", {"side": body.system, "entity": body.entity, "id": body.id},
                                        lock_key=LOCK)
         ws.audit(user, "enqueue-sync", record, entity=body.entity, after={"job": job})
         response.status_code = 202
@@ -59,6 +59,6 @@ def sync(ws: WorkspaceDep, user: Operator, body: s.SyncIn | None = None) -> s.Qu
     body = body or s.SyncIn()
     ws.runtime.engine.entities(body.entities)  # validates the names
     payload = {"entities": body.entities} if body.entities else {}
-    job = ws.runtime.store.enqueue("full" if body.full else "sync", payload, lock_key=LOCK)
+    job = ws.runtime.store.jobs.enqueue("full" if body.full else "sync", payload, lock_key=LOCK)
     ws.audit(user, "enqueue-sync", "all", after={"job": job, "full": body.full, **payload})
     return s.Queued(job_id=job, coalesced=job is None)

@@ -22,7 +22,7 @@ def health(ws: WorkspaceDep, response: Response) -> s.Health:
     """The store answers, and each system's connector check passes."""
     store_ok = _store_ok(ws)
     systems = {}
-    seen = ws.runtime.store.systems() if store_ok else {}
+    seen = ws.runtime.store.runs.systems() if store_ok else {}
     with ws.peers() as rt:
         for side, connector in rt.connectors.items():
             found = _check(rt.settings.systems[side].connector, connector.check)
@@ -38,7 +38,7 @@ def health(ws: WorkspaceDep, response: Response) -> s.Health:
 
 def _store_ok(ws: WorkspaceDep) -> bool:
     try:
-        ws.runtime.store.link_counts()
+        ws.runtime.store.links.counts()
     except Exception:  # any failure to query means: not reachable
         return False
     return True

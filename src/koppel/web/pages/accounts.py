@@ -44,7 +44,7 @@ def account(key: Key, request: Request, ws: WorkspaceDep, user: PageUser) -> Res
 def sync_now(key: Key, ws: WorkspaceDep, user: PageOperator) -> Response:
     """Sync this account on demand from both systems, and show what each run did."""
     side, record_id = parse_key(key)
-    link = ws.runtime.store.links_by_ids("account", side, [record_id]).get(record_id)
+    link = ws.runtime.store.links.by_ids("account", side, [record_id]).get(record_id)
     sides = [("erp", link.erp_id), ("crm", link.crm_id)] if link else [(side, record_id)]
     lines, statuses = [], set()
     for system, rid in sides:

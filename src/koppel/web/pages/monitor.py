@@ -29,11 +29,11 @@ Decided = Literal["open", "coupled", "apart", "all"]
 @router.get("")
 def overview(request: Request, ws: WorkspaceDep, user: PageUser) -> Response:
     store = ws.runtime.store
-    runs = store.last_runs(30)
-    status = {"last_run": runs[0] if runs else None, "queued": len(store.jobs("queued", 500)),
-              "running": len(store.jobs("running", 500)), "errors": store.error_counts(),
-              "links": store.link_counts(), "systems": store.systems()}
-    return page(request, ws.runtime, user, "monitor.html", runs=runs, jobs=store.jobs(None, 15), status=status)
+    runs = store.runs.last(30)
+    status = {"last_run": runs[0] if runs else None, "queued": len(store.jobs.list("queued", 500)),
+              "running": len(store.jobs.list("running", 500)), "errors": store.errors.counts(),
+              "links": store.links.counts(), "systems": store.runs.systems()}
+    return page(request, ws.runtime, user, "monitor.html", runs=runs, jobs=store.jobs.list(None, 15), status=status)
 
 
 @router.post("/sync")

@@ -96,7 +96,7 @@ def _date(text: str) -> date | None:
 def _products(ws: WorkspaceDep) -> list[ProductChoice]:
     """Products the CRM holds as coupled ERP products (order entry needs both ids)."""
     found = [ProductChoice(link.crm_id, str(link.snapshot.get("name") or link.crm_id), link.snapshot.get("code"),
-                           link.snapshot.get("list_price")) for link in ws.runtime.store.all_links("product")]
+                           link.snapshot.get("list_price")) for link in ws.runtime.store.links.all("product")]
     return sorted(found, key=lambda p: p.name.casefold())
 
 

@@ -1,0 +1,72 @@
+"""What a person decides on: conflicts (both systems changed a field differently) and
+violations (a system changed data it does not own, and koppel wrote the owner's value back)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from koppel import clock
+from koppel.errors import UsageError
+from koppel.store import tables as t
+from koppel.store.base import Repository
+
+
+class Findings(Repository):
+    def add_conflicts(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            now = clock.now()
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.conflicts), [{"status": "open", "created_at": now, **r} for r in rows])
+
+    def conflicts(self, status: str | None = "open") -> list[dict[str, Any]]:
+        query = select(t.conflicts).order_by(t.conflicts.c.id)
+        if status:
+            query = query.where(t.conflicts.c.status == status)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def open_conflict_fields(self, link_ids: Iterable[int]) -> set[tuple[int, str]]:
+        ids = list(link_ids)
+        if not ids:
+            return set()
+        query = select(t.conflicts.c.link_id, t.conflicts.c.field).where(
+            t.conflicts.c.status == "open", t.conflicts.c.link_id.in_(ids))
+        with self.engine.connect() as conn:
+            return {(r[0], r[1]) for r in conn.execute(query)}
+
+    def resolve_conflict(self, conflict_id: int, winner: str, actor: str) -> dict[str, Any]:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.conflicts).where(t.conflicts.c.id == conflict_id)).first()
+            if row is None or row.status != "open":
+                raise UsageError(f"no open conflict {conflict_id}",
+                                 hint="list them with `koppel conflicts list`")
+            conn.execute(update(t.conflicts).where(t.conflicts.c.id == conflict_id).values(
+                status="resolved", resolution=winner, resolved_at=clock.now(), resolved_by=actor))
+            return dict(row._mapping)
+
+    def add_violations(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            now = clock.now()
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.violations), [{"at": now, "status": "open", "changed_by": None,
+                                                     "run_id": None, **r} for r in rows])
+
+    def violations(self, status: str | None = "open") -> list[dict[str, Any]]:
+        query = select(t.violations).order_by(t.violations.c.id)
+        if status:
+            query = query.where(t.violations.c.status == status)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def acknowledge_violation(self, violation_id: int) -> dict[str, Any] | None:
+        """Mark a violation seen; None if there is no such violation."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(t.violations).where(t.violations.c.id == violation_id)
+                                   .values(status="acknowledged")).rowcount
+            if not changed:
+                return None
+            row = conn.execute(select(t.violations).where(t.violations.c.id == violation_id)).one()
+        return dict(row._mapping)

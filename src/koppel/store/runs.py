@@ -1,0 +1,76 @@
+"""Runs (what each sync did), what the runs saw of each system, and the append-only audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from koppel import clock
+from koppel.store import tables as t
+from koppel.store.base import Repository
+
+
+class Runs(Repository):
+    def start(self, kind: str, scope: str | None = None) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(t.runs).values(
+                kind=kind, scope=scope, status="running", started_at=clock.now()).returning(t.runs.c.id))
+            return int(result.scalar_one())
+
+    def finish(self, run_id: int, status: str, stats: Mapping[str, Any], message: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(
+                status=status, finished_at=clock.now(), stats=dict(stats), message=message))
+
+    def last(self, limit: int = 10) -> list[dict[str, Any]]:
+        query = select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def counts(self) -> dict[str, int]:
+        """Runs by status, for the metrics."""
+        query = select(t.runs.c.status, func.count()).group_by(t.runs.c.status)
+        with self.engine.connect() as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
+
+    def record_systems(self, reached: Iterable[str], failed: Mapping[str, str]) -> None:
+        """After a run: the systems it reached are up; a system it could not reach is down (since
+        the first such run), with the error."""
+        now = clock.now()
+        with self.engine.begin() as conn:
+            known = {r.system: r for r in conn.execute(select(t.system_status))}
+            for system in {*reached, *failed}:
+                down = system in failed
+                row = known.get(system)
+                values = {"up": not down, "checked_at": now,
+                          "last_success_at": (row.last_success_at if row else None) if down else now,
+                          "down_since": ((row.down_since if row and not row.up else now) if down else None),
+                          "last_error": failed.get(system) if down else (row.last_error if row else None)}
+                if row is None:
+                    conn.execute(insert(t.system_status).values(system=system, **values))
+                else:
+                    conn.execute(update(t.system_status).where(t.system_status.c.system == system).values(**values))
+
+    def systems(self) -> dict[str, dict[str, Any]]:
+        """What the last runs saw of each system (empty before the first run)."""
+        with self.engine.connect() as conn:
+            return {r.system: {k: v for k, v in r._mapping.items() if k != "system"}
+                    for r in conn.execute(select(t.system_status))}
+
+
+class Audit(Repository):
+    """Who changed what, where and why; the database refuses to update or delete it."""
+
+    def add(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        if entries:
+            now = clock.now()
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.audit), [{"at": now, "origin": None, "before": None,
+                                                "after": None, "run_id": None, **e} for e in entries])
+
+    def entries(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            query = select(t.audit).order_by(t.audit.c.id.desc()).limit(limit)
+            return [dict(r._mapping) for r in conn.execute(query)]
