@@ -3,37 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from koppel.config.policy import Policy, default_policy_data, load_policy, merge
-from koppel.config.settings import SyncSettings
-from koppel.connectors.memory import MemoryConnector
-from koppel.engine import Engine
-from koppel.store import Store
-
-
-@dataclass
-class Pair:
-    erp: MemoryConnector
-    crm: MemoryConnector
-    store: Store
-    engine: Engine
-
-
-def policy_with(**tables: dict[str, object]) -> Policy:
-    return load_policy(merge(default_policy_data(), dict(tables)))
-
-
-def make_pair(policy: Policy | None = None, *, suppress_echo: bool = True,
-              url: str = "sqlite://") -> Pair:
-    erp, crm = MemoryConnector("erp"), MemoryConnector("crm")
-    store = Store.open(url)
-    settings = SyncSettings(retry_base_delay=0, retry_attempts=3, batch_size=50)
-    engine = Engine(store, {"erp": erp, "crm": crm}, policy or policy_with(),
-                    settings, suppress_echo=suppress_echo)
-    return Pair(erp, crm, store, engine)
+from koppel.testing.builders import Pair, make_pair
 
 
 @pytest.fixture
@@ -41,3 +14,18 @@ def pair() -> Iterator[Pair]:
     p = make_pair()
     yield p
     p.store.close()
+
+
+#: tiers whose every test talks to the real peers (a `pytestmark` in a conftest.py is ignored by
+#: pytest, so the marks are given here): `-m "not tryton"` leaves all of them out
+PEER_TIERS: dict[str, tuple[str, ...]] = {
+    "tryton": ("tryton",), "bottlecrm": ("bottlecrm",), "scenarios": ("tryton", "bottlecrm"),
+    "onboarding": ("tryton", "bottlecrm"), "torture": ("tryton", "bottlecrm"), "browser": ("tryton", "bottlecrm"),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.relative_to(item.config.rootpath).parts
+        for mark in PEER_TIERS.get(parts[1], ()) if len(parts) > 2 and parts[0] == "tests" else ():
+            item.add_marker(getattr(pytest.mark, mark))

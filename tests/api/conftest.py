@@ -15,7 +15,7 @@ from koppel.api.app import create_app
 from koppel.config import load_settings
 from koppel.config.settings import Settings
 from koppel.engine.runtime import Runtime
-from tests.conftest import Pair, make_pair
+from koppel.testing.builders import Pair, make_pair
 
 with warnings.catch_warnings():  # starlette asks for httpx2, which is not among our pins
     warnings.simplefilter("ignore")
@@ -53,14 +53,8 @@ class Api:
         return self.pair.store.audit.entries()
 
 
-def customer(pair: Pair, n: int = 1, **extra: object) -> str:
-    values = {"name": f"Acme {n} GmbH", "number": f"C{n}", "vat_id": f"DE{n:09d}",
-              "postcode": "10115", "currency": "EUR", "payment_term": "Net 30 days", **extra}
-    return pair.erp.put("account", values)
 
 
-def twin(pair: Pair, erp_id: str) -> str:
-    return pair.store.links.by_ids("account", "erp", [erp_id])[erp_id].crm_id
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from koppel import clock
-from tests.api.conftest import Api, customer, twin
+from koppel.testing.builders import customer, twin
+from tests.api.conftest import Api
 
 EUR = "EUR"
 
@@ -31,7 +32,7 @@ def coupled_customer(api: Api) -> tuple[str, str, dict[str, str]]:
     erp.put("invoice", {"number": "INV-2", "account": account, "state": "paid", "due_date": "2020-01-15",
                         "total": money("50"), "amount_to_pay": money("0")})
     api.pair.engine.sync()
-    crm_id = twin(api.pair, account)
+    crm_id = twin(api.pair.store, account)
     crm.put("account", {"industry": "retail"}, crm_id)
     crm.put("quote", {"number": "Q-1", "title": "Widgets", "account": crm_id, "status": "sent"})
     crm.put("case", {"subject": "Scratched widget", "kind": "question", "account": crm_id})

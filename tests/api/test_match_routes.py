@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from koppel.testing.builders import Pair
 from tests.api.conftest import Api
-from tests.conftest import Pair
 
 
 def pair_of(pair: Pair, n: int) -> tuple[str, str]:

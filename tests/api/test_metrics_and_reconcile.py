@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import Api, customer, twin
+from koppel.testing.builders import customer, twin
+from tests.api.conftest import Api
 
 
 def test_metrics_carry_the_store_state_and_request_counters(api: Api) -> None:
     account = customer(api.pair)
     api.pair.engine.sync()
-    api.pair.crm.put("account", {"name": "Renamed"}, twin(api.pair, account))
+    api.pair.crm.put("account", {"name": "Renamed"}, twin(api.pair.store, account))
     api.pair.engine.sync()
     api.get("/api/v1/runs")
     api.get("/api/v1/runs", role=None)
@@ -27,7 +28,7 @@ def test_metrics_carry_the_store_state_and_request_counters(api: Api) -> None:
 def test_reconcile_reports_drift_and_an_operator_repairs_it(api: Api) -> None:
     account = customer(api.pair)
     api.pair.engine.sync()
-    crm_id = twin(api.pair, account)
+    crm_id = twin(api.pair.store, account)
     assert api.get("/api/v1/reconcile", params={"entity": "account"}).json() == {"drift": [], "repaired": None}
     api.pair.crm.put("account", {"name": "Drifted"}, crm_id)
     [line] = api.get("/api/v1/reconcile", params={"entity": "account"}).json()["drift"]

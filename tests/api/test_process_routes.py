@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from koppel.connectors.base import InvoiceFact, StockFacts
-from tests.api.conftest import Api, customer, twin
+from koppel.testing.builders import customer, twin
+from tests.api.conftest import Api
 
 
 def stocked(api: Api) -> str:
@@ -55,7 +56,7 @@ def invoicing(api: Api) -> str:
                 InvoiceFact("2", "CN-1", account, "Acme 1 GmbH", date(2026, 1, 20), Decimal(-10), Decimal(-4))]
 
     api.pair.erp.invoice_facts = invoice_facts  # type: ignore[attr-defined]
-    return twin(api.pair, account)
+    return twin(api.pair.store, account)
 
 
 def test_revenue_evolution_and_customer_value(api: Api) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import Api, customer, twin
+from koppel.testing.builders import customer, twin
+from tests.api.conftest import Api
 
 
 def rejected(api: Api) -> int:
@@ -72,7 +73,7 @@ def test_the_error_status_filter_is_checked(api: Api) -> None:
 def conflict(api: Api) -> tuple[int, str, str]:
     account = customer(api.pair)
     api.pair.engine.sync()
-    crm_id = twin(api.pair, account)
+    crm_id = twin(api.pair.store, account)
     api.pair.erp.put("account", {"phone": "111"}, account)
     api.pair.crm.put("account", {"phone": "222"}, crm_id)
     api.pair.engine.sync()
@@ -99,7 +100,7 @@ def test_an_operator_settles_a_conflict(api: Api) -> None:
 def test_an_operator_acknowledges_a_violation(api: Api) -> None:
     account = customer(api.pair)
     api.pair.engine.sync()
-    api.pair.crm.put("account", {"name": "Renamed in CRM"}, twin(api.pair, account))
+    api.pair.crm.put("account", {"name": "Renamed in CRM"}, twin(api.pair.store, account))
     api.pair.engine.sync()
     [violation] = api.get("/api/v1/violations").json()
     assert (violation["system"], violation["field"], violation["attempted"]) == ("crm", "name", "Renamed in CRM")

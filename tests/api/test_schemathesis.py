@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode, Response
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
-from tests.api.conftest import Api, customer, open_api, settings_in
+from koppel.testing.builders import customer
+from tests.api.conftest import Api, open_api, settings_in
 
 EXAMPLES = int(os.environ.get("KOPPEL_FUZZ_EXAMPLES", "400"))
 STATEFUL_EXAMPLES = int(os.environ.get("KOPPEL_FUZZ_STATEFUL", "60"))

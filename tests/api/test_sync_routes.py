@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from koppel.engine.jobs import Worker
-from tests.api.conftest import Api, customer
+from koppel.testing.builders import customer
+from tests.api.conftest import Api
 
 
 def test_an_operator_syncs_one_record_now_and_gets_the_report(api: Api) -> None:

@@ -17,7 +17,6 @@ from koppel.connectors.bottlecrm import BottleCrmConnector, create
 ROOT = Path(__file__).resolve().parents[2]
 PEER = ROOT / "peers" / "bottlecrm" / "peer.py"
 
-pytestmark = pytest.mark.bottlecrm
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ import pytest
 
 from koppel.config import load_settings
 from koppel.config.settings import SyncSettings
-from koppel.connectors.base import Connector, WriteOp
 from koppel.connectors.bottlecrm import BottleCrmConnector
 from koppel.connectors.bottlecrm import create as create_crm
 from koppel.connectors.tryton import TrytonConnector
@@ -48,10 +47,6 @@ class Site:
     tokens: dict[str, str]
 
 
-def make(system: Connector, entity: str, values: dict[str, Any]) -> str:
-    [outcome] = system.write(entity, [WriteOp("new", values)])
-    assert outcome.ok, outcome.error
-    return outcome.id or ""
 
 
 def free_port() -> int:

@@ -13,9 +13,9 @@ import pytest
 
 from koppel.config import load_settings
 from koppel.config.settings import Settings
+from koppel.testing.builders import Pair, customer, make_pair
 from koppel.web.app import create_workspace
 from tests.api.conftest import CONFIG, TestClient, opener_for
-from tests.conftest import Pair, make_pair
 
 
 @dataclass
@@ -31,10 +31,6 @@ class Web:
         assert response.status_code == 303 and response.headers["location"] == "/monitor"
 
 
-def customer(pair: Pair, n: int, **extra: object) -> str:
-    values = {"name": f"Acme {n} GmbH", "number": f"C{n}", "vat_id": f"DE{n:09d}", "postcode": "10115",
-              "currency": "EUR", "payment_term": "Net 30 days", **extra}
-    return pair.erp.put("account", values)
 
 
 @pytest.fixture

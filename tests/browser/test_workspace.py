@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from koppel.connectors.base import WriteOp
-from tests.browser.conftest import Site, make, shot, sign_in
+from koppel.testing.builders import make
+from tests.browser.conftest import Site, shot, sign_in
 
 pytestmark = [pytest.mark.tryton, pytest.mark.bottlecrm]
 BERLIN = {"street": "Invalidenstr. 1", "postcode": "10115", "city": "Berlin", "country": "DE"}

@@ -23,7 +23,6 @@ from koppel.connectors.tryton import TrytonConnector
 from koppel.connectors.tryton import create as create_erp
 from koppel.testing import peers
 
-pytestmark = [pytest.mark.tryton, pytest.mark.bottlecrm]
 _names = count(1)
 
 

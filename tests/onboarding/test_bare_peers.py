@@ -15,8 +15,9 @@ from typing import Any
 
 from koppel.config.policy import default_policy_data as policy_data
 from koppel.config.policy import load_policy, merge
-from koppel.connectors.base import Connector, WriteOp
+from koppel.connectors.base import WriteOp
 from koppel.engine.verify import same
+from koppel.testing.builders import make
 from koppel.testing.cli import koppel
 from tests.onboarding.conftest import Bare
 
@@ -25,10 +26,6 @@ LONG = ("Internationale Gesellschaft für Präzisionsmaschinenbau, Antriebstechn
 VAT = {"rhein": "DE136695909", "mueller": "DE136695917", "acme": "DE136695925", "zeta": "DE136695933"}
 
 
-def make(system: Connector, entity: str, values: dict[str, Any]) -> str:
-    [outcome] = system.write(entity, [WriteOp("new", values)])
-    assert outcome.ok, outcome.error
-    return outcome.id or ""
 
 
 def address(street: str, postcode: str, city: str) -> dict[str, str]:

@@ -8,9 +8,10 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from koppel.testing.builders import make
 from koppel.testing.cli import koppel
 from tests.onboarding.conftest import Bare
-from tests.onboarding.test_bare_peers import crm_products, make, sync
+from tests.onboarding.test_bare_peers import crm_products, sync
 
 
 def catalogue(b: Bare) -> dict[str, str]:

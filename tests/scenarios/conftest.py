@@ -25,7 +25,6 @@ from koppel.engine import Engine, provisioning
 from koppel.store import Store
 from koppel.testing import peers
 
-pytestmark = [pytest.mark.tryton, pytest.mark.bottlecrm]
 _names = count(1)
 
 

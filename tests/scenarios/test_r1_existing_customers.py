@@ -4,6 +4,7 @@ CRM-owned fields are never touched by the ERP."""
 from __future__ import annotations
 
 from koppel.connectors.base import WriteOp
+from koppel.testing.builders import twin
 from tests.scenarios.conftest import Coupled
 
 
@@ -17,8 +18,6 @@ def erp_customer(c: Coupled, n: int) -> str:
     return outcome.id or ""
 
 
-def crm_twin(c: Coupled, erp_id: str) -> str:
-    return c.store.links.by_ids("account", "erp", [erp_id])[erp_id].crm_id
 
 
 def test_an_erp_customer_appears_in_the_crm_with_its_customer_number(coupled: Coupled) -> None:
@@ -27,7 +26,7 @@ def test_an_erp_customer_appears_in_the_crm_with_its_customer_number(coupled: Co
     number = c.erp.read("account", [erp_id])[0].record.number
     report = c.engine.sync(["account"])
     assert report.status == "ok", report.message
-    crm = c.crm.read("account", [crm_twin(c, erp_id)])[0].record
+    crm = c.crm.read("account", [twin(c.store, erp_id)])[0].record
     assert (crm.name, crm.number, crm.postcode) == ("Rheinwerk 1 GmbH", number, "50667")
     assert crm.payment_term == "Net 30 days"
     assert c.engine.sync(["account"]).writes == 0
@@ -37,12 +36,12 @@ def test_an_erp_owned_field_edited_in_the_crm_is_reverted_and_reported(coupled: 
     c = coupled
     erp_id = erp_customer(c, 2)
     c.engine.sync(["account"])
-    twin = crm_twin(c, erp_id)
-    [edit] = c.crm.write("account", [WriteOp("edit", {"name": "Renamed by sales", "industry": "grocery"}, twin)])
+    crm_id = twin(c.store, erp_id)
+    [edit] = c.crm.write("account", [WriteOp("edit", {"name": "Renamed by sales", "industry": "grocery"}, crm_id)])
     assert edit.ok, edit.error
     report = c.engine.sync(["account"])
     assert report.total("reverted") == 1, dict(report.stats["account"])
-    crm = c.crm.read("account", [twin])[0].record
+    crm = c.crm.read("account", [crm_id])[0].record
     assert crm.name == "Rheinwerk 2 GmbH" and crm.industry == "grocery"
     [violation] = c.store.findings.violations()
     assert (violation["system"], violation["field"], violation["attempted"]) == ("crm", "name", "Renamed by sales")
@@ -52,10 +51,10 @@ def test_the_erp_never_overwrites_crm_owned_fields(coupled: Coupled) -> None:
     c = coupled
     erp_id = erp_customer(c, 3)
     c.engine.sync(["account"])
-    twin = crm_twin(c, erp_id)
-    c.crm.write("account", [WriteOp("edit", {"industry": "manufacturing", "description": "Key account"}, twin)])
+    crm_id = twin(c.store, erp_id)
+    c.crm.write("account", [WriteOp("edit", {"industry": "manufacturing", "description": "Key account"}, crm_id)])
     c.engine.sync(["account"])
     c.erp.write("account", [WriteOp("rename", {"name": "Rheinwerk Drei GmbH"}, erp_id)])
     c.engine.sync(["account"])
-    crm = c.crm.read("account", [twin])[0].record
+    crm = c.crm.read("account", [crm_id])[0].record
     assert (crm.name, crm.industry, crm.description) == ("Rheinwerk Drei GmbH", "manufacturing", "Key account")

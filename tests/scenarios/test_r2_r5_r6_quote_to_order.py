@@ -4,16 +4,9 @@ reverted, never applied; order, shipment and invoice status flow back to the quo
 
 from __future__ import annotations
 
-from typing import Any
-
-from koppel.connectors.base import Connector, WriteOp
+from koppel.connectors.base import WriteOp
+from koppel.testing.builders import make
 from tests.scenarios.conftest import Coupled
-
-
-def make(system: Connector, entity: str, values: dict[str, Any]) -> str:
-    [outcome] = system.write(entity, [WriteOp("new", values)])
-    assert outcome.ok, outcome.error
-    return outcome.id or ""
 
 
 def crm_id(c: Coupled, entity: str, erp_id: str) -> str:

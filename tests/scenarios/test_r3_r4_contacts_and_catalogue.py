@@ -4,21 +4,10 @@ R4: products and prices flow ERP→CRM and are read-only there."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
-from koppel.connectors.base import Connector, WriteOp
+from koppel.connectors.base import WriteOp
+from koppel.testing.builders import make, twin
 from tests.scenarios.conftest import Coupled
-
-
-def make(system: Connector, entity: str, values: dict[str, Any]) -> str:
-    [outcome] = system.write(entity, [WriteOp("new", values)])
-    assert outcome.ok, outcome.error
-    return outcome.id or ""
-
-
-def twin(c: Coupled, entity: str, side: str, record_id: str) -> str:
-    link = c.store.links.by_ids(entity, side, [record_id])[record_id]
-    return link.id_on("crm" if side == "erp" else "erp")
 
 
 def test_contacts_and_the_invoice_recipient_are_kept_in_step(coupled: Coupled) -> None:
@@ -27,20 +16,20 @@ def test_contacts_and_the_invoice_recipient_are_kept_in_step(coupled: Coupled) -
     buyer = make(c.erp, "contact", {"first_name": "Sanne", "last_name": "Bakker", "account": account,
                                     "email": "sanne@polder.example", "invoice_recipient": True})
     assert c.engine.sync(["account", "contact"]).status == "ok"
-    crm_buyer = c.crm.read("contact", [twin(c, "contact", "erp", buyer)])[0].record
+    crm_buyer = c.crm.read("contact", [twin(c.store, buyer, "contact", "erp")])[0].record
     assert (crm_buyer.last_name, crm_buyer.email, crm_buyer.invoice_recipient) == (
         "Bakker", "sanne@polder.example", True)
-    assert crm_buyer.account == twin(c, "account", "erp", account)
+    assert crm_buyer.account == twin(c.store, account, "account", "erp")
     # sales records a new phone number in the CRM: it reaches the ERP
-    c.crm.write("contact", [WriteOp("p", {"phone": "+31 10 4567"}, twin(c, "contact", "erp", buyer))])
+    c.crm.write("contact", [WriteOp("p", {"phone": "+31 10 4567"}, twin(c.store, buyer, "contact", "erp"))])
     c.engine.sync(["account", "contact"])
     assert c.erp.read("contact", [buyer])[0].record.phone == "+31 10 4567"
     # and a colleague added in the CRM appears in the ERP under the same customer
-    crm_account = twin(c, "account", "erp", account)
+    crm_account = twin(c.store, account, "account", "erp")
     colleague = make(c.crm, "contact", {"first_name": "Pieter", "last_name": "Visser", "account": crm_account,
                                         "email": "pieter@polder.example"})
     c.engine.sync(["account", "contact"])
-    erp_colleague = c.erp.read("contact", [twin(c, "contact", "crm", colleague)])[0].record
+    erp_colleague = c.erp.read("contact", [twin(c.store, colleague, "contact", "crm")])[0].record
     assert (erp_colleague.last_name, erp_colleague.account) == ("Visser", account)
 
 
@@ -49,7 +38,7 @@ def test_products_and_prices_flow_from_the_erp_and_are_read_only_in_the_crm(coup
     product = make(c.erp, "product", {"name": "Pallet Wrap", "code": "PW-100",
                                       "list_price": {"amount": "24.9", "currency": "EUR"}, "unit": "u"})
     assert c.engine.sync(["product"]).status == "ok"
-    crm_id = twin(c, "product", "erp", product)
+    crm_id = twin(c.store, product, "product", "erp")
     crm_product = c.crm.read("product", [crm_id])[0].record
     assert (crm_product.code, crm_product.name, crm_product.list_price.amount if crm_product.list_price else None) == (
         "PW-100", "Pallet Wrap", Decimal("24.9"))

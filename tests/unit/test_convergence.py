@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import make_pair
+from koppel.testing.builders import make_pair
 
 VALUES = st.sampled_from(["a", "b", "c", "d"])
 EDIT = st.tuples(st.sampled_from(["erp", "crm"]), st.sampled_from(["name", "phone", "industry"]), VALUES)

@@ -3,18 +3,7 @@
 from __future__ import annotations
 
 from koppel.connectors.base import WriteOp
-from tests.conftest import Pair, make_pair, policy_with
-
-
-def customer(pair: Pair, n: int = 1, **extra: object) -> str:
-    values = {"name": f"Acme {n} GmbH", "number": f"C{n}", "vat_id": f"DE{n:09d}",
-              "postcode": "10115", "currency": "EUR", "payment_term": "Net 30 days", **extra}
-    return pair.erp.put("account", values)
-
-
-def crm_twin(pair: Pair, erp_id: str) -> str:
-    link = pair.store.links.by_ids("account", "erp", [erp_id])[erp_id]
-    return link.crm_id
+from koppel.testing.builders import Pair, customer, make_pair, policy_with, twin
 
 
 def test_erp_customers_appear_in_the_crm_with_their_contacts(pair: Pair) -> None:
@@ -34,12 +23,12 @@ def test_erp_customers_appear_in_the_crm_with_their_contacts(pair: Pair) -> None
 def test_an_erp_owned_field_edited_in_the_crm_is_reverted_and_reported(pair: Pair) -> None:
     account = customer(pair)
     pair.engine.sync()
-    twin = crm_twin(pair, account)
-    pair.crm.put("account", {"name": "Renamed in CRM", "industry": "retail"}, twin)
+    crm_id = twin(pair.store, account)
+    pair.crm.put("account", {"name": "Renamed in CRM", "industry": "retail"}, crm_id)
     report = pair.engine.sync()
     assert report.total("reverted") == 1
-    assert pair.crm.get("account", twin)["name"] == "Acme 1 GmbH"
-    assert pair.crm.get("account", twin)["industry"] == "retail"  # CRM-owned, kept
+    assert pair.crm.get("account", crm_id)["name"] == "Acme 1 GmbH"
+    assert pair.crm.get("account", crm_id)["industry"] == "retail"  # CRM-owned, kept
     [violation] = pair.store.findings.violations()
     assert (violation["system"], violation["field"], violation["attempted"]) == ("crm", "name", "Renamed in CRM")
     assert violation["restored"] == "Acme 1 GmbH"
@@ -48,19 +37,19 @@ def test_an_erp_owned_field_edited_in_the_crm_is_reverted_and_reported(pair: Pai
 def test_crm_owned_fields_are_never_overwritten_by_the_erp(pair: Pair) -> None:
     account = customer(pair)
     pair.engine.sync()
-    twin = crm_twin(pair, account)
-    pair.crm.put("account", {"industry": "retail", "owner": "eva"}, twin)
+    crm_id = twin(pair.store, account)
+    pair.crm.put("account", {"industry": "retail", "owner": "eva"}, crm_id)
     pair.engine.sync()
     pair.erp.put("account", {"name": "Acme One GmbH", "industry": "mining"}, account)
     pair.engine.sync()
-    crm = pair.crm.get("account", twin)
+    crm = pair.crm.get("account", crm_id)
     assert (crm["name"], crm["industry"], crm["owner"]) == ("Acme One GmbH", "retail", "eva")
 
 
 def test_a_shared_field_flows_from_the_crm_to_the_erp(pair: Pair) -> None:
     account = customer(pair)
     pair.engine.sync()
-    pair.crm.put("account", {"phone": "+49 30 1"}, crm_twin(pair, account))
+    pair.crm.put("account", {"phone": "+49 30 1"}, twin(pair.store, account))
     pair.engine.sync()
     assert pair.erp.get("account", account)["phone"] == "+49 30 1"
 
@@ -68,12 +57,12 @@ def test_a_shared_field_flows_from_the_crm_to_the_erp(pair: Pair) -> None:
 def test_both_sides_changing_a_shared_field_is_a_conflict_until_resolved(pair: Pair) -> None:
     account = customer(pair)
     pair.engine.sync()
-    twin = crm_twin(pair, account)
+    crm_id = twin(pair.store, account)
     pair.erp.put("account", {"phone": "111"}, account)
-    pair.crm.put("account", {"phone": "222"}, twin)
+    pair.crm.put("account", {"phone": "222"}, crm_id)
     report = pair.engine.sync()
     assert report.total("conflicts") == 1
-    assert (pair.erp.get("account", account)["phone"], pair.crm.get("account", twin)["phone"]) == ("111", "222")
+    assert (pair.erp.get("account", account)["phone"], pair.crm.get("account", crm_id)["phone"]) == ("111", "222")
     [conflict] = pair.store.findings.conflicts()
     assert (conflict["erp_value"], conflict["crm_value"]) == ("111", "222")
     assert pair.engine.sync().total("conflicts") == 0  # not reported twice
@@ -138,7 +127,7 @@ def test_a_retry_after_a_crash_between_create_and_link_does_not_duplicate(pair: 
     report = pair.engine.sync(["account"])
     assert report.total("matched") == 1 and report.total("created") == 0
     assert len(pair.crm.ids("account")) == 1
-    assert pair.crm.get("account", crm_twin(pair, account))["vat_id"] == "DE000000001"
+    assert pair.crm.get("account", twin(pair.store, account))["vat_id"] == "DE000000001"
 
 
 def test_a_prospect_stays_out_of_the_erp_until_its_coupling_trigger(pair: Pair) -> None:
@@ -166,10 +155,10 @@ def test_a_record_the_erp_deletes_disappears_from_the_crm(pair: Pair) -> None:
 def test_an_erp_customer_deleted_in_the_crm_is_restored(pair: Pair) -> None:
     account = customer(pair)
     pair.engine.sync()
-    pair.crm.remove("account", crm_twin(pair, account))
+    pair.crm.remove("account", twin(pair.store, account))
     report = pair.engine.sync(["account"])
     assert report.total("restored") == 1
-    assert pair.crm.get("account", crm_twin(pair, account))["name"] == "Acme 1 GmbH"
+    assert pair.crm.get("account", twin(pair.store, account))["name"] == "Acme 1 GmbH"
     assert [v["attempted"] for v in pair.store.findings.violations()] == ["deleted"]
 
 
@@ -192,8 +181,8 @@ def test_value_maps_translate_between_vocabularies() -> None:
                               maps={"terms": {"Net 30 days": "NET_30"}}))
     account = customer(p)
     p.engine.sync()
-    twin = crm_twin(p, account)
-    assert p.crm.get("account", twin)["payment_term"] == "NET_30"
+    crm_id = twin(p.store, account)
+    assert p.crm.get("account", crm_id)["payment_term"] == "NET_30"
     assert p.engine.sync().writes == 0  # the mapped value is no change
 
 
@@ -201,7 +190,7 @@ def test_a_per_record_override_changes_ownership_for_that_record_only() -> None:
     p = make_pair()
     first, second = customer(p, 1), customer(p, 2)
     p.engine.sync()
-    twin1, twin2 = crm_twin(p, first), crm_twin(p, second)
+    twin1, twin2 = twin(p.store, first), twin(p.store, second)
     p.engine.policy = policy_with(overrides=[{"entity": "account", "record": f"crm:{twin1}",
                                               "fields": {"credit_limit": {"owner": "crm"}}}])
     limit = {"amount": "99", "currency": "EUR"}
@@ -287,9 +276,9 @@ def test_only_complaints_go_to_the_erp_and_their_state_comes_back(pair: Pair) ->
     account = customer(pair)
     order = pair.erp.put("order", {"number": "SO1", "account": account, "currency": "EUR"})
     pair.engine.sync()
-    twin = crm_twin(pair, account)
-    pair.crm.put("case", {"subject": "How do I log in?", "account": twin})
-    complaint = pair.crm.put("case", {"subject": "Broken widget", "kind": "complaint", "account": twin})
+    crm_id = twin(pair.store, account)
+    pair.crm.put("case", {"subject": "How do I log in?", "account": crm_id})
+    complaint = pair.crm.put("case", {"subject": "Broken widget", "kind": "complaint", "account": crm_id})
     pair.engine.sync()
     [erp_case] = pair.erp.ids("case")
     assert pair.erp.get("case", erp_case)["subject"] == "Broken widget"
@@ -318,7 +307,7 @@ def test_a_complaint_without_an_order_waits_naming_the_field_to_fill(pair: Pair)
     for n in (1, 2):
         pair.erp.put("order", {"number": f"SO{n}", "account": account, "currency": "EUR"})
     pair.engine.sync()
-    complaint = pair.crm.put("case", {"subject": "Dented", "kind": "complaint", "account": crm_twin(pair, account)})
+    complaint = pair.crm.put("case", {"subject": "Dented", "kind": "complaint", "account": twin(pair.store, account)})
     pair.engine.sync()
     assert pair.erp.ids("case") == []
     [held] = pair.store.errors.list("held")

@@ -8,8 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from koppel.engine import erasure
-from tests.conftest import Pair
-from tests.unit.test_engine_stories import customer
+from koppel.testing.builders import Pair, customer
 
 
 def test_a_person_is_erased_in_both_systems_and_in_koppel(pair: Pair) -> None:

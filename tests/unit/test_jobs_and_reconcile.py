@@ -13,7 +13,7 @@ from koppel.engine import Engine
 from koppel.engine import reconcile as rec
 from koppel.engine.jobs import LOCK, Scheduler, Worker, next_run
 from koppel.errors import UsageError
-from tests.conftest import Pair
+from koppel.testing.builders import Pair
 
 
 class Crash(BaseException):
@@ -125,7 +125,7 @@ def test_reconcile_reports_drift_with_its_repair_and_applies_it(pair: Pair) -> N
 
 def test_live_mode_polls_less_often_while_a_system_is_down() -> None:
     from koppel.engine.jobs import Scheduler, Worker
-    from tests.conftest import make_pair
+    from koppel.testing.builders import make_pair
 
     pair = make_pair()
     scheduler = Scheduler(pair.engine, Worker(pair.engine))

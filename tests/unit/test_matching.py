@@ -4,8 +4,7 @@ differ, nothing created for a record while its proposal waits, and coupling by o
 from __future__ import annotations
 
 from koppel.engine import matching
-from tests.conftest import Pair
-from tests.unit.test_engine_stories import crm_twin, customer
+from koppel.testing.builders import Pair, customer, twin
 
 
 def test_pairs_are_proposed_by_number_vat_email_then_name_and_postcode() -> None:
@@ -36,7 +35,7 @@ def test_a_proposed_record_waits_for_the_decision_then_couples_without_a_duplica
     waiting = pair.engine.sync(["account"])
     assert waiting.total("created") == 0 and pair.crm.ids("account") == [existing]
     stats = matching.couple(pair.engine, proposal, "tester")
-    assert stats["matched"] == 1 and crm_twin(pair, account) == existing
+    assert stats["matched"] == 1 and twin(pair.store, account) == existing
     crm = pair.crm.get("account", existing)
     assert (crm["name"], crm["number"], crm["industry"]) == ("Acme 1 GmbH", "C1", "retail")
     report = pair.engine.sync(["account"])
@@ -50,7 +49,7 @@ def test_kept_apart_the_erp_customer_is_created_in_the_crm(pair: Pair) -> None:
     [proposal] = matching.propose(pair.engine, ["account"])
     pair.engine.sync(["account"])
     matching.keep_apart(pair.engine, proposal, "tester")
-    assert crm_twin(pair, account) != existing
+    assert twin(pair.store, account) != existing
     assert len(pair.crm.ids("account")) == 2
 
 
@@ -61,6 +60,6 @@ def test_coupling_a_possible_duplicate_from_a_name_collision_drops_the_copy(pair
     pair.engine.sync(["account"])
     [proposal] = pair.store.proposals.list()
     matching.couple(pair.engine, proposal, "tester")
-    assert pair.crm.ids("account") == [prospect] and crm_twin(pair, account) == prospect
+    assert pair.crm.ids("account") == [prospect] and twin(pair.store, account) == prospect
     assert pair.crm.get("account", prospect)["name"] == "Acme 1 GmbH"  # the owner's name restored
     assert pair.engine.sync(["account"]).writes == 0

@@ -8,7 +8,7 @@ from koppel.config.policy import Side
 from koppel.engine.planner import Change, Scope, natural_keys, plan_batch, plan_deletes, plan_merge
 from koppel.model import Account
 from koppel.store import LinkRow
-from tests.conftest import policy_with
+from koppel.testing.builders import policy_with
 
 FIELDS = frozenset(Account.model_fields)
 

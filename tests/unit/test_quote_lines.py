@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Pair, make_pair, policy_with
+from koppel.testing.builders import Pair, make_pair, policy_with
 
 
 def catalogue(pair: Pair) -> dict[str, str]:

@@ -10,8 +10,7 @@ import pytest
 
 from koppel.connectors._http import parse_body, retry_after
 from koppel.errors import TransientError
-from tests.conftest import Pair
-from tests.unit.test_engine_stories import customer
+from koppel.testing.builders import Pair, customer
 
 
 def test_the_backoff_waits_at_least_as_long_as_the_system_asked(pair: Pair) -> None:

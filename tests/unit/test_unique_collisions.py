@@ -4,8 +4,7 @@ possible duplicate; the copy's other name is no edit of ERP-owned data."""
 
 from __future__ import annotations
 
-from tests.conftest import Pair, make_pair, policy_with
-from tests.unit.test_engine_stories import crm_twin, customer
+from koppel.testing.builders import Pair, customer, make_pair, policy_with, twin
 
 
 def test_an_erp_customer_whose_name_a_prospect_holds_is_created_under_another_name(pair: Pair) -> None:
@@ -14,7 +13,7 @@ def test_an_erp_customer_whose_name_a_prospect_holds_is_created_under_another_na
     account = customer(pair)
     report = pair.engine.sync(["account"])
     assert report.status == "ok", report.message
-    copy = crm_twin(pair, account)
+    copy = twin(pair.store, account)
     assert copy != prospect
     stored = pair.crm.get("account", copy)
     assert (stored["name"], stored["number"], stored["vat_id"]) == ("Acme 1 GmbH (C1)", "C1", "DE000000001")

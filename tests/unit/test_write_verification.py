@@ -4,8 +4,7 @@ success and never a policy violation; once the target can store it, a retry brin
 from __future__ import annotations
 
 from koppel.engine.verify import differences, same
-from tests.conftest import Pair
-from tests.unit.test_engine_stories import crm_twin, customer
+from koppel.testing.builders import Pair, customer, twin
 
 
 def test_a_value_the_crm_drops_on_create_is_one_error_naming_the_field_and_no_violation(pair: Pair) -> None:
@@ -13,8 +12,8 @@ def test_a_value_the_crm_drops_on_create_is_one_error_naming_the_field_and_no_vi
     account = customer(pair, credit_limit={"amount": "5000", "currency": "EUR"})
     report = pair.engine.sync(["account"])
     assert report.status == "partial"
-    twin = crm_twin(pair, account)
-    assert pair.crm.get("account", twin)["name"] == "Acme 1 GmbH"
+    crm_id = twin(pair.store, account)
+    assert pair.crm.get("account", crm_id)["name"] == "Acme 1 GmbH"
     [error] = pair.store.errors.list("open")
     assert (error.entity, error.source, error.source_id, error.target) == ("account", "erp", account, "crm")
     assert "number: wrote 'C1', it holds None" in error.message
@@ -28,13 +27,13 @@ def test_a_value_the_crm_drops_on_create_is_one_error_naming_the_field_and_no_vi
 def test_a_value_dropped_on_update_keeps_the_rest_of_the_update_and_names_the_field(pair: Pair) -> None:
     account = customer(pair)
     pair.engine.sync(["account"])
-    twin = crm_twin(pair, account)
+    crm_id = twin(pair.store, account)
     pair.crm.dropped = {"account.payment_term"}
     pair.erp.put("account", {"name": "Acme Eins GmbH", "payment_term": "Net 60 days"}, account)
     report = pair.engine.sync(["account"])
     [error] = pair.store.errors.list("open")
     assert error.operation == "update" and "payment_term: wrote 'Net 60 days'" in error.message
-    assert pair.crm.get("account", twin)["name"] == "Acme Eins GmbH"
+    assert pair.crm.get("account", crm_id)["name"] == "Acme Eins GmbH"
     assert report.total("violations") == 0
     assert pair.engine.sync(["account"]).total("violations") == 0  # the name that did land is no edit
 
@@ -47,7 +46,7 @@ def test_once_the_field_exists_a_retry_brings_the_dropped_value_across(pair: Pai
     pair.crm.dropped = set()  # `koppel setup` created the field
     report = pair.engine.retry_errors([error.id])
     assert report.status == "ok", report.message
-    assert pair.crm.get("account", crm_twin(pair, account))["number"] == "C1"
+    assert pair.crm.get("account", twin(pair.store, account))["number"] == "C1"
     assert pair.store.errors.list("open") == []
     assert pair.engine.sync(["account"]).writes == 0
 
