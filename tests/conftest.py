@@ -20,7 +20,7 @@ def pair() -> Iterator[Pair]:
 #: pytest, so the marks are given here): `-m "not tryton"` leaves all of them out
 PEER_TIERS: dict[str, tuple[str, ...]] = {
     "tryton": ("tryton",), "bottlecrm": ("bottlecrm",), "scenarios": ("tryton", "bottlecrm"),
-    "onboarding": ("tryton", "bottlecrm"), "torture": ("tryton", "bottlecrm"), "browser": ("tryton", "bottlecrm"),
+    "onboarding": ("tryton", "bottlecrm"), "torture": ("tryton", "bottlecrm"),
 }
 
 

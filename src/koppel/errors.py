@@ -42,6 +42,14 @@ class Unsupported(UsageError):
     """The systems koppel is connected to cannot do what was asked (a connector lacks an ability)."""
 
 
+class NotFound(UsageError):
+    """The thing asked for does not exist."""
+
+
+class StateConflict(UsageError):
+    """The thing exists but is not in a state that allows the request."""
+
+
 class ConnectorError(KoppelError):
     """A peer system failed to answer as expected."""
 

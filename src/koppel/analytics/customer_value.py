@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from koppel.analytics.facts import ActivityCount, RevenueFact, activity_counts, read_revenue_facts
 from koppel.config.settings import ValueSettings
 from koppel.connectors.base import Connector, WriteOp
-from koppel.engine import Engine
+from koppel.engine import Engine, writes
 
 Tier = Literal["A", "B", "C"]
 CENT = Decimal("0.01")
@@ -106,16 +106,14 @@ def customer_value(engine: Engine, start: date, end: date, settings: ValueSettin
     return customer_values(facts, activities, settings, unnamed_account_names(crm, facts, activities))
 
 
-def push_tiers(engine: Engine, values: Sequence[CustomerValue]) -> PushReport:
+def push_tiers(engine: Engine, values: Sequence[CustomerValue], actor: str = "analytics") -> PushReport:
     """Write each account's tier to the CRM (`value_tier`, CRM-local in the default policy) and
     into its link snapshot, so no sync takes it for a CRM edit to send or revert."""
     targets = [v for v in values if v.account]
     ops = [WriteOp(v.account or "", {"value_tier": v.tier}, v.account) for v in targets]
-    outcomes = engine.connectors["crm"].write("account", ops) if ops else []
+    outcomes = writes.write(engine, "crm", "account", ops, actor=actor, origin="customer-value",
+                            snapshots={v.account or "": {"value_tier": v.tier} for v in targets})
     errors = {o.key: (o.error.message if o.error else "") for o in outcomes if not o.ok}
     written = {v.account: v.tier for v in targets if v.account not in errors}
-    links = engine.store.links.by_ids("account", "crm", [a for a in written if a])
-    engine.store.links.update_snapshots({link.id: {**link.snapshot, "value_tier": written[crm_id]}
-                                   for crm_id, link in links.items()})
     return PushReport(written=len(written), skipped=[v.key for v in values if not v.account],
                       errors=errors)

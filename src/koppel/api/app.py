@@ -11,10 +11,10 @@ from contextlib import AbstractContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from koppel.api import errors, metrics
-from koppel.api.deps import Workspace
 from koppel.api.routes import accounts, admin, matches, processes, queue, reconcile, sync, system
 from koppel.config.settings import Settings
 from koppel.engine.runtime import Runtime, open_runtime
+from koppel.services.workspace import Workspace
 from koppel.store import Store
 
 Opener = Callable[[Settings], AbstractContextManager[Runtime]]

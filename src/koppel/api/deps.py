@@ -1,48 +1,19 @@
-"""What routes depend on, as `Annotated` aliases: the workspace (one Runtime opened at startup),
-the signed-in user from a bearer token, and the role a route needs.
-
-Connectors are not thread-safe, and FastAPI runs plain routes in a thread pool: everything that
-talks to a peer system goes through `Workspace.peers()`, which holds one lock.
+"""What routes depend on, as `Annotated` aliases: the workspace (one Runtime opened at startup,
+see `koppel.services.workspace`), the signed-in user from a bearer token, and the role a route needs.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from koppel.api.errors import Forbidden, Unauthenticated
 from koppel.engine.runtime import Runtime
-from koppel.processes.account_view import AccountView
+from koppel.services.workspace import Workspace
 from koppel.store.workspace import ROLES, Role, UserRow
-
-
-@dataclass
-class Workspace:
-    """The app's state: the runtime, the lock around the peers, the account view."""
-
-    runtime: Runtime
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def view(self) -> AccountView:
-        return AccountView(self.runtime.engine)
-
-    @contextmanager
-    def peers(self) -> Iterator[Runtime]:
-        with self.lock:
-            yield self.runtime
-
-    def audit(self, user: UserRow, action: str, record: str, *, entity: str | None = None,
-              before: Any = None, after: Any = None) -> None:
-        """Every mutation made through the API lands in the audit trail under the user's name."""
-        self.runtime.store.audit.add([{"actor": user.name, "action": action, "entity": entity, "record": record,
-                                   "before": before, "after": after, "origin": "api"}])
 
 
 def workspace(request: Request) -> Workspace:

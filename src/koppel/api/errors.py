@@ -19,19 +19,13 @@ from koppel.errors import (
     ConnectorError,
     FatalError,
     KoppelError,
+    NotFound,
     RecordError,
+    StateConflict,
     TransientError,
     Unsupported,
     UsageError,
 )
-
-
-class NotFound(UsageError):
-    """The thing asked for does not exist."""
-
-
-class StateConflict(UsageError):
-    """The thing exists but is not in a state that allows the request."""
 
 
 class Unauthenticated(KoppelError):

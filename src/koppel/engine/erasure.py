@@ -9,6 +9,7 @@ from typing import Any
 
 from koppel.config.policy import Side, other
 from koppel.connectors.base import WriteOp
+from koppel.engine import writes
 from koppel.engine.sync import Engine
 from koppel.errors import UsageError
 
@@ -42,7 +43,8 @@ def erase(engine: Engine, entity: str, side: Side, record_id: str, actor: str) -
             [outcome] = executor.call(sys, engine.connectors[sys].delete, entity, [target])
         else:
             values = engine.translator.outgoing(entity, sys, ANONYMOUS[entity])
-            [outcome] = executor.call(sys, engine.connectors[sys].write, entity, [WriteOp(target, values, target)])
+            [outcome] = writes.write(engine, sys, entity, [WriteOp(target, values, target)], actor=actor,
+                                     origin="erasure")
         if outcome.error is not None:
             raise outcome.error
     snapshot = {**link.snapshot, **ANONYMOUS[entity]} if link and how != "delete" else None

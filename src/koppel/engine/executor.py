@@ -106,7 +106,7 @@ class Executor:
         chunk, values, outcomes = self._write_new(scope, chunk, renamed, stats)
         made = [(c, o.id or "", v) for c, o, v in zip(chunk, outcomes, values, strict=True) if o.ok and o.id]
         # a create's empty field is no value: the target may fill in its own default
-        wrong = self._verify(scope.entity, target, [(i, {k: x for k, x in v.items() if x is not None})
+        wrong = self.verify(scope.entity, target, [(i, {k: x for k, x in v.items() if x is not None})
                                                     for _, i, v in made])
         # the snapshot keeps the owner's value, also where the copy carries another name
         self._link(scope, [(c.source_id, i, _without(c.values, wrong.get(i))) for c, i, _ in made])
@@ -122,7 +122,7 @@ class Executor:
         self._park([(c.entity, c.source, c.source_id, target, "create", c.values, o)
                     for c, o in zip(chunk, outcomes, strict=True) if not o.ok and c.source_id not in parked], stats)
         self._park([(c.entity, c.source, c.source_id, target, "create", c.values,
-                     _dropped(target, i, wrong[i])) for c, i, _ in made if i in wrong], stats)
+                     dropped_outcome(target, i, wrong[i])) for c, i, _ in made if i in wrong], stats)
         return collided
 
     def _write_new(self, scope: Scope, chunk: Sequence[Create], renamed: Mapping[str, Renamed],
@@ -272,15 +272,17 @@ class Executor:
                 chunk = group[start:start + self.batch_size]
                 values = self.translate.outgoing_many(entity, target, [u.values for u in chunk])
                 ops = [WriteOp(str(i), v, u.target_id) for i, (u, v) in enumerate(zip(chunk, values, strict=True))]
-                outcomes = self._write_again(target, entity, ops)
-                wrong = self._verify(entity, target, [(u.target_id, v) for u, v, o in
+                outcomes = self.write_updates(target, entity, ops)
+                wrong = self.verify(entity, target, [(u.target_id, v) for u, v, o in
                                                       zip(chunk, values, outcomes, strict=True) if o.ok])
                 for u, o in zip(chunk, outcomes, strict=True):
                     self._after_update(u, o, wrong.get(u.target_id), failed, stats)
 
-    def _write_again(self, target: Side, entity: str, ops: list[WriteOp]) -> list[WriteOutcome]:
+    def write_updates(self, target: Side, entity: str, ops: list[WriteOp]) -> list[WriteOutcome]:
         """Write updates; the ops whose own answer was a transient failure are sent again (an
         update of given values is safe to repeat), within the attempts."""
+        if not ops:
+            return []
         outcomes = self.call(target, self.connectors[target].write, entity, ops)
         for attempt in range(2, self.attempts + 1):
             again = [i for i, o in enumerate(outcomes) if isinstance(o.error, TransientError)]
@@ -292,7 +294,7 @@ class Executor:
                 outcomes[i] = outcome
         return outcomes
 
-    def _verify(self, entity: str, target: Side, written: list[tuple[str, dict[str, Any]]]
+    def verify(self, entity: str, target: Side, written: list[tuple[str, dict[str, Any]]]
                 ) -> dict[str, list[Difference]]:
         """Read what `target` stored for the records just written; the fields it did not keep.
 
@@ -321,7 +323,7 @@ class Executor:
         if dropped:
             failed[u.link_id] = (failed.get(u.link_id) or set()) | {d.field for d in dropped}
             self._park([(u.entity, u.source, u.source_id, u.target, operation, u.values,
-                         _dropped(u.target, u.target_id, dropped))], stats)
+                         dropped_outcome(u.target, u.target_id, dropped))], stats)
 
     def _deletes(self, plan: Plan, stats: Counter[str]) -> None:
         for d in plan.deletes:
@@ -412,9 +414,11 @@ def _without(snapshot: dict[str, Any], dropped: list[Difference] | None) -> dict
     return {k: v for k, v in snapshot.items() if k not in gone}
 
 
-def _dropped(target: Side, record_id: str, diffs: list[Difference]) -> WriteOutcome:
+def dropped_outcome(target: Side, record_id: str, diffs: list[Difference], key: str | None = None
+                    ) -> WriteOutcome:
+    """The outcome of a write whose values `target` did not all keep: an error, not a success."""
     fields = "; ".join(d.describe() for d in diffs)
-    return WriteOutcome(record_id, record_id, RecordError(
+    return WriteOutcome(key or record_id, record_id, RecordError(
         f"{target} did not store what koppel wrote to {record_id} ({fields})", system=target,
         hint="the field may be missing or read-only there: `koppel check` lists what is missing "
              "and `koppel setup` creates it; then retry this record"))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from koppel.config.policy import Side, other
+from koppel.connectors.base import WriteOp
+from koppel.engine import writes
 from koppel.engine.sync import SIDES, Engine
 
 
@@ -100,8 +102,6 @@ def apply(engine: Engine, drift: Sequence[Drift]) -> Counter[str]:
 
 
 def _repair_field(engine: Engine, line: Drift, stats: Counter[str]) -> None:
-    from koppel.connectors.base import WriteOp
-
     field = line.detail.split(":", 1)[0]
     winner = other(line.side)
     link = engine.store.links.by_ids(line.entity, line.side, [line.record_id])[line.record_id]
@@ -110,9 +110,9 @@ def _repair_field(engine: Engine, line: Drift, stats: Counter[str]) -> None:
     value = engine.translator.records(line.entity, winner, [record])[0]
     new = value.values.get(field)
     op = WriteOp("repair", engine.translator.outgoing(line.entity, line.side, {field: new}), line.record_id)
-    [outcome] = executor.call(line.side, engine.connectors[line.side].write, line.entity, [op])
+    [outcome] = writes.write(engine, line.side, line.entity, [op], actor="reconcile", origin="reconcile",
+                             snapshots={line.record_id: {field: new}})
     if outcome.ok:
-        engine.store.links.update_snapshots({link.id: {**link.snapshot, field: new}})
         stats["repaired"] += 1
     else:
         stats["errors"] += 1

@@ -15,7 +15,7 @@ import structlog
 from koppel.config.policy import Policy, Side, other
 from koppel.config.settings import SyncSettings
 from koppel.connectors.base import ChangeBatch, Connector, RemoteRecord, WriteOp
-from koppel.engine import handoffs
+from koppel.engine import handoffs, writes
 from koppel.engine.executor import Executor
 from koppel.engine.plan import Create, Hold, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
@@ -359,16 +359,12 @@ class Engine:
         link = self.store.links.by_link_ids([row["link_id"]])[row["link_id"]]
         value = row[f"{winner}_value"]
         loser = other(winner)
-        executor = self.executor(None)
-        op = WriteOp("resolve", executor.translate.outgoing(row["entity"], loser, {row["field"]: value}),
-                     link.id_on(loser))
-        outcome = executor.call(loser, self.connectors[loser].write, row["entity"], [op])[0]
+        target = link.id_on(loser)
+        op = WriteOp("resolve", self.translator.outgoing(row["entity"], loser, {row["field"]: value}), target)
+        [outcome] = writes.write(self, loser, row["entity"], [op], actor=actor, origin=f"conflict:{conflict_id}",
+                                 snapshots={target: {row["field"]: value}})
         if outcome.error:
             raise outcome.error
-        self.store.links.update_snapshots({link.id: {**link.snapshot, row["field"]: value}})
-        self.store.audit.add([{"actor": actor, "action": "resolve", "entity": row["entity"],
-                           "record": f"{loser}:{link.id_on(loser)}", "after": {row["field"]: value},
-                           "origin": f"conflict:{conflict_id}"}])
 
     def _finish(self, report: RunReport, status: str, message: str | None, *, down: str = "") -> RunReport:
         """Close the run row (whatever ended it) and say what the run saw of the systems."""

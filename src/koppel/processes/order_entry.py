@@ -19,7 +19,7 @@ from koppel import clock
 from koppel.config.policy import Side
 from koppel.config.settings import OrderEntrySettings
 from koppel.connectors.base import Connector, StockSource, Supply, WriteOp
-from koppel.engine import Engine
+from koppel.engine import Engine, writes
 from koppel.errors import KoppelError, RecordError
 from koppel.model import Money
 
@@ -168,7 +168,7 @@ def _erp_products(engine: Engine, crm_ids: Sequence[str]) -> list[str]:
 def place_order(engine: Engine, crm_account_id: str, lines: Sequence[OrderLine | tuple[str, Any]],
                 *, requested_date: date | None = None, reference: str | None = None,
                 contact_id: str | None = None, settings: OrderEntrySettings | None = None,
-                idempotency_key: str | None = None) -> PlacedOrder:
+                idempotency_key: str | None = None, actor: str = "workspace") -> PlacedOrder:
     """Place an order for a CRM account in the ERP and show it on a new CRM quote.
 
     The account is coupled first when it is a prospect (its ERP customer number comes back);
@@ -189,14 +189,14 @@ def place_order(engine: Engine, crm_account_id: str, lines: Sequence[OrderLine |
         quote_id = str(made["crm_quote"])
         values = crm.read("quote", [quote_id])[0].record.model_dump(mode="json")
     else:
-        quote_id, values = _crm_quote(engine, crm_account_id, order, report, reference, contact_id)
+        quote_id, values = _crm_quote(engine, crm_account_id, order, report, reference, contact_id, actor)
         if idempotency_key:
             engine.store.submissions.record(idempotency_key, "order", {"crm_quote": quote_id})
-    sale_id = _erp_sale(erp, values, erp_account, report)
+    sale_id = _erp_sale(engine, values, erp_account, report, actor)
     if idempotency_key:
         engine.store.submissions.record(idempotency_key, "order", {"erp_sale": sale_id})
     if not engine.store.links.by_ids("quote", "crm", [quote_id]):
-        _show_erp_lines(engine, quote_id, sale_id)
+        _show_erp_lines(engine, quote_id, sale_id, actor)
         _link_quote(engine, quote_id, sale_id)
     sale = erp.read("order", [sale_id])[0].record
     account = crm.read("account", [crm_account_id])[0].record
@@ -230,7 +230,7 @@ def ensure_customer(engine: Engine, crm_account_id: str) -> tuple[str, bool]:
 
 
 def _crm_quote(engine: Engine, account_id: str, order: list[OrderLine], report: AvailabilityReport,
-               reference: str | None, contact_id: str | None) -> tuple[str, dict[str, Any]]:
+               reference: str | None, contact_id: str | None, actor: str) -> tuple[str, dict[str, Any]]:
     """A CRM quote for the order (BottleCRM has no orders): account, contact, lines at the
     CRM's list prices for now, the proposed ship date. Returns its id and values."""
     crm = engine.connectors["crm"]
@@ -245,31 +245,30 @@ def _crm_quote(engine: Engine, account_id: str, order: list[OrderLine], report: 
         "contact": contact, "currency": currency,
         "planned_ship_date": report.ship_date.isoformat(),
         "lines": [_crm_line(li, products.get(li.product)) for li in order]}
-    quote_id = _written(crm, "quote", WriteOp("order-entry", values), "CRM quote")
+    quote_id = _written(engine, "crm", "quote", WriteOp("order-entry", values), "CRM quote", actor)
     created = crm.read("quote", [quote_id])[0].record.model_dump(mode="json")
     return quote_id, created
 
 
-def _erp_sale(erp: Connector, quote: Mapping[str, Any], erp_account: str,
-              report: AvailabilityReport) -> str:
+def _erp_sale(engine: Engine, quote: Mapping[str, Any], erp_account: str, report: AvailabilityReport,
+              actor: str) -> str:
     """The ERP sale for the quote: priced, quoted and confirmed by the ERP (its quote writer)."""
     values = {"number": quote.get("number"), "title": quote.get("title"), "account": erp_account,
               "currency": quote.get("currency"), "planned_ship_date": report.ship_date.isoformat(),
               "lines": [{"product": p.erp_product, "quantity": str(p.quantity)}
                         for p in report.products]}
-    existing = erp.find("quote", [{"number": values["number"]}])[0] if values["number"] else None
+    existing = engine.connectors["erp"].find("quote", [{"number": values["number"]}])[0] if values["number"] else None
     if existing:
         return existing  # a retry: the sale was made
-    return _written(erp, "quote", WriteOp("order-entry", values), "ERP sale")
+    return _written(engine, "erp", "quote", WriteOp("order-entry", values), "ERP sale", actor)
 
 
-def _show_erp_lines(engine: Engine, quote_id: str, sale_id: str) -> None:
+def _show_erp_lines(engine: Engine, quote_id: str, sale_id: str, actor: str) -> None:
     """The CRM quote shows the ERP's prices (the ERP priced the order, not the CRM)."""
     sale = engine.connectors["erp"].read("quote", [sale_id])[0].record.model_dump(mode="json")
     lines = engine.translator.values("quote", "erp", {"lines": sale["lines"]})
     crm_lines = engine.translator.outgoing("quote", "crm", lines)["lines"]
-    _written(engine.connectors["crm"], "quote", WriteOp("lines", {"lines": crm_lines}, quote_id),
-             "CRM quote lines")
+    _written(engine, "crm", "quote", WriteOp("lines", {"lines": crm_lines}, quote_id), "CRM quote lines", actor)
 
 
 def _link_quote(engine: Engine, quote_id: str, sale_id: str) -> None:
@@ -281,12 +280,12 @@ def _link_quote(engine: Engine, quote_id: str, sale_id: str) -> None:
     engine.sync_record("erp", "quote", sale_id)
 
 
-def _written(system: Connector, entity: str, op: WriteOp, what: str) -> str:
-    [outcome] = system.write(entity, [op])
+def _written(engine: Engine, side: Side, entity: str, op: WriteOp, what: str, actor: str) -> str:
+    [outcome] = writes.write(engine, side, entity, [op], actor=actor, origin="order-entry")
     if outcome.error is not None or not outcome.id:
-        error = outcome.error or RecordError("no id returned", system=system.name)
+        error = outcome.error or RecordError("no id returned", system=side)
         raise OrderEntryError(f"{what} not written: {error.message}",
-                              hint=error.hint or f"check the {what} in {system.name} and try again")
+                              hint=error.hint or f"check the {what} in {side} and try again")
     return outcome.id
 
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query
 
 from koppel.api import schemas as s
 from koppel.api.deps import Viewer, WorkspaceDep
-from koppel.api.errors import NotFound
 from koppel.api.routes import API
+from koppel.errors import NotFound
 
 router = APIRouter(prefix=API, tags=["accounts"])
 Key = Annotated[str, Path(min_length=5, max_length=210, description="erp:ID or crm:ID")]

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 from koppel.api import schemas as s
 from koppel.api.deps import Admin, WorkspaceDep
-from koppel.api.errors import NotFound
 from koppel.api.routes import API
-from koppel.engine import erasure
+from koppel.errors import NotFound
+from koppel.services import processes
 
 router = APIRouter(prefix=API, tags=["admin"])
 
@@ -21,7 +21,7 @@ def users(ws: WorkspaceDep, _user: Admin) -> list[s.User]:
 @router.post("/users", response_model=s.User, status_code=201)
 def add_user(body: s.UserIn, ws: WorkspaceDep, user: Admin) -> s.User:
     created = ws.runtime.store.users.add(body.name, body.role)
-    ws.audit(user, "add-user", f"user:{created.name}", after={"role": created.role})
+    ws.audit(user.name, "add-user", f"user:{created.name}", after={"role": created.role})
     return s.User.model_validate(created)
 
 
@@ -34,7 +34,7 @@ def tokens(ws: WorkspaceDep, _user: Admin) -> list[s.Token]:
 def create_token(body: s.TokenIn, ws: WorkspaceDep, user: Admin) -> s.TokenCreated:
     """A new token; the secret is in this response only."""
     row, secret = ws.runtime.store.tokens.create(body.user, body.label)
-    ws.audit(user, "create-token", f"token:{row.id}", after={"user": row.user, "label": row.label})
+    ws.audit(user.name, "create-token", f"token:{row.id}", after={"user": row.user, "label": row.label})
     return s.TokenCreated.model_validate({**row.__dict__, "token": secret})
 
 
@@ -43,7 +43,7 @@ def revoke_token(token_id: s.RowId, ws: WorkspaceDep, user: Admin) -> s.Token:
     if not any(t.id == token_id for t in ws.runtime.store.tokens.list()):
         raise NotFound(f"no token {token_id}", hint="list them with GET /api/v1/tokens")
     row = ws.runtime.store.tokens.revoke(token_id)
-    ws.audit(user, "revoke-token", f"token:{token_id}", after={"user": row.user})
+    ws.audit(user.name, "revoke-token", f"token:{token_id}", after={"user": row.user})
     return s.Token.model_validate(row)
 
 
@@ -51,6 +51,5 @@ def revoke_token(token_id: s.RowId, ws: WorkspaceDep, user: Admin) -> s.Token:
 def erase(body: s.ErasureIn, ws: WorkspaceDep, user: Admin) -> s.ErasureOut:
     """Erase a person: anonymised (or deleted, by policy) in both systems, scrubbed from koppel's
     snapshots, error queue, conflicts and audit values; the audit keeps that it happened."""
-    with ws.peers() as rt:
-        done = erasure.erase(rt.engine, body.entity, body.system, body.id, user.name)
+    done = processes.erase(ws, user.name, body.entity, body.system, body.id)
     return s.ErasureOut.model_validate(done.__dict__)

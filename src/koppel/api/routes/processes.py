@@ -20,6 +20,7 @@ from koppel.api.deps import Operator, Viewer, WorkspaceDep
 from koppel.api.routes import API
 from koppel.errors import UsageError
 from koppel.processes import order_entry as oe
+from koppel.services import processes
 
 router = APIRouter(prefix=API)
 Ids = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Query(min_length=1, max_length=100)]
@@ -40,22 +41,15 @@ class OrderIn(s.In):
 def availability(ws: WorkspaceDep, _user: Viewer, product: Ids, quantity: Quantities,
                  side: s.Side = "crm", requested_date: date | None = None) -> oe.AvailabilityReport:
     """Stock, forecast, lead time and the proposed ship date per product (CRM ids by default)."""
-    with ws.peers() as rt:
-        return oe.availability(rt.engine, product, list(quantity), side=side, requested_date=requested_date,
-                               settings=rt.settings.order_entry)
+    return processes.availability(ws, product, list(quantity), side=side, requested_date=requested_date)
 
 
 @router.post("/order-entry/orders", response_model=oe.PlacedOrder, status_code=201, tags=["order entry"])
 def place_order(body: OrderIn, ws: WorkspaceDep, user: Operator) -> oe.PlacedOrder:
     """Send the order to the ERP and the ship date to the CRM (on a quote made for it)."""
-    with ws.peers() as rt:
-        placed = oe.place_order(rt.engine, body.account, body.lines, requested_date=body.requested_date,
-                                reference=body.reference, contact_id=body.contact,
-                                settings=rt.settings.order_entry, idempotency_key=body.idempotency_key)
-    ws.audit(user, "place-order", f"crm:{body.account}", entity="order",
-             after={"erp_order": placed.erp_order_id, "number": placed.order_number,
-                    "crm_quote": placed.crm_quote_id})
-    return placed
+    return processes.place_order(ws, user.name, body.account, body.lines, requested_date=body.requested_date,
+                                 reference=body.reference, contact=body.contact,
+                                 idempotency_key=body.idempotency_key)
 
 
 def _span(start: date, end: date) -> tuple[date, date]:
@@ -96,8 +90,4 @@ def customer_value(ws: WorkspaceDep, _user: Viewer, start: date, end: date) -> l
 def push_tiers(ws: WorkspaceDep, user: Operator, start: date, end: date) -> cv.PushReport:
     """Compute the tiers and write them to the CRM accounts."""
     _span(start, end)
-    with ws.peers() as rt:
-        report = cv.push_tiers(rt.engine, cv.customer_value(rt.engine, start, end, rt.settings.analytics.value))
-    ws.audit(user, "push-tiers", f"{start}..{end}", entity="account",
-             after={"written": report.written, "errors": len(report.errors)})
-    return report
+    return processes.push_tiers(ws, user.name, start, end)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response
 from koppel.api import schemas as s
 from koppel.api.deps import Operator, RuntimeDep, Viewer, WorkspaceDep
 from koppel.api.routes import API
-from koppel.engine.jobs import LOCK
 from koppel.engine.sync import RunReport
+from koppel.services import sync
 
 router = APIRouter(prefix=API, tags=["sync"])
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -39,26 +39,16 @@ def jobs(rt: RuntimeDep, _user: Viewer, status: JobStatus | None = None, limit: 
 def sync_record(body: s.SyncRecordIn, ws: WorkspaceDep, user: Operator, response: Response) -> s.SyncRecordOut:
     """Sync one record now and return the run's report; queue it instead if a worker is busy
     syncing (or `wait` is false), so a record is never synced by two jobs at once."""
-    record = f"{body.system}:{body.id}"
-    ws.runtime.engine.entities([body.entity])  # an unknown entity is a 400 before anything runs
-    if not body.wait or ws.runtime.store.jobs.list("running", 1):
-        job = ws.runtime.store.jobs.enqueue("record", {"side": body.system, "entity": body.entity, "id": body.id},
-                                       lock_key=LOCK)
-        ws.audit(user, "enqueue-sync", record, entity=body.entity, after={"job": job})
+    done = sync.sync_record(ws, user.name, body.system, body.entity, body.id, wait=body.wait)
+    if done.report is None:
         response.status_code = 202
-        return s.SyncRecordOut(queued=True, job_id=job)
-    with ws.peers() as rt:
-        report = rt.engine.sync_record(body.system, body.entity, body.id)
-    ws.audit(user, "sync", record, entity=body.entity, after={"run": report.run_id, "status": report.status})
-    return s.SyncRecordOut(queued=False, report=report_out(report))
+        return s.SyncRecordOut(queued=True, job_id=done.job_id)
+    return s.SyncRecordOut(queued=False, report=report_out(done.report))
 
 
 @router.post("/sync", response_model=s.Queued, status_code=202)
-def sync(ws: WorkspaceDep, user: Operator, body: s.SyncIn | None = None) -> s.Queued:
+def enqueue_sync(ws: WorkspaceDep, user: Operator, body: s.SyncIn | None = None) -> s.Queued:
     """Queue an incremental (or full) sync for the worker (`koppel run`)."""
     body = body or s.SyncIn()
-    ws.runtime.engine.entities(body.entities)  # validates the names
-    payload = {"entities": body.entities} if body.entities else {}
-    job = ws.runtime.store.jobs.enqueue("full" if body.full else "sync", payload, lock_key=LOCK)
-    ws.audit(user, "enqueue-sync", "all", after={"job": job, "full": body.full, **payload})
+    job = sync.enqueue_sync(ws, user.name, body.entities, full=body.full)
     return s.Queued(job_id=job, coalesced=job is None)

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from koppel.api import schemas as s
 from koppel.api.deps import WorkspaceDep
-from koppel.api.errors import NotFound
-from koppel.api.routes import sync
+from koppel.config.policy import Side
+from koppel.errors import NotFound
 from koppel.processes.account_view import parse_key
+from koppel.services import sync
 from koppel.web.auth import PageOperator, PageUser
 from koppel.web.render import Flash, counts, page, redirect
 
@@ -45,10 +45,10 @@ def sync_now(key: Key, ws: WorkspaceDep, user: PageOperator) -> Response:
     """Sync this account on demand from both systems, and show what each run did."""
     side, record_id = parse_key(key)
     link = ws.runtime.store.links.by_ids("account", side, [record_id]).get(record_id)
-    sides = [("erp", link.erp_id), ("crm", link.crm_id)] if link else [(side, record_id)]
+    sides: list[tuple[Side, str]] = [("erp", link.erp_id), ("crm", link.crm_id)] if link else [(side, record_id)]
     lines, statuses = [], set()
     for system, rid in sides:
-        out = sync.sync_record(s.SyncRecordIn(system=system, entity="account", id=rid), ws, user, Response())
+        out = sync.sync_record(ws, user.name, system, "account", rid)
         lines.append(_outcome(system, rid, out))
         statuses.add(out.report.status if out.report else "queued")
     worst = next((w for w in ("failed", "partial", "queued") if w in statuses), "ok")
@@ -56,7 +56,7 @@ def sync_now(key: Key, ws: WorkspaceDep, user: PageOperator) -> Response:
     return redirect(f"/accounts/{key}", Flash(kind, f"Sync finished: {worst}", " · ".join(lines)))
 
 
-def _outcome(system: str, record_id: str, out: s.SyncRecordOut) -> str:
+def _outcome(system: str, record_id: str, out: sync.RecordSync) -> str:
     where = f"{SYSTEM_NAMES[system]} account {record_id}"
     if out.report is None:
         return f"{where}: queued as job {out.job_id} (a sync is running)"

@@ -20,10 +20,10 @@ from koppel.analytics import evolution as ev
 from koppel.analytics import revenue as rv
 from koppel.analytics.facts import activity_counts, company_currency, read_revenue_facts
 from koppel.api.deps import WorkspaceDep
-from koppel.api.routes import processes
 from koppel.config.settings import Settings
 from koppel.errors import UsageError
 from koppel.model import SalesTarget
+from koppel.services import processes
 from koppel.web import charts
 from koppel.web.auth import PageOperator, PageUser
 from koppel.web.render import Flash, page, redirect
@@ -70,7 +70,7 @@ def analytics(request: Request, ws: WorkspaceDep, user: PageUser, start: date | 
 @router.post("/push-tiers")
 def push_tiers(ws: WorkspaceDep, user: PageOperator, start: Annotated[date, Form()],
                end: Annotated[date, Form()]) -> Response:
-    report = processes.push_tiers(ws, user, start, end)
+    report = processes.push_tiers(ws, user.name, start, end)
     kind = "ok" if not report.errors else "warn"
     detail = "; ".join(f"account {k}: {v}" for k, v in list(report.errors.items())[:5])
     return redirect(f"/analytics?start={start}&end={end}",

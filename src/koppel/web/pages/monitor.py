@@ -2,7 +2,7 @@
 (pick the winner), policy violations (acknowledge), match proposals (find, couple, keep apart)
 and the reconcile report (apply).
 
-Every action goes through the API's route functions, so checks and the audit trail are the same.
+Every action goes through the same services as the API's, so checks and the audit trail are the same.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from fastapi import APIRouter, Form, Request, Response
 
 from koppel.api import schemas as s
 from koppel.api.deps import WorkspaceDep
-from koppel.api.routes import matches, queue, reconcile, sync
 from koppel.errors import UsageError
+from koppel.services import matches, queue, reconcile, sync
 from koppel.web.auth import PageOperator, PageUser
 from koppel.web.render import Flash, counts, page, redirect
 
@@ -38,11 +38,11 @@ def overview(request: Request, ws: WorkspaceDep, user: PageUser) -> Response:
 
 @router.post("/sync")
 def queue_sync(ws: WorkspaceDep, user: PageOperator, full: Annotated[bool, Form()] = False) -> Response:
-    queued = sync.sync(ws, user, s.SyncIn(full=full))
+    job = sync.enqueue_sync(ws, user.name, full=full)
     what = "A full sync" if full else "An incremental sync"
-    if queued.coalesced:
+    if job is None:
         return redirect("/monitor", Flash("ok", f"{what} is already waiting in the queue."))
-    return redirect("/monitor", Flash("ok", f"{what} is queued as job {queued.job_id}.",
+    return redirect("/monitor", Flash("ok", f"{what} is queued as job {job}.",
                                       "The worker (`koppel run`) picks it up within its poll interval."))
 
 
@@ -50,13 +50,13 @@ def queue_sync(ws: WorkspaceDep, user: PageOperator, full: Annotated[bool, Form(
 
 @router.get("/errors")
 def errors(request: Request, ws: WorkspaceDep, user: PageUser, status: ErrorFilter = "open") -> Response:
-    rows = queue.errors(ws.runtime, user, status)
+    rows = ws.runtime.store.errors.list(None if status == "all" else status)
     return page(request, ws.runtime, user, "errors.html", errors=rows, status=status)
 
 
 @router.get("/errors/{error_id}")
 def error(error_id: s.RowId, request: Request, ws: WorkspaceDep, user: PageUser) -> Response:
-    row = queue.error(error_id, ws.runtime, user)
+    row = queue.error(ws, error_id)
     return page(request, ws.runtime, user, "error_detail.html", e=row,
                 payload=json.dumps(row.payload, indent=2, sort_keys=True, ensure_ascii=False, default=str))
 
@@ -65,7 +65,7 @@ def error(error_id: s.RowId, request: Request, ws: WorkspaceDep, user: PageUser)
 def edit_payload(error_id: s.RowId, ws: WorkspaceDep, user: PageOperator,
                  payload: Annotated[str, Form(max_length=200_000)],
                  then: Annotated[Literal["save", "retry"], Form()] = "save") -> Response:
-    queue.edit_error(error_id, s.PayloadIn(payload=_json_object(payload)), ws, user)
+    queue.edit_error(ws, user.name, error_id, s.PayloadIn(payload=_json_object(payload)).payload)
     if then == "retry":
         return _retried(error_id, ws, user, "Payload saved and retried")
     return redirect(f"/monitor/errors/{error_id}", Flash("ok", f"Payload of error {error_id} saved."))
@@ -78,13 +78,13 @@ def retry(error_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
 
 @router.post("/errors/{error_id}/skip")
 def skip(error_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
-    row = queue.skip_error(error_id, ws, user)
+    row = queue.skip_error(ws, user.name, error_id)
     return redirect("/monitor/errors", Flash("ok", f"Skipped {row.entity} {row.source}:{row.source_id}.",
                                              "It stays in the queue's history (filter: all)."))
 
 
 def _retried(error_id: int, ws: WorkspaceDep, user: PageOperator, verb: str) -> Response:
-    report = queue.retry_error(error_id, ws, user)
+    report = queue.retry_error(ws, user.name, error_id)
     stats = {k: v for entity in report.stats.values() for k, v in entity.items()}
     detail = f"run {report.run_id}: {counts(stats)}" + (f" — {report.message}" if report.message else "")
     if report.status == "ok":
@@ -108,14 +108,15 @@ def _json_object(text: str) -> dict[str, Any]:
 
 @router.get("/conflicts")
 def conflicts(request: Request, ws: WorkspaceDep, user: PageUser, status: Settled = "open") -> Response:
-    rows = queue.conflicts(ws.runtime, user, status)
+    rows = [s.Conflict.model_validate(c) for c in
+            ws.runtime.store.findings.conflicts(None if status == "all" else status)]
     return page(request, ws.runtime, user, "conflicts.html", conflicts=rows, status=status)
 
 
 @router.post("/conflicts/{conflict_id}/resolve")
 def resolve(conflict_id: s.RowId, ws: WorkspaceDep, user: PageOperator,
             winner: Annotated[s.Side, Form()]) -> Response:
-    row = queue.resolve_conflict(conflict_id, s.ResolveIn(winner=winner), ws, user)
+    row = s.Conflict.model_validate(queue.resolve_conflict(ws, user.name, conflict_id, winner))
     return redirect("/monitor/conflicts", Flash(
         "ok", f"Conflict {conflict_id} resolved: the {winner.upper()} value of {row.field} won.",
         "It was written to the other system and is now the synced value."))
@@ -123,13 +124,14 @@ def resolve(conflict_id: s.RowId, ws: WorkspaceDep, user: PageOperator,
 
 @router.get("/violations")
 def violations(request: Request, ws: WorkspaceDep, user: PageUser, status: Seen = "open") -> Response:
-    rows = queue.violations(ws.runtime, user, status)
+    rows = [s.Violation.model_validate(v) for v in
+            ws.runtime.store.findings.violations(None if status == "all" else status)]
     return page(request, ws.runtime, user, "violations.html", violations=rows, status=status)
 
 
 @router.post("/violations/{violation_id}/acknowledge")
 def acknowledge(violation_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
-    queue.acknowledge(violation_id, ws, user)
+    queue.acknowledge_violation(ws, user.name, violation_id)
     return redirect("/monitor/violations", Flash("ok", f"Violation {violation_id} acknowledged."))
 
 
@@ -137,13 +139,13 @@ def acknowledge(violation_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> 
 
 @router.get("/matches")
 def proposals(request: Request, ws: WorkspaceDep, user: PageUser, status: Decided = "open") -> Response:
-    rows = matches.matches(ws.runtime, user, status)
+    rows = ws.runtime.store.proposals.list(status=None if status == "all" else status)
     return page(request, ws.runtime, user, "matches.html", proposals=rows, status=status)
 
 
 @router.post("/matches/propose")
 def propose(ws: WorkspaceDep, user: PageOperator) -> Response:
-    rows = matches.propose(ws, user, None)
+    rows = matches.propose(ws, user.name)
     if not rows:
         return redirect("/monitor/matches", Flash("ok", "No pairs found among the uncoupled records of both systems."))
     return redirect("/monitor/matches", Flash("ok", f"{len(rows)} open pair(s) to decide.",
@@ -152,7 +154,7 @@ def propose(ws: WorkspaceDep, user: PageOperator) -> Response:
 
 @router.post("/matches/{proposal_id}/couple")
 def couple(proposal_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
-    row = matches.couple(proposal_id, ws, user)
+    row = matches.couple(ws, user.name, proposal_id)
     return redirect("/monitor/matches", Flash(
         "ok", f"Coupled {row.entity} ERP {row.erp_id} and CRM {row.crm_id}.",
         "They are one record now; the owner's values were written to the other system."))
@@ -160,7 +162,7 @@ def couple(proposal_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Respon
 
 @router.post("/matches/{proposal_id}/apart")
 def keep_apart(proposal_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
-    row = matches.apart(proposal_id, ws, user)
+    row = matches.apart(ws, user.name, proposal_id)
     return redirect("/monitor/matches", Flash(
         "ok", f"Kept {row.entity} ERP {row.erp_id} and CRM {row.crm_id} apart.",
         "They are two records; each syncs on its own as the policy says."))
@@ -171,11 +173,12 @@ def keep_apart(proposal_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Re
 @router.get("/reconcile")
 def drift(request: Request, ws: WorkspaceDep, user: PageUser, check: bool = False) -> Response:
     """The drift report is read on request only: it reads every record of both systems."""
-    report = reconcile.drift(ws, user, None) if check else None
+    report = s.ReconcileReport(drift=[s.Drift.model_validate(d) for d in reconcile.drift(ws)]) if check else None
     return page(request, ws.runtime, user, "reconcile.html", report=report)
 
 
 @router.post("/reconcile/apply")
 def repair(request: Request, ws: WorkspaceDep, user: PageOperator) -> Response:
-    report = reconcile.repair(ws, user, None)
+    found, repaired = reconcile.repair(ws, user.name)
+    report = s.ReconcileReport(drift=[s.Drift.model_validate(d) for d in found], repaired=dict(repaired))
     return page(request, ws.runtime, user, "reconcile.html", report=report)

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request, Response
 
 from koppel.api.deps import WorkspaceDep
-from koppel.api.routes import processes
 from koppel.errors import UsageError
 from koppel.processes.order_entry import OrderLine
+from koppel.services import processes
 from koppel.web.auth import PageOperator, PageUser
 from koppel.web.render import page
 
@@ -41,8 +41,8 @@ def order_form(request: Request, ws: WorkspaceDep, user: PageUser, account: str 
     lines, wanted = _lines(product, quantity), _date(requested_date)
     report = None
     if check and lines:
-        report = processes.availability(ws, user, [li.product for li in lines], [li.quantity for li in lines],
-                                        "crm", wanted)
+        report = processes.availability(ws, [li.product for li in lines], [li.quantity for li in lines],
+                                        requested_date=wanted)
     with ws.peers():
         accounts = [a for a in ws.view.accounts(None, include_uncoupled=True, limit=5000) if a.crm_id]
     accounts.sort(key=lambda a: (a.name or "").casefold())
@@ -63,9 +63,8 @@ def place(request: Request, ws: WorkspaceDep, user: PageOperator, account: Annot
     lines = _lines(product, quantity)
     if not lines:
         raise UsageError("an order needs at least one product line", hint="choose a product and a quantity")
-    body = processes.OrderIn(account=account, lines=lines, requested_date=_date(requested_date),
-                             reference=reference or None, idempotency_key=submission or None)
-    placed = processes.place_order(body, ws, user)
+    placed = processes.place_order(ws, user.name, account, lines, requested_date=_date(requested_date),
+                                   reference=reference or None, idempotency_key=submission or None)
     return page(request, ws.runtime, user, "order_placed.html", placed=placed, names=_names(ws))
 
 
