@@ -16,6 +16,7 @@ from koppel.cli import output as out
 from koppel.config import load_settings
 from koppel.engine.runtime import Runtime, open_runtime
 from koppel.engine.sync import RunReport
+from koppel.services.workspace import Workspace
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", envvar="KOPPEL_CONFIG",
                                             help="Path of koppel.toml.")]
@@ -27,6 +28,13 @@ DEFAULT_CONFIG = Path("koppel.toml")
 def runtime(config: Path) -> Iterator[Runtime]:
     with open_runtime(load_settings(config)) as rt:
         yield rt
+
+
+@contextmanager
+def workspace(config: Path) -> Iterator[Workspace]:
+    """The runtime as the services take it (the same operations as the API's and the pages')."""
+    with runtime(config) as rt:
+        yield Workspace(rt)
 
 
 def actor() -> str:

@@ -11,9 +11,9 @@ from typing import Annotated
 import typer
 
 from koppel.cli import output as out
-from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, actor, runtime
+from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, actor, runtime, workspace
 from koppel.engine import matching, provisioning
-from koppel.errors import UsageError
+from koppel.services import matches
 from koppel.store import ProposalRow
 
 commands = typer.Typer()
@@ -63,11 +63,11 @@ def match(ctx: typer.Context, config: ConfigOption = DEFAULT_CONFIG, entity: Ent
     """Read both systems and propose pairs of existing, uncoupled records (with --apply: couple them)."""
     if ctx.invoked_subcommand is not None:
         return
-    with runtime(config) as rt:
-        provisioning.require(rt.connectors, rt.settings.policy, rt.engine.entities())
-        proposals = matching.propose(rt.engine, entity)
-        coupled = ([p.id for p, stats in matching.apply(rt.engine, min_confidence, actor()) if stats["matched"]]
-                   if apply_pairs else [])
+    with workspace(config) as ws:
+        provisioning.require(ws.runtime.connectors, ws.runtime.settings.policy, ws.runtime.engine.entities())
+        proposals = matches.propose(ws, actor(), entity)
+        coupled = ([p.id for p, stats in matching.apply(ws.runtime.engine, min_confidence, actor())
+                    if stats["matched"]] if apply_pairs else [])
     if json_output:
         out.print_json({"proposals": [_row(p) for p in proposals], "coupled": coupled})
         return
@@ -94,26 +94,17 @@ def match_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = 
 @match_app.command("couple")
 def match_couple(proposal_id: Annotated[int, typer.Argument()], config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Couple the pair: one customer in both systems, the owner's values win by policy."""
-    with runtime(config) as rt:
-        stats = matching.couple(rt.engine, _open(rt.store.proposals.get(proposal_id), proposal_id), actor())
-    if not stats["matched"]:
-        out.err.print("not coupled: see `koppel errors list`")
-        raise typer.Exit(out.EXIT_PARTIAL)
+    with workspace(config) as ws:
+        matches.couple(ws, actor(), proposal_id)
     out.console.print(f"proposal {proposal_id} coupled")
 
 
 @match_app.command("apart")
 def match_apart(proposal_id: Annotated[int, typer.Argument()], config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Keep the pair apart: two different records; what waited for the decision goes on."""
-    with runtime(config) as rt:
-        matching.keep_apart(rt.engine, _open(rt.store.proposals.get(proposal_id), proposal_id), actor())
+    with workspace(config) as ws:
+        matches.apart(ws, actor(), proposal_id)
     out.console.print(f"proposal {proposal_id} kept apart")
-
-
-def _open(proposal: ProposalRow | None, proposal_id: int) -> ProposalRow:
-    if proposal is None or proposal.status != "open":
-        raise UsageError(f"no open match proposal {proposal_id}", hint="`koppel match list` shows the open ones")
-    return proposal
 
 
 def _row(p: ProposalRow) -> dict[str, object]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 
 from koppel.cli import output as out
-from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, runtime
-from koppel.engine import erasure
+from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, actor, workspace
 from koppel.errors import UsageError
+from koppel.services import processes
 
 commands = typer.Typer()
 
@@ -27,8 +26,8 @@ def erase(entity: Annotated[str, typer.Argument(help="What the record is: contac
         raise UsageError(f"{record!r} is not SYSTEM:ID", hint="write it as crm:ID or erp:ID")
     if not yes and not typer.confirm(f"erase {entity} {record} in both systems and in koppel?"):
         raise typer.Exit(out.EXIT_USAGE)
-    with runtime(config) as rt:
-        done = erasure.erase(rt.engine, entity, side, record_id, os.environ.get("USER", "cli"))  # type: ignore[arg-type]
+    with workspace(config) as ws:
+        done = processes.erase(ws, actor(), entity, side, record_id)  # type: ignore[arg-type]
     if json_output:
         out.print_json(done.__dict__)
     else:

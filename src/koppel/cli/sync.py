@@ -10,12 +10,23 @@ from typing import Annotated, Any
 import typer
 
 from koppel.cli import output as out
-from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, actor, progress, runtime, show_report
+from koppel.cli.common import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    JsonOption,
+    actor,
+    progress,
+    runtime,
+    show_report,
+    workspace,
+)
 from koppel.config import load_settings
 from koppel.engine import provisioning
 from koppel.engine.runtime import Runtime, open_runtime
 from koppel.engine.sync import RunReport
 from koppel.errors import ConnectorError, UsageError
+from koppel.services import queue
+from koppel.services import reconcile as reconcile_service
 
 commands = typer.Typer()
 errors_app = typer.Typer(no_args_is_help=True, help="The error queue: records waiting to be fixed.")
@@ -129,11 +140,11 @@ def errors_retry(ids: Annotated[list[int] | None, typer.Argument(help="Error ids
                  all_open: Annotated[bool, typer.Option("--all", help="Retry every open error.")] = False,
                  config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
     """Sync the records behind these errors again, from their current state."""
-    with runtime(config) as rt:
-        chosen = [r.id for r in rt.store.errors.list("open")] if all_open else list(ids or [])
+    with workspace(config) as ws:
+        chosen = [r.id for r in ws.runtime.store.errors.list("open")] if all_open else list(ids or [])
         if not chosen:
             raise UsageError("no errors chosen", hint="give error ids or --all")
-        report = rt.engine.retry_errors(chosen)
+        report = queue.retry_errors(ws, actor(), chosen)
     show_report(report, json_output)
 
 
@@ -141,12 +152,9 @@ def errors_retry(ids: Annotated[list[int] | None, typer.Argument(help="Error ids
 def errors_skip(ids: Annotated[list[int], typer.Argument(help="Error ids.")],
                 config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Give up on these records (they stay in the queue's history)."""
-    with runtime(config) as rt:
+    with workspace(config) as ws:
         for error_id in ids:
-            rt.store.errors.get(error_id)
-        rt.store.errors.set_status(ids, "skipped")
-        rt.store.audit.add([{"actor": actor(), "action": "skip", "entity": None, "record": f"error:{i}"}
-                        for i in ids])
+            queue.skip_error(ws, actor(), error_id)
     out.console.print(f"skipped {len(ids)} error(s)")
 
 
@@ -170,8 +178,8 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument()],
     """Settle a conflict: the winner's value is written to the other system."""
     if winner not in ("erp", "crm"):
         raise UsageError(f"--winner {winner!r} is neither erp nor crm", hint="use --winner erp or --winner crm")
-    with runtime(config) as rt:
-        rt.engine.resolve_conflict(conflict_id, winner, actor())  # type: ignore[arg-type]
+    with workspace(config) as ws:
+        queue.resolve_conflict(ws, actor(), conflict_id, winner)  # type: ignore[arg-type]
     out.console.print(f"conflict {conflict_id} resolved: {winner} wins")
 
 
@@ -219,11 +227,9 @@ def reconcile(config: ConfigOption = DEFAULT_CONFIG,
               apply_fixes: Annotated[bool, typer.Option("--apply", help="Repair what is found.")] = False,
               json_output: JsonOption = False) -> None:
     """Compare both systems against the links; print the drift and how to repair each line."""
-    from koppel.engine import reconcile as rec
-
-    with runtime(config) as rt:
-        drift = rec.reconcile(rt.engine, entity)
-        repaired = rec.apply(rt.engine, drift) if apply_fixes else None
+    with workspace(config) as ws:
+        drift, repaired = reconcile_service.repair(ws, actor(), entity) if apply_fixes else (
+            reconcile_service.drift(ws, entity), None)
     if json_output:
         out.print_json({"drift": [d.__dict__ for d in drift], "repaired": dict(repaired or {})})
     else:

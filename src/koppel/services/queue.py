@@ -3,7 +3,7 @@ violation acknowledged."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from koppel.config.policy import Side
@@ -38,10 +38,18 @@ def edit_error(ws: Workspace, actor: str, error_id: int, payload: Mapping[str, A
 
 def retry_error(ws: Workspace, actor: str, error_id: int) -> RunReport:
     """Sync the record behind the error again (its edited payload, else its source's state)."""
-    row = _actionable(ws, error_id)
+    return retry_errors(ws, actor, [error_id])
+
+
+def retry_errors(ws: Workspace, actor: str, error_ids: Sequence[int]) -> RunReport:
+    """One run that syncs the records behind these errors again."""
+    rows = [_actionable(ws, i) for i in error_ids]
+    if not rows:
+        raise UsageError("no errors chosen", hint="give error ids, or retry every open one")
     with ws.peers() as rt:
-        report = rt.engine.retry_errors([error_id])
-    ws.audit(actor, "retry", f"error:{error_id}", entity=row.entity, after={"run": report.run_id})
+        report = rt.engine.retry_errors(list(error_ids))
+    for row in rows:
+        ws.audit(actor, "retry", f"error:{row.id}", entity=row.entity, after={"run": report.run_id})
     return report
 
 
