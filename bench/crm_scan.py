@@ -10,27 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from koppel.connectors.base import WriteOp
 from koppel.connectors.bottlecrm import BottleCrmConnector, create
 from koppel.connectors.bottlecrm.specs import SPECS
-
-ROOT = Path(__file__).resolve().parents[1]
-PEER = ROOT / "peers" / "bottlecrm" / "peer.py"
-
-
-def start(name: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, str(PEER), "start", "--name", name],
-                          cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"peer.py start failed ({done.returncode}): {done.stderr.strip()}")
-    info: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return info
+from koppel.testing import peers
 
 
 def drain(crm: BottleCrmConnector, cursor: str | None) -> tuple[int, str | None]:
@@ -69,15 +56,12 @@ def run(crm: BottleCrmConnector, n: int, k: int) -> dict[str, Any]:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     k = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-    name = f"bench-{os.getpid()}"
-    info = start(name)
-    crm = create("crm", {"url": info["url"], "token": info["token"], "setup": info["setup"]})
-    try:
-        result = run(crm, n, k)
-    finally:
-        crm.close()
-        subprocess.run([sys.executable, str(PEER), "stop", "--name", name, "--drop"],
-                       cwd=ROOT, capture_output=True, check=False)
+    with peers.running("bottlecrm", f"bench-{os.getpid()}") as info:
+        crm = create("crm", {"url": info["url"], "token": info["token"], "setup": info["setup"]})
+        try:
+            result = run(crm, n, k)
+        finally:
+            crm.close()
     print(json.dumps(result))
 
 

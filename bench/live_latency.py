@@ -37,8 +37,11 @@ def wait_until(check: Any, timeout: float = 60) -> float:
 def main() -> None:
     changes = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     poll = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
-    name = f"latency-{os.getpid()}"
-    erp_info, crm_info = peers.start("tryton", name), peers.start("bottlecrm", name)
+    with peers.both(f"latency-{os.getpid()}") as (erp_info, crm_info):
+        print(json.dumps(measure(erp_info, crm_info, changes, poll)))
+
+
+def measure(erp_info: dict[str, Any], crm_info: dict[str, Any], changes: int, poll: float) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="koppel-latency-"))
     text, secrets = peers.config_text(erp_info, crm_info, workdir, poll_interval=poll)
     (workdir / "koppel.toml").write_text(text)
@@ -71,14 +74,12 @@ def main() -> None:
                     seconds.append(wait_until(lambda e=erp_id, v=value: erp.read("account", [e])[0].record.phone == v))
                 print(f"change {n}: {seconds[-1]:.2f} s", file=sys.stderr)
         cuts = statistics.quantiles(seconds, n=20)
-        print(json.dumps({"changes": changes, "poll_interval_s": poll, "median_s": round(statistics.median(seconds), 2),
-                          "p95_s": round(cuts[18], 2), "max_s": round(max(seconds), 2)}))
+        return {"changes": changes, "poll_interval_s": poll, "median_s": round(statistics.median(seconds), 2),
+                "p95_s": round(cuts[18], 2), "max_s": round(max(seconds), 2)}
     finally:
         if live is not None:
             live.terminate()
             live.wait(timeout=30)
-        peers.stop("tryton", name, drop=True)
-        peers.stop("bottlecrm", name, drop=True)
 
 
 if __name__ == "__main__":

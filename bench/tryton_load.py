@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from koppel.config.policy import default_policy_data, load_policy, merge
@@ -29,14 +26,7 @@ from koppel.connectors.tryton import TrytonConnector, create
 from koppel.connectors.tryton.client import TrytonClient
 from koppel.engine import Engine
 from koppel.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def peer(*args: str) -> str:
-    done = subprocess.run([sys.executable, "peers/tryton/peer.py", *args], cwd=ROOT, check=True,
-                          capture_output=True, text=True)
-    return done.stdout
+from koppel.testing import peers
 
 
 def populate(crm: MemoryConnector, n: int) -> None:
@@ -93,23 +83,24 @@ def main() -> None:
     parser.add_argument("n", nargs="?", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=200)
     args = parser.parse_args()
-    name = f"bench-{os.getpid()}"
-    info: dict[str, Any] = json.loads(peer("start", "--name", name).strip().splitlines()[-1])
+    with peers.running("tryton", f"bench-{os.getpid()}") as info:
+        print(json.dumps(measure(info, args.n, args.batch)))
+
+
+def measure(info: dict[str, Any], n: int, batch: int) -> dict[str, Any]:
     settings = {k: info[k] for k in ("url", "database", "user", "password")}
-    tryton = create("erp", {**settings, "setup": info["setup"], "batch_size": args.batch})
+    tryton = create("erp", {**settings, "setup": info["setup"], "batch_size": batch})
     client = TrytonClient(info["url"], info["database"], info["user"], info["password"])
     try:
         relation = tryton.lookups.contact_relation
         with tempfile.TemporaryDirectory() as tmp:  # first, so the engine reads no raw records
-            koppel_s = via_koppel(tryton, args.n, args.batch, tmp)
-        raw_s = via_raw(client, args.n, args.batch, info["setup"]["countries"]["DE"], relation)
+            koppel_s = via_koppel(tryton, n, batch, tmp)
+        raw_s = via_raw(client, n, batch, info["setup"]["countries"]["DE"], relation)
     finally:
         client.close()
         tryton.close()
-        peer("stop", "--name", name, "--drop")
-    print(json.dumps({"n": args.n, "batch": args.batch, "records": 4 * args.n,
-                      "path": "engine (memory CRM -> Tryton ERP)", "koppel_s": round(koppel_s, 2),
-                      "raw_s": round(raw_s, 2), "ratio": round(koppel_s / raw_s, 3)}))
+    return {"n": n, "batch": batch, "records": 4 * n, "path": "engine (memory CRM -> Tryton ERP)",
+            "koppel_s": round(koppel_s, 2), "raw_s": round(raw_s, 2), "ratio": round(koppel_s / raw_s, 3)}
 
 
 if __name__ == "__main__":

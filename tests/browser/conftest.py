@@ -61,11 +61,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's Chromium (`apt-get install chromium`)")
     workdir = tmp_path_factory.mktemp("workspace")
-    name = f"web-{os.getpid()}-{workdir.name}"
     try:
-        erp_info, crm_info = peers.start("tryton", name), peers.start("bottlecrm", name)
+        with peers.both(f"web-{os.getpid()}-{workdir.name}") as (erp_info, crm_info):
+            yield from _site(erp_info, crm_info, workdir)
     except peers.PeerUnavailable as exc:
         pytest.skip(str(exc))
+
+
+def _site(erp_info: dict[str, Any], crm_info: dict[str, Any], workdir: Path) -> Iterator[Site]:
     erp, crm = create_erp("erp", erp_settings(erp_info)), create_crm("crm", crm_settings(crm_info))
     config, secrets = peers.config_text(erp_info, crm_info, workdir, poll_interval=1.0, batch_size=50)
     (workdir / "koppel.secrets.toml").write_text(secrets)
@@ -86,8 +89,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         erp.close()
         crm.close()
         store.close()
-        peers.stop("tryton", name, drop=True)
-        peers.stop("bottlecrm", name, drop=True)
 
 
 class serve:  # noqa: N801 - used as a context manager

@@ -59,12 +59,14 @@ def policy(**tables: Any) -> Policy:
 
 @pytest.fixture
 def coupled(tmp_path: Path) -> Iterator[Coupled]:
-    name = f"scn-{os.getpid()}-{next(_names)}"
     try:
-        erp_info = peers.start("tryton", name)
-        crm_info = peers.start("bottlecrm", name)
+        with peers.both(f"scn-{os.getpid()}-{next(_names)}") as (erp_info, crm_info):
+            yield from _coupled(erp_info, crm_info, tmp_path)
     except peers.PeerUnavailable as exc:
         pytest.skip(str(exc))
+
+
+def _coupled(erp_info: dict[str, Any], crm_info: dict[str, Any], tmp_path: Path) -> Iterator[Coupled]:
     erp, crm = create_erp("erp", erp_settings(erp_info)), create_crm("crm", crm_settings(crm_info))
     store = Store.open(f"sqlite:///{tmp_path}/koppel.db")
     engine = Engine(store, {"erp": erp, "crm": crm}, policy(),
@@ -76,8 +78,6 @@ def coupled(tmp_path: Path) -> Iterator[Coupled]:
         erp.close()
         crm.close()
         store.close()
-        peers.stop("tryton", name, drop=True)
-        peers.stop("bottlecrm", name, drop=True)
 
 
 def write_config(c: Coupled, *, poll_interval: float = 1.0, batch_size: int = 50) -> Path:

@@ -59,19 +59,21 @@ def start(kind: str, name: str, *, backend: str = "sqlite", timeout: float = 120
 
 
 @contextmanager
+def running(kind: str, name: str, **start_options: Any) -> Iterator[dict[str, Any]]:
+    """A fresh instance of one peer under `name`, stopped and dropped on the way out: the one way
+    tests, benchmarks and the demo's checks start a peer."""
+    info = start(kind, name, **start_options)
+    try:
+        yield info
+    finally:
+        stop(kind, name, drop=True)
+
+
+@contextmanager
 def both(name: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """A fresh Tryton and BottleCRM under `name`, stopped and dropped on the way out."""
-    erp = start("tryton", name)
-    try:
-        crm = start("bottlecrm", name)
-    except BaseException:
-        stop("tryton", name, drop=True)
-        raise
-    try:
+    with running("tryton", name) as erp, running("bottlecrm", name) as crm:
         yield erp, crm
-    finally:
-        stop("tryton", name, drop=True)
-        stop("bottlecrm", name, drop=True)
 
 
 def stop(kind: str, name: str, *, drop: bool = False) -> None:
