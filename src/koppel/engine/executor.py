@@ -8,26 +8,22 @@ error queue with the target's own message and the run goes on; a fatal error sto
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
-
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from koppel.config.policy import Policy, Side
 from koppel.connectors.base import Connector, References, WriteOp, WriteOutcome
 from koppel.engine.plan import Create, Plan, Update
 from koppel.engine.planner import Scope, are_distinct, plan_merge
+from koppel.engine.retry import Retries
 from koppel.engine.translate import Translator
 from koppel.engine.verify import Difference, differences
 from koppel.errors import FatalError, KoppelError, RecordError, TransientError, UniqueCollision
 from koppel.store import Parked, Store
 
 T = TypeVar("T")
-DOWN_HINT = ("the system did not answer in time: check that it is up (`koppel check`); the next run "
-             "goes on where this one stopped, nothing is lost")
 
 
 @dataclass
@@ -36,49 +32,15 @@ class Executor:
     connectors: Mapping[Side, Connector]
     policy: Policy
     translate: Translator
+    retries: Retries = field(default_factory=Retries)
     batch_size: int = 500
-    attempts: int = 5
-    base_delay: float = 0.5
     run_id: int | None = None
-    sleep: Callable[[float], None] = time.sleep
-
-    def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_exponential(multiplier=self.base_delay, max=30)(state)
-        error = state.outcome.exception() if state.outcome is not None else None
-        return max(backoff, _asked(error))
 
     def call(self, system: Side, fn: Callable[..., T], *args: Any) -> T:
-        """Call a connector, retrying transient failures with exponential backoff, waiting at
-        least as long as the system asked (`Retry-After`)."""
-        retrying = Retrying(retry=retry_if_exception_type(TransientError),
-                            stop=stop_after_attempt(self.attempts), wait=self._wait, sleep=self.sleep,
-                            reraise=True)
-        try:
-            return retrying(fn, *args)
-        except TransientError as exc:
-            raise FatalError(f"{system} still failing after {self.attempts} attempts: {exc.message}",
-                             system=system, hint=DOWN_HINT) from exc
+        return self.retries.call(system, fn, *args)
 
     def each(self, system: Side, open_stream: Callable[[], Iterator[T]]) -> Iterator[T]:
-        """Iterate a connector's stream. A generator that raised is finished (asking it again
-        says "no more", which once made a run against a system that was down look `ok`), so a
-        transient failure reopens the stream, from where the opener's cursor stands, with backoff."""
-        stream, failures = open_stream(), 0
-        while True:
-            try:
-                item = next(stream)
-            except StopIteration:
-                return
-            except TransientError as exc:
-                failures += 1
-                if failures >= self.attempts:
-                    raise FatalError(f"{system} still failing after {self.attempts} attempts: {exc.message}",
-                                     system=system, hint=DOWN_HINT) from exc
-                self.sleep(max(min(30.0, self.base_delay * 2 ** failures), _asked(exc)))
-                stream = open_stream()
-                continue
-            failures = 0
-            yield item
+        return self.retries.each(system, open_stream)
 
     # --- applying a plan ----------------------------------------------------------------
 
@@ -132,7 +94,7 @@ class Executor:
         (by natural key) is coupled, so a retry never makes a second record. Returns the creates
         with the values and outcomes of their last try."""
         pending, done = list(chunk), list[tuple[Create, dict[str, Any], WriteOutcome]]()
-        for attempt in range(1, self.attempts + 1):
+        for attempt in range(1, self.retries.attempts + 1):
             values = self.translate.outgoing_many(scope.entity, scope.target, [c.write_values or c.values for c in pending])
             for create, row in zip(pending, values, strict=True):
                 if create.source_id in renamed:
@@ -142,19 +104,18 @@ class Executor:
                     scope.entity, [WriteOp(c.source_id, v, ref=_ref(scope, c))
                                    for c, v in zip(pending, values, strict=True)])
             except TransientError as exc:
-                if attempt == self.attempts:
-                    raise FatalError(f"{scope.target} still failing after {self.attempts} attempts: "
-                                     f"{exc.message}", system=scope.target, hint=DOWN_HINT) from exc
-                self.sleep(max(min(30.0, self.base_delay * 2 ** attempt), _asked(exc)))
+                if attempt == self.retries.attempts:
+                    raise self.retries.gave_up(scope.target, exc) from exc
+                self.retries.pause(attempt, exc)
                 pending = self._match(scope, pending, stats)
                 continue
             tries = list(zip(pending, values, outcomes, strict=True))
             again = [t for t in tries if isinstance(t[2].error, TransientError)]
             done += [t for t in tries if not isinstance(t[2].error, TransientError)]
-            if not again or attempt == self.attempts:
+            if not again or attempt == self.retries.attempts:
                 done += again
                 break
-            self.sleep(max(min(30.0, self.base_delay * 2 ** attempt), *(_asked(t[2].error) for t in again)))
+            self.retries.pause(attempt, *(t[2].error for t in again))
             pending = self._match(scope, [c for c, _, _ in again], stats)
         return [c for c, _, _ in done], [v for _, v, _ in done], [o for _, _, o in done]
 
@@ -284,11 +245,11 @@ class Executor:
         if not ops:
             return []
         outcomes = self.call(target, self.connectors[target].write, entity, ops)
-        for attempt in range(2, self.attempts + 1):
+        for attempt in range(2, self.retries.attempts + 1):
             again = [i for i, o in enumerate(outcomes) if isinstance(o.error, TransientError)]
             if not again:
                 break
-            self.sleep(max(min(30.0, self.base_delay * 2 ** attempt), *(_asked(outcomes[i].error) for i in again)))
+            self.retries.pause(attempt, *(outcomes[i].error for i in again))
             retried = self.call(target, self.connectors[target].write, entity, [ops[i] for i in again])
             for i, outcome in zip(again, retried, strict=True):
                 outcomes[i] = outcome
@@ -370,12 +331,6 @@ class Renamed:
     field: str
     alias: str
     holder: str | None
-
-
-def _asked(error: BaseException | None) -> float:
-    """How long a system asked us to wait before the next try (at most ten minutes)."""
-    seconds = getattr(error, "retry_after", None)
-    return min(float(seconds), 600.0) if seconds else 0.0
 
 
 def _ref(scope: Scope, create: Create) -> str:

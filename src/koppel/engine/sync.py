@@ -19,6 +19,7 @@ from koppel.engine import handoffs, writes
 from koppel.engine.executor import Executor
 from koppel.engine.plan import Create, Hold, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
+from koppel.engine.retry import Retries
 from koppel.engine.translate import Translator
 from koppel.errors import FatalError, KoppelError, UsageError
 from koppel.store import ErrorRow, LinkRow, Store
@@ -84,8 +85,8 @@ class Engine:
 
     def executor(self, run_id: int | None) -> Executor:
         s = self.settings
-        return Executor(self.store, self.connectors, self.policy, self.translator, s.batch_size,
-                        s.retry_attempts, s.retry_base_delay, run_id, self.sleep)
+        return Executor(self.store, self.connectors, self.policy, self.translator,
+                        Retries(s.retry_attempts, s.retry_base_delay, self.sleep), s.batch_size, run_id)
 
     @property
     def translator(self) -> Translator:
