@@ -78,7 +78,7 @@ def conflict(api: Api) -> tuple[int, str, str]:
     api.pair.crm.put("account", {"phone": "222"}, crm_id)
     api.pair.engine.sync()
     [row] = api.pair.store.findings.conflicts()
-    return row["id"], account, crm_id
+    return row.id, account, crm_id
 
 
 def test_an_operator_settles_a_conflict(api: Api) -> None:

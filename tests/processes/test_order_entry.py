@@ -73,7 +73,7 @@ def test_an_order_for_a_prospect_couples_it_and_shows_in_the_crm(coupled: Couple
     # the next sync leaves both alone and flags nothing
     report = c.engine.sync()
     assert report.status == "ok", [e.message for e in c.store.errors.list()]
-    assert not [v for v in c.store.findings.violations() if v["entity"] == "quote"], [(v["field"], v["attempted"], v["restored"]) for v in c.store.findings.violations()]
+    assert not [v for v in c.store.findings.violations() if v.entity == "quote"], [(v.field, v.attempted, v.restored) for v in c.store.findings.violations()]
     assert c.crm.read("quote", [placed.crm_quote_id])[0].record.order_number == placed.order_number
     # a second order for the now coupled customer does not couple again
     second = place_order(c.engine, account, [(crm_id(c, "product", stocked), 1)], settings=RULES)

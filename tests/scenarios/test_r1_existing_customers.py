@@ -44,7 +44,7 @@ def test_an_erp_owned_field_edited_in_the_crm_is_reverted_and_reported(coupled: 
     crm = c.crm.read("account", [crm_id])[0].record
     assert crm.name == "Rheinwerk 2 GmbH" and crm.industry == "grocery"
     [violation] = c.store.findings.violations()
-    assert (violation["system"], violation["field"], violation["attempted"]) == ("crm", "name", "Renamed by sales")
+    assert (violation.system, violation.field, violation.attempted) == ("crm", "name", "Renamed by sales")
 
 
 def test_the_erp_never_overwrites_crm_owned_fields(coupled: Coupled) -> None:

@@ -88,7 +88,7 @@ def test_the_handoff_is_one_shot_and_status_flows_back(coupled: Coupled) -> None
     c.crm.write("quote", [WriteOp("edit", {"title": "Robot cell, two more"}, quote)])
     c.engine.sync()
     assert c.erp.read("quote", [sale])[0].record.title == "Robot cell"
-    assert any(v["entity"] == "quote" and v["field"] == "title" for v in c.store.findings.violations())
+    assert any(v.entity == "quote" and v.field == "title" for v in c.store.findings.violations())
     # the warehouse ships and accounting invoices: the CRM quote shows it
     documents = c.erp.sale_documents(sale)
     c.erp.ship(documents["shipments"])

@@ -48,7 +48,7 @@ def test_products_and_prices_flow_from_the_erp_and_are_read_only_in_the_crm(coup
     assert report.total("reverted") == 1
     reverted = c.crm.read("product", [crm_id])[0].record.list_price
     assert reverted is not None and str(reverted.amount) == "24.9"
-    assert [v["field"] for v in c.store.findings.violations()] == ["list_price"]
+    assert [v.field for v in c.store.findings.violations()] == ["list_price"]
     # a price change in the ERP reaches the CRM
     c.erp.write("product", [WriteOp("p", {"list_price": {"amount": "26.5", "currency": "EUR"}}, product)])
     c.engine.sync(["product"])

@@ -92,9 +92,9 @@ def test_conflicts_open_and_resolve(store: Store) -> None:
                           "erp_value": "1", "crm_value": "2"}])
     [conflict] = store.findings.conflicts()
     assert store.findings.open_conflict_fields([1]) == {(1, "phone")}
-    store.findings.resolve_conflict(conflict["id"], "erp", "tester")
+    store.findings.resolve_conflict(conflict.id, "erp", "tester")
     assert store.findings.conflicts() == [] and store.findings.open_conflict_fields([1]) == set()
-    assert store.findings.conflicts(None)[0]["resolved_by"] == "tester"
+    assert store.findings.conflicts(None)[0].resolved_by == "tester"
 
 
 def test_the_audit_trail_is_append_only_in_the_database(store: Store) -> None:

@@ -59,7 +59,7 @@ def test_random_edits_converge_to_the_policy(rounds: list[tuple[list[tuple[str, 
         report = pair.engine.sync(["account"])
         assert report.status == "ok", report.message
         for conflict in pair.store.findings.conflicts():
-            pair.engine.resolve_conflict(conflict["id"], winner)  # type: ignore[arg-type]
+            pair.engine.resolve_conflict(conflict.id, winner)  # type: ignore[arg-type]
         model = expected_after(model, edits, winner)
         erp, crm = pair.erp.get("account", erp_id), pair.crm.get("account", crm_id)
         assert (erp["name"], crm["name"]) == (model.name, model.name)

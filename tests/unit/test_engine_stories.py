@@ -30,8 +30,8 @@ def test_an_erp_owned_field_edited_in_the_crm_is_reverted_and_reported(pair: Pai
     assert pair.crm.get("account", crm_id)["name"] == "Acme 1 GmbH"
     assert pair.crm.get("account", crm_id)["industry"] == "retail"  # CRM-owned, kept
     [violation] = pair.store.findings.violations()
-    assert (violation["system"], violation["field"], violation["attempted"]) == ("crm", "name", "Renamed in CRM")
-    assert violation["restored"] == "Acme 1 GmbH"
+    assert (violation.system, violation.field, violation.attempted) == ("crm", "name", "Renamed in CRM")
+    assert violation.restored == "Acme 1 GmbH"
 
 
 def test_crm_owned_fields_are_never_overwritten_by_the_erp(pair: Pair) -> None:
@@ -64,9 +64,9 @@ def test_both_sides_changing_a_shared_field_is_a_conflict_until_resolved(pair: P
     assert report.total("conflicts") == 1
     assert (pair.erp.get("account", account)["phone"], pair.crm.get("account", crm_id)["phone"]) == ("111", "222")
     [conflict] = pair.store.findings.conflicts()
-    assert (conflict["erp_value"], conflict["crm_value"]) == ("111", "222")
+    assert (conflict.erp_value, conflict.crm_value) == ("111", "222")
     assert pair.engine.sync().total("conflicts") == 0  # not reported twice
-    pair.engine.resolve_conflict(conflict["id"], "crm")
+    pair.engine.resolve_conflict(conflict.id, "crm")
     assert pair.erp.get("account", account)["phone"] == "222"
     assert pair.store.findings.conflicts() == []
     assert pair.engine.sync().writes == 0
@@ -159,7 +159,7 @@ def test_an_erp_customer_deleted_in_the_crm_is_restored(pair: Pair) -> None:
     report = pair.engine.sync(["account"])
     assert report.total("restored") == 1
     assert pair.crm.get("account", twin(pair.store, account))["name"] == "Acme 1 GmbH"
-    assert [v["attempted"] for v in pair.store.findings.violations()] == ["deleted"]
+    assert [v.attempted for v in pair.store.findings.violations()] == ["deleted"]
 
 
 def test_a_crm_created_product_is_reported_not_copied(pair: Pair) -> None:
@@ -267,8 +267,8 @@ def test_an_accepted_quote_is_the_first_order_of_a_prospect(pair: Pair) -> None:
     pair.crm.put("quote", {"lines": [{**line, "quantity": "50"}]}, quote)  # edited after the handoff
     pair.engine.sync()
     assert pair.erp.get("quote", erp_quote)["lines"][0]["quantity"] == "5"  # never applied
-    [flag] = [v for v in pair.store.findings.violations() if v["field"] == "lines"]
-    assert flag["system"] == "crm" and flag["attempted"][0]["quantity"] == "50"
+    [flag] = [v for v in pair.store.findings.violations() if v.field == "lines"]
+    assert flag.system == "crm" and flag.attempted[0]["quantity"] == "50"
     assert pair.engine.sync().total("violations") == 0  # flagged once
 
 

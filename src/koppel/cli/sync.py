@@ -164,11 +164,10 @@ def conflicts_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOptio
     with runtime(config) as rt:
         rows = rt.store.findings.conflicts()
     if json_output:
-        out.print_json(rows)
+        out.print_json([r.__dict__ for r in rows])
         return
     out.table("open conflicts", ["id", "entity", "link", "field", "was", "erp", "crm"],
-              ([r["id"], r["entity"], r["link_id"], r["field"], r["base"], r["erp_value"], r["crm_value"]]
-               for r in rows))
+              ([r.id, r.entity, r.link_id, r.field, r.base, r.erp_value, r.crm_value] for r in rows))
 
 
 @conflicts_app.command("resolve")
@@ -189,11 +188,11 @@ def violations(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = 
     with runtime(config) as rt:
         rows = rt.store.findings.violations()
     if json_output:
-        out.print_json(rows)
+        out.print_json([r.__dict__ for r in rows])
         return
     out.table("policy violations", ["id", "when", "entity", "record", "field", "attempted", "restored"],
-              ([r["id"], r["at"], r["entity"], f"{r['system']}:{r['record_id']}", r["field"],
-                r["attempted"], r["restored"]] for r in rows))
+              ([r.id, r.at, r.entity, f"{r.system}:{r.record_id}", r.field, r.attempted, r.restored]
+               for r in rows))
 
 
 @commands.command()

@@ -357,13 +357,13 @@ class Engine:
     def resolve_conflict(self, conflict_id: int, winner: Side, actor: str = "cli") -> None:
         """Settle a conflict: the winner's value goes to the other side and into the snapshot."""
         row = self.store.findings.resolve_conflict(conflict_id, winner, actor)
-        link = self.store.links.by_link_ids([row["link_id"]])[row["link_id"]]
-        value = row[f"{winner}_value"]
+        link = self.store.links.by_link_ids([row.link_id])[row.link_id]
+        value = row.value_of(winner)
         loser = other(winner)
         target = link.id_on(loser)
-        op = WriteOp("resolve", self.translator.outgoing(row["entity"], loser, {row["field"]: value}), target)
-        [outcome] = writes.write(self, loser, row["entity"], [op], actor=actor, origin=f"conflict:{conflict_id}",
-                                 snapshots={target: {row["field"]: value}})
+        op = WriteOp("resolve", self.translator.outgoing(row.entity, loser, {row.field: value}), target)
+        [outcome] = writes.write(self, loser, row.entity, [op], actor=actor, origin=f"conflict:{conflict_id}",
+                                 snapshots={target: {row.field: value}})
         if outcome.error:
             raise outcome.error
 

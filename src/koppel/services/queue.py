@@ -10,7 +10,7 @@ from koppel.config.policy import Side
 from koppel.engine.sync import RunReport
 from koppel.errors import NotFound, StateConflict, UsageError
 from koppel.services.workspace import Workspace
-from koppel.store import ErrorRow
+from koppel.store import ConflictRow, ErrorRow, ViolationRow
 
 
 def error(ws: Workspace, error_id: int) -> ErrorRow:
@@ -61,16 +61,16 @@ def skip_error(ws: Workspace, actor: str, error_id: int) -> ErrorRow:
     return error(ws, error_id)
 
 
-def conflict(ws: Workspace, conflict_id: int) -> dict[str, Any]:
-    found = [c for c in ws.runtime.store.findings.conflicts(None) if c["id"] == conflict_id]
-    if not found:
-        raise NotFound(f"no conflict {conflict_id}", hint="list them with GET /api/v1/conflicts")
-    return found[0]
+def conflict(ws: Workspace, conflict_id: int) -> ConflictRow:
+    found = ws.runtime.store.findings.conflict(conflict_id)
+    if found is None:
+        raise NotFound(f"no conflict {conflict_id}", hint="list them with `koppel conflicts list`")
+    return found
 
 
-def resolve_conflict(ws: Workspace, actor: str, conflict_id: int, winner: Side) -> dict[str, Any]:
+def resolve_conflict(ws: Workspace, actor: str, conflict_id: int, winner: Side) -> ConflictRow:
     """The winner's value is written to the other system and becomes the synced value."""
-    if conflict(ws, conflict_id)["status"] != "open":
+    if conflict(ws, conflict_id).status != "open":
         raise StateConflict(f"conflict {conflict_id} is settled already", hint="only open conflicts can be resolved")
     with ws.peers() as rt:
         rt.engine.resolve_conflict(conflict_id, winner, actor)
@@ -78,9 +78,9 @@ def resolve_conflict(ws: Workspace, actor: str, conflict_id: int, winner: Side) 
     return conflict(ws, conflict_id)
 
 
-def acknowledge_violation(ws: Workspace, actor: str, violation_id: int) -> dict[str, Any]:
+def acknowledge_violation(ws: Workspace, actor: str, violation_id: int) -> ViolationRow:
     row = ws.runtime.store.findings.acknowledge_violation(violation_id)
     if row is None:
         raise NotFound(f"no violation {violation_id}", hint="list them with GET /api/v1/violations")
-    ws.audit(actor, "acknowledge", f"violation:{violation_id}", entity=row["entity"])
+    ws.audit(actor, "acknowledge", f"violation:{violation_id}", entity=row.entity)
     return row

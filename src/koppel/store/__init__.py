@@ -2,8 +2,9 @@
 and violations, proposals, users and tokens, jobs; one repository each (see database.py)."""
 
 from koppel.store.database import Store
+from koppel.store.findings import ConflictRow, ViolationRow
 from koppel.store.links import LinkRow
 from koppel.store.proposals import ProposalRow
 from koppel.store.queue import ErrorRow, Parked
 
-__all__ = ["ErrorRow", "LinkRow", "Parked", "ProposalRow", "Store"]
+__all__ = ["ConflictRow", "ErrorRow", "LinkRow", "Parked", "ProposalRow", "Store", "ViolationRow"]
