@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
-from koppel.store import Parked, Store
+from koppel.store import AuditEntry, Parked, Store
 
 PG_ADMIN = os.environ.get("KOPPEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -69,8 +69,8 @@ def test_cursors_runs_and_audit(store: Store) -> None:
     run = store.runs.start("incremental", "account")
     store.runs.finish(run, "ok", {"created": 3})
     assert store.runs.last(1)[0]["stats"] == {"created": 3}
-    store.audit.add([{"actor": "koppel", "action": "create", "entity": "account", "record": "crm:1",
-                  "after": {"name": "A"}, "origin": "erp:1"}])
+    store.audit.add([AuditEntry(actor="koppel", action="create", entity="account", record="crm:1",
+                  after={"name": "A"}, origin="erp:1")])
     [entry] = store.audit.entries()
     assert (entry["action"], entry["after"], entry["origin"]) == ("create", {"name": "A"}, "erp:1")
 
@@ -100,7 +100,7 @@ def test_conflicts_open_and_resolve(store: Store) -> None:
 def test_the_audit_trail_is_append_only_in_the_database(store: Store) -> None:
     from sqlalchemy.exc import DBAPIError
 
-    store.audit.add([{"actor": "anna", "action": "update", "entity": "account", "record": "crm:1"}])
+    store.audit.add([AuditEntry(actor="anna", action="update", entity="account", record="crm:1")])
     for statement in ("UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"):
         with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
             conn.execute(text(statement))
@@ -111,8 +111,8 @@ def test_the_audit_trail_is_append_only_in_the_database(store: Store) -> None:
 def test_erasure_scrubs_the_audit_and_leaves_it_append_only(store: Store) -> None:
     from sqlalchemy.exc import DBAPIError
 
-    store.audit.add([{"actor": "koppel", "action": "create", "entity": "contact", "record": "crm:7",
-                  "after": {"email": "erika@acme.example"}, "origin": "erp:3"}])
+    store.audit.add([AuditEntry(actor="koppel", action="create", entity="contact", record="crm:7",
+                  after={"email": "erika@acme.example"}, origin="erp:3")])
     counts = store.erasure.scrub("contact", {"crm": "7", "erp": "3"}, None, None, "dpo")
     assert counts["audit"] == 1
     entries = store.audit.entries()

@@ -12,7 +12,7 @@ import typer
 from koppel.cli import output as out
 from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, actor
 from koppel.config import Settings, load_settings
-from koppel.store import Store
+from koppel.store import AuditEntry, Store
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -85,8 +85,8 @@ def users_add(name: Annotated[str, typer.Argument()],
     store = _store(config)
     try:
         user = store.users.add(name, role)
-        store.audit.add([{"actor": actor(), "action": "add-user", "record": f"user:{name}", "after": {"role": role},
-                      "origin": "cli"}])
+        store.audit.add([AuditEntry(actor=actor(), action="add-user", record=f"user:{name}", after={"role": role},
+                      origin="cli")])
     finally:
         store.close()
     out.console.print(f"added {user.name} ({user.role}); next: `koppel tokens create {user.name}`",
@@ -116,8 +116,8 @@ def tokens_create(user: Annotated[str, typer.Argument(help="The user the token a
     store = _store(config)
     try:
         row, secret = store.tokens.create(user, label)
-        store.audit.add([{"actor": actor(), "action": "create-token", "record": f"token:{row.id}",
-                      "after": {"user": user, "label": label}, "origin": "cli"}])
+        store.audit.add([AuditEntry(actor=actor(), action="create-token", record=f"token:{row.id}",
+                      after={"user": user, "label": label}, origin="cli")])
     finally:
         store.close()
     out.err.print(f"token {row.id} for {user}; it is shown only now, store it safely:", highlight=False)
@@ -145,8 +145,8 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument()], config: ConfigOpti
     store = _store(config)
     try:
         row = store.tokens.revoke(token_id)
-        store.audit.add([{"actor": actor(), "action": "revoke-token", "record": f"token:{token_id}",
-                      "after": {"user": row.user}, "origin": "cli"}])
+        store.audit.add([AuditEntry(actor=actor(), action="revoke-token", record=f"token:{token_id}",
+                      after={"user": row.user}, origin="cli")])
     finally:
         store.close()
     out.console.print(f"token {token_id} of {row.user} revoked")

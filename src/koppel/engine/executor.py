@@ -21,7 +21,7 @@ from koppel.engine.retry import Retries
 from koppel.engine.translate import Translator
 from koppel.engine.verify import Difference, differences
 from koppel.errors import FatalError, KoppelError, RecordError, TransientError, UniqueCollision
-from koppel.store import Parked, Store
+from koppel.store import AuditEntry, Parked, Store
 
 T = TypeVar("T")
 
@@ -379,6 +379,5 @@ def dropped_outcome(target: Side, record_id: str, diffs: list[Difference], key: 
              "and `koppel setup` creates it; then retry this record"))
 
 
-def _audit(action: str, entity: str, record: str, after: Any, origin: str, run_id: int | None) -> dict[str, Any]:
-    return {"actor": "koppel", "action": action, "entity": entity, "record": record,
-            "after": after, "origin": origin, "run_id": run_id}
+def _audit(action: str, entity: str, record: str, after: Any, origin: str, run_id: int | None) -> AuditEntry:
+    return AuditEntry("koppel", action, record, entity, after=after, origin=origin, run_id=run_id)

@@ -19,7 +19,7 @@ from koppel.engine.plan import Create
 from koppel.engine.planner import are_distinct, creation_values
 from koppel.engine.sync import Engine
 from koppel.errors import UsageError
-from koppel.store import ProposalRow
+from koppel.store import AuditEntry, ProposalRow
 
 Values = Mapping[str, Any]
 
@@ -137,9 +137,9 @@ def couple(engine: Engine, proposal: ProposalRow, actor: str) -> Counter[str]:
         engine.store.proposals.close_of(proposal.entity, proposal.erp_id, proposal.crm_id, actor)
         for side in ("erp", "crm"):
             engine.store.errors.resolve_for(proposal.entity, side, [proposal.id_on(side)])
-        engine.store.audit.add([{"actor": actor, "action": "couple", "entity": proposal.entity,
-                             "record": f"erp:{proposal.erp_id}", "after": {"crm": proposal.crm_id},
-                             "origin": f"proposal:{proposal.id}"}])
+        engine.store.audit.add([AuditEntry(actor=actor, action="couple", entity=proposal.entity,
+                             record=f"erp:{proposal.erp_id}", after={"crm": proposal.crm_id},
+                             origin=f"proposal:{proposal.id}")])
     return stats
 
 
@@ -153,9 +153,9 @@ def _drop_copy(engine: Engine, proposal: ProposalRow) -> None:
 def keep_apart(engine: Engine, proposal: ProposalRow, actor: str) -> None:
     """Two different records: what waited for the decision goes on as usual."""
     engine.store.proposals.decide(proposal.id, "apart", actor)
-    engine.store.audit.add([{"actor": actor, "action": "keep apart", "entity": proposal.entity,
-                         "record": f"erp:{proposal.erp_id}", "after": {"crm": proposal.crm_id},
-                         "origin": f"proposal:{proposal.id}"}])
+    engine.store.audit.add([AuditEntry(actor=actor, action="keep apart", entity=proposal.entity,
+                         record=f"erp:{proposal.erp_id}", after={"crm": proposal.crm_id},
+                         origin=f"proposal:{proposal.id}")])
     for side in ("erp", "crm"):
         if not engine.store.links.by_ids(proposal.entity, side, [proposal.id_on(side)]):
             engine.sync_record(side, proposal.entity, proposal.id_on(side))

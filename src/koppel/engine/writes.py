@@ -16,6 +16,7 @@ from koppel.config.policy import Side
 from koppel.connectors.base import WriteOp, WriteOutcome
 from koppel.engine.executor import dropped_outcome
 from koppel.errors import KoppelError, RecordError
+from koppel.store import AuditEntry
 
 if TYPE_CHECKING:
     from koppel.engine.sync import Engine
@@ -36,8 +37,8 @@ def write(engine: Engine, side: Side, entity: str, ops: Sequence[WriteOp], *, ac
         if o.id in wrong:
             outcomes[op.key] = dropped_outcome(side, o.id or "", wrong[o.id or ""], key=op.key)
     written = [(op, o) for op, o in done if o.id not in wrong]
-    engine.store.audit.add([{"actor": actor, "action": "update" if op.id else "create", "entity": entity,
-                             "record": f"{side}:{o.id}", "after": dict(op.values), "origin": origin}
+    engine.store.audit.add([AuditEntry(actor=actor, action="update" if op.id else "create", entity=entity,
+                             record=f"{side}:{o.id}", after=dict(op.values), origin=origin)
                             for op, o in written])
     moved = {o.id or "": snapshots[o.id or ""] for _, o in written if snapshots and o.id in snapshots}
     links = engine.store.links.by_ids(entity, side, list(moved))

@@ -14,6 +14,7 @@ from typing import Any
 
 from koppel.engine.runtime import Runtime
 from koppel.processes.account_view import AccountView
+from koppel.store import AuditEntry
 
 
 @dataclass
@@ -33,5 +34,5 @@ class Workspace:
     def audit(self, actor: str, action: str, record: str, *, entity: str | None = None,
               before: Any = None, after: Any = None, origin: str = "api") -> None:
         """Every change a person makes lands in the audit trail under their name."""
-        self.runtime.store.audit.add([{"actor": actor, "action": action, "entity": entity, "record": record,
-                                       "before": before, "after": after, "origin": origin}])
+        self.runtime.store.audit.add([AuditEntry(actor=actor, action=action, entity=entity, record=record,
+                                       before=before, after=after, origin=origin)])

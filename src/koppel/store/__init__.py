@@ -6,5 +6,6 @@ from koppel.store.findings import ConflictRow, ViolationRow
 from koppel.store.links import LinkRow
 from koppel.store.proposals import ProposalRow
 from koppel.store.queue import ErrorRow, Parked
+from koppel.store.runs import AuditEntry
 
-__all__ = ["ConflictRow", "ErrorRow", "LinkRow", "Parked", "ProposalRow", "Store", "ViolationRow"]
+__all__ = ["AuditEntry", "ConflictRow", "ErrorRow", "LinkRow", "Parked", "ProposalRow", "Store", "ViolationRow"]

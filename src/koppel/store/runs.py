@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -60,15 +61,28 @@ class Runs(Repository):
                     for r in conn.execute(select(t.system_status))}
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit trail: who did what to which record, and where it came from."""
+
+    actor: str
+    action: str
+    record: str
+    entity: str | None = None
+    before: Any = None
+    after: Any = None
+    origin: str | None = None
+    run_id: int | None = None
+
+
 class Audit(Repository):
     """Who changed what, where and why; the database refuses to update or delete it."""
 
-    def add(self, entries: Sequence[Mapping[str, Any]]) -> None:
+    def add(self, entries: Sequence[AuditEntry]) -> None:
         if entries:
             now = clock.now()
             with self.engine.begin() as conn:
-                conn.execute(insert(t.audit), [{"at": now, "origin": None, "before": None,
-                                                "after": None, "run_id": None, **e} for e in entries])
+                conn.execute(insert(t.audit), [{"at": now, **asdict(e)} for e in entries])
 
     def entries(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
