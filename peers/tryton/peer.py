@@ -16,27 +16,31 @@ Everything lives under ``$KOPPEL_CACHE/peers/tryton`` (KOPPEL_CACHE defaults to
 ``~/.cache/koppel``).  PostgreSQL defaults to ``postgres@127.0.0.1:5432``
 (override with KOPPEL_PG_HOST / KOPPEL_PG_PORT / KOPPEL_PG_USER).
 Progress goes to stderr; ``start`` prints exactly one JSON line on stdout.
+Helpers shared with the BottleCRM peer live in ``peers/_kit.py``.
 """
 from __future__ import annotations
 
 import argparse
 import base64
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))  # peers/, for _kit
+import _kit  # noqa: E402
+from _kit import BACKENDS, PeerError  # noqa: E402
+
 REQUIREMENTS = HERE / 'requirements.txt'
 SETUP_DB = HERE / 'setup_db.py'
 
@@ -51,36 +55,23 @@ MODULES = [
 ADMIN_LOGIN = 'admin'
 ADMIN_PASSWORD = 'koppel-admin'
 ADMIN_EMAIL = 'admin@example.com'
-BACKENDS = ('sqlite', 'postgresql')
 START_TIMEOUT = 60.0
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$')
+NAME_RULE = ('use 1-40 characters from A-Z a-z 0-9 _ - starting with a '
+    'letter/digit.')
 
-_children: dict[int, subprocess.Popen] = {}
-
-
-class PeerError(RuntimeError):
-    """A failure with a message that says what to do."""
-
+_children: dict[int, subprocess.Popen[bytes]] = {}
 
 # --------------------------------------------------------------------- paths
-def cache_root() -> Path:
-    root = os.environ.get('KOPPEL_CACHE') or '~/.cache/koppel'
-    return Path(root).expanduser() / 'peers' / 'tryton'
+LAYOUT = _kit.Layout('tryton')
+cache_root = LAYOUT.root
+venv_dir = LAYOUT.venv_dir
+venv_bin = LAYOUT.venv_bin
+instance_dir = LAYOUT.instance_dir
+log = _kit.logger('tryton-peer')
 
 
-def venv_dir() -> Path:
-    return cache_root() / 'venv'
-
-
-def venv_bin(name: str) -> Path:
-    return venv_dir() / 'bin' / name
-
-
-def instance_dir(name: str) -> Path:
-    return cache_root() / 'instances' / name
-
-
-def pg_params() -> dict:
+def pg_params() -> dict[str, str]:
     return {
         'host': os.environ.get('KOPPEL_PG_HOST', '127.0.0.1'),
         'port': os.environ.get('KOPPEL_PG_PORT', '5432'),
@@ -93,36 +84,24 @@ def pg_uri() -> str:
     return f"postgresql://{p['user']}@{p['host']}:{p['port']}/"
 
 
-def log(msg: str) -> None:
-    print(f"[tryton-peer] {msg}", file=sys.stderr, flush=True)
+def _pg() -> _kit.Postgres:
+    p = pg_params()
+    return _kit.Postgres(p['host'], p['port'], p['user'],
+        hint=f"Is PostgreSQL running on {p['host']}:{p['port']} with trust "
+        f"auth for user {p['user']}? Start it with: pg_ctlcluster "
+        "--skip-systemctl-redirect $(ls /etc/postgresql) main start")
 
 
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _lock(name: str) -> contextlib.AbstractContextManager[None]:
+    return _kit.file_lock(cache_root() / 'locks' / f'{name}.lock')
 
 
-@contextlib.contextmanager
-def _lock(name: str):
-    lock_dir = cache_root() / 'locks'
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f'{name}.lock', 'w') as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _run(cmd, *, env=None, cwd=None, what: str, hint: str) -> None:
-    """Run a command; on failure raise PeerError with its output tail."""
-    log(f"$ {' '.join(str(c) for c in cmd)}")
-    proc = subprocess.run([str(c) for c in cmd], env=env, cwd=cwd,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if proc.returncode != 0:
-        tail = '\n'.join(proc.stdout.splitlines()[-30:])
-        raise PeerError(f"{what} failed (exit {proc.returncode}).\n"
-            f"--- last output ---\n{tail}\n--- what to do ---\n{hint}")
-    return proc.stdout
+def _run(cmd: Sequence[_kit.StrPath], *, env: dict[str, str] | None = None,
+        cwd: Path | None = None, what: str, hint: str) -> None:
+    """Run a command (echoed to stderr); on failure raise PeerError with its
+    output tail and HINT."""
+    _kit.run(cmd, env=env, cwd=cwd, what=what, hint=hint, echo=log,
+        merge_stderr=True)
 
 
 # ------------------------------------------------------------------- install
@@ -131,14 +110,12 @@ def install() -> Path:
     if not REQUIREMENTS.exists():
         raise PeerError(f"{REQUIREMENTS} is missing; restore it from git "
             "(git checkout -- peers/tryton/requirements.txt).")
-    want = _sha256_file(REQUIREMENTS)
+    want = _kit.sha256_file(REQUIREMENTS)
     marker = venv_dir() / '.koppel-requirements.sha256'
-    if (marker.exists() and marker.read_text().strip() == want
-            and venv_bin('trytond').exists()):
+    if _kit.stamp_matches(marker, want, venv_bin('trytond')):
         return venv_dir()
     with _lock('install'):
-        if (marker.exists() and marker.read_text().strip() == want
-                and venv_bin('trytond').exists()):
+        if _kit.stamp_matches(marker, want, venv_bin('trytond')):
             return venv_dir()
         t0 = time.monotonic()
         if not venv_bin('python').exists():
@@ -163,66 +140,35 @@ def install() -> Path:
 
 # ------------------------------------------------------------------ template
 def template_key() -> str:
-    h = hashlib.sha256()
-    for path in (REQUIREMENTS, SETUP_DB, Path(__file__).resolve()):
-        h.update(path.name.encode() + b'\0' + path.read_bytes() + b'\0')
-    return h.hexdigest()[:8]
+    """8 hex digits over requirements.txt, setup_db.py, peer.py and _kit.py."""
+    return _kit.files_digest((REQUIREMENTS, SETUP_DB, Path(__file__).resolve(),
+        _kit.SOURCE))[:8]
 
 
-def _template_paths(backend: str, key: str) -> dict:
+class _TemplatePaths(NamedTuple):
+    dir: Path
+    db: str
+    json: Path
+    file: Path  # the SQLite template (unused with postgresql)
+
+
+def _template_paths(backend: str, key: str) -> _TemplatePaths:
     tdir = cache_root() / 'templates'
-    if backend == 'sqlite':
-        return {
-            'dir': tdir,
-            'db': f'koppel_tryton_tpl_{key}',
-            'file': tdir / f'koppel_tryton_tpl_{key}.sqlite',
-            'json': tdir / f'koppel_tryton_tpl_{key}.sqlite.json',
-            }
-    return {
-        'dir': tdir,
-        'db': f'koppel_tryton_tpl_{key}',
-        'json': tdir / f'koppel_tryton_tpl_{key}.postgresql.json',
-        }
-
-
-def _check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise PeerError(f"unknown backend {backend!r}; use one of "
-            f"{', '.join(BACKENDS)}.")
+    return _TemplatePaths(dir=tdir, db=f'koppel_tryton_tpl_{key}',
+        json=tdir / f'koppel_tryton_tpl_{key}.{backend}.json',
+        file=tdir / f'koppel_tryton_tpl_{key}.sqlite')
 
 
 def _psql(sql: str, db: str = 'postgres') -> str:
-    p = pg_params()
-    cmd = ['psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
-        '-h', p['host'], '-p', p['port'], '-U', p['user'], '-d', db,
-        '-c', sql]
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
-    except FileNotFoundError:
-        raise PeerError("`psql` not found; install the PostgreSQL client "
-            "(Debian: apt-get install postgresql-client).") from None
-    if proc.returncode != 0:
-        raise PeerError(f"psql failed: {proc.stderr.strip()}\n"
-            f"SQL: {sql}\nIs PostgreSQL running on {p['host']}:{p['port']} "
-            "with trust auth for user "
-            f"{p['user']}? Start it with: pg_ctlcluster "
-            "--skip-systemctl-redirect $(ls /etc/postgresql) main start")
-    return proc.stdout.strip()
+    return _kit.psql(_pg(), sql, db)
 
 
 def _pg_exists(db: str) -> bool:
-    return _psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'") == '1'
+    return _kit.pg_db_exists(_pg(), db)
 
 
 def _pg_drop(db: str) -> None:
-    if not _pg_exists(db):
-        return
-    _psql(f"UPDATE pg_database SET datistemplate = false "
-        f"WHERE datname = '{db}'")
-    _psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        f"WHERE datname = '{db}' AND pid <> pg_backend_pid()")
-    _psql(f'DROP DATABASE IF EXISTS "{db}"')
+    _kit.pg_drop(_pg(), db)
 
 
 def _write_conf(path: Path, backend: str, db_dir: Path | None,
@@ -251,53 +197,52 @@ def _write_conf(path: Path, backend: str, db_dir: Path | None,
     path.write_text('\n'.join(lines))
 
 
-def _template_ready(backend: str, paths: dict) -> bool:
-    if not paths['json'].exists():
+def _template_ready(backend: str, paths: _TemplatePaths) -> bool:
+    if not paths.json.exists():
         return False
     if backend == 'sqlite':
-        return paths['file'].exists()
-    return _pg_exists(paths['db'])
+        return paths.file.exists()
+    return _pg_exists(paths.db)
 
 
-def template(backend: str = 'sqlite') -> dict:
+def template(backend: str = 'sqlite') -> dict[str, Any]:
     """Build (once) the template database; return its description."""
-    _check_backend(backend)
+    _kit.check_backend(backend)
     install()
     key = template_key()
     paths = _template_paths(backend, key)
-    info = {'backend': backend, 'key': key, 'database': paths['db'],
-        'json': str(paths['json'])}
+    info: dict[str, Any] = {'backend': backend, 'key': key,
+        'database': paths.db, 'json': str(paths.json)}
     if backend == 'sqlite':
-        info['file'] = str(paths['file'])
+        info['file'] = str(paths.file)
     if _template_ready(backend, paths):
-        info['setup'] = json.loads(paths['json'].read_text())
+        info['setup'] = json.loads(paths.json.read_text())
         return info
     with _lock(f'template-{backend}'):
         if _template_ready(backend, paths):
-            info['setup'] = json.loads(paths['json'].read_text())
+            info['setup'] = json.loads(paths.json.read_text())
             return info
         _build_template(backend, key, paths)
         _cleanup_old_templates(backend, key)
-    info['setup'] = json.loads(paths['json'].read_text())
+    info['setup'] = json.loads(paths.json.read_text())
     return info
 
 
-def _build_template(backend: str, key: str, paths: dict) -> None:
+def _build_template(backend: str, key: str, paths: _TemplatePaths) -> None:
     t0 = time.monotonic()
-    build = paths['dir'] / f'build-{backend}-{key}'
+    build = paths.dir / f'build-{backend}-{key}'
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir(parents=True)
-    db = paths['db'] + '_build'
+    db = paths.db + '_build'
+    db_dir: Path | None = None
     if backend == 'sqlite':
         db_dir = build / 'db'
         db_dir.mkdir()
         (db_dir / f'{db}.sqlite').touch()  # trytond-admin needs the file
     else:
-        db_dir = None
         _pg_drop(db)
-        p = pg_params()
-        _run(['createdb', '-h', p['host'], '-p', p['port'], '-U', p['user'],
-                '-E', 'UTF8', '-T', 'template0', db],
+        _run(['createdb', *_pg().conn_args(), '-E', 'UTF8', '-T', 'template0',
+                db],
             what='createdb',
             hint="Make sure PostgreSQL is running on 127.0.0.1:5432 "
             "(pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) "
@@ -329,23 +274,22 @@ def _build_template(backend: str, key: str, paths: dict) -> None:
         "re-run `peer.py template`.")
     setup = json.loads(setup_json.read_text())
     setup['template'] = {'key': key, 'backend': backend,
-        'database': paths['db'],
+        'database': paths.db,
         'activate_seconds': round(t1 - t0, 1),
         'setup_seconds': round(time.monotonic() - t1, 1)}
-    if backend == 'sqlite':
-        tmp = paths['file'].with_suffix('.sqlite.tmp')
+    if db_dir is not None:
+        tmp = paths.file.with_suffix('.sqlite.tmp')
         shutil.copyfile(db_dir / f'{db}.sqlite', tmp)
-        os.replace(tmp, paths['file'])
+        os.replace(tmp, paths.file)
     else:
-        _pg_drop(paths['db'])
-        _psql(f'ALTER DATABASE "{db}" RENAME TO "{paths["db"]}"')
+        _pg_drop(paths.db)
+        _psql(f'ALTER DATABASE "{db}" RENAME TO "{paths.db}"')
         _psql(f"UPDATE pg_database SET datistemplate = true "
-            f"WHERE datname = '{paths['db']}'")
-    tmp = paths['json'].with_suffix('.tmp')
-    tmp.write_text(json.dumps(setup, indent=1, sort_keys=True))
-    os.replace(tmp, paths['json'])
+            f"WHERE datname = '{paths.db}'")
+    _kit.write_json_atomic(paths.json, setup, indent=1, sort_keys=True,
+        final_newline=False)
     shutil.rmtree(build, ignore_errors=True)
-    log(f"template {paths['db']} ({backend}) built in "
+    log(f"template {paths.db} ({backend}) built in "
         f"{time.monotonic() - t0:.1f}s")
 
 
@@ -367,23 +311,8 @@ def _cleanup_old_templates(backend: str, key: str) -> None:
 
 
 # -------------------------------------------------------------------- server
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(('127.0.0.1', port))
-        except OSError:
-            return False
-        return True
-
-
-def rpc(url: str, database: str, method: str, params: list,
-        session: str | None = None, timeout: float = 10.0):
+def rpc(url: str, database: str, method: str, params: list[Any],
+        session: str | None = None, timeout: float = 10.0) -> Any:
     """Minimal JSON-RPC call (no type codecs); returns result or raises."""
     body = json.dumps({'id': 1, 'method': method, 'params': params}).encode()
     req = urllib.request.Request(f'{url}/{database}/rpc/', data=body,
@@ -391,7 +320,7 @@ def rpc(url: str, database: str, method: str, params: list,
     if session:
         req.add_header('Authorization', 'Session ' + session)
     with urllib.request.urlopen(req, timeout=timeout) as resp:
-        data = json.loads(resp.read())
+        data: dict[str, Any] = json.loads(resp.read())
     if data.get('error'):
         raise PeerError(f"RPC error on {method}: {data['error']}")
     return data['result']
@@ -405,21 +334,14 @@ def _login(url: str, database: str) -> str:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """PID runs and is a trytond (so a recycled pid is never signalled)."""
+    if not _kit.pid_exists(pid):
         return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f'/proc/{pid}/stat').read_text()
-        if stat.rsplit(')', 1)[1].split()[0] == 'Z':
-            _reap(pid)
-            return False
-        cmdline = Path(f'/proc/{pid}/cmdline').read_bytes()
-    except OSError:
-        return True
-    return b'trytond' in cmdline
+    if _kit.is_zombie(pid):
+        _reap(pid)
+        return False
+    cmdline = _kit.cmdline(pid)
+    return cmdline is None or b'trytond' in cmdline
 
 
 def _reap(pid: int) -> None:
@@ -428,37 +350,16 @@ def _reap(pid: int) -> None:
         with contextlib.suppress(Exception):
             proc.wait(timeout=0.1)
         return
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+    _kit.reap(pid)
 
 
 def _read_pid(idir: Path) -> int | None:
-    for f in (idir / 'trytond.pid', idir / 'instance.json'):
-        try:
-            text = f.read_text()
-        except OSError:
-            continue
-        try:
-            pid = (json.loads(text)['pid'] if f.suffix == '.json'
-                else int(text.strip()))
-        except (ValueError, KeyError, TypeError):
-            continue
-        if pid:
-            return int(pid)
-    return None
+    pids = _kit.recorded_pids(idir / 'trytond.pid', idir / 'instance.json')
+    return pids[0] if pids else None
 
 
-def _log_tail(path: Path, n: int = 25) -> str:
-    try:
-        return '\n'.join(path.read_text(errors='replace').splitlines()[-n:])
-    except OSError:
-        return '(no log)'
-
-
-def _check_name(name: str) -> None:
-    if not name or not NAME_RE.match(name):
-        raise PeerError(f"invalid instance name {name!r}: use 1-40 "
-            "characters from A-Z a-z 0-9 _ - starting with a letter/digit.")
+def _write_instance(path: Path, info: dict[str, Any]) -> None:
+    _kit.write_json_atomic(path, info, indent=1, final_newline=False)
 
 
 def db_name(name: str) -> str:
@@ -466,13 +367,13 @@ def db_name(name: str) -> str:
 
 
 def start(name: str, backend: str = 'sqlite', port: int | None = None,
-        keep: bool = False) -> dict:
+        keep: bool = False) -> dict[str, Any]:
     """Start a fresh Tryton server for instance NAME; return its JSON.
 
     With `keep`, an existing SQLite database of NAME is started again instead of a fresh copy.
     """
-    _check_name(name)
-    _check_backend(backend)
+    _kit.check_name(name, NAME_RE, NAME_RULE)
+    _kit.check_backend(backend)
     tpl = template(backend)
     with _lock(f'instance-{name}'):
         stop(name)
@@ -502,8 +403,8 @@ def start(name: str, backend: str = 'sqlite', port: int | None = None,
             _psql(f'CREATE DATABASE "{database}" TEMPLATE '
                 f'"{tpl["database"]}"')
         if port is None:
-            port = _free_port()
-        elif not _port_free(port):
+            port = _kit.free_port()
+        elif _kit.port_busy(port) is not None:
             raise PeerError(f"port {port} on 127.0.0.1 is in use; pick "
                 "another --port or omit it to get a free one.")
         conf = idir / 'trytond.conf'
@@ -515,28 +416,25 @@ def start(name: str, backend: str = 'sqlite', port: int | None = None,
         env = {k: v for k, v in os.environ.items()
             if not k.startswith('TRYTOND_')}
         log(f"starting trytond for {name} ({backend}) on port {port}")
-        with open(logfile, 'w') as lf:
-            proc = subprocess.Popen(
-                [str(venv_bin('trytond')), '-c', str(conf), '-d', database,
-                    '--pidfile', str(pidfile)],
-                cwd=idir, env=env, stdin=subprocess.DEVNULL, stdout=lf,
-                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = _kit.spawn([venv_bin('trytond'), '-c', conf, '-d', database,
+                '--pidfile', pidfile],
+            cwd=idir, env=env, output=logfile)
         _children[proc.pid] = proc
         url = f'http://127.0.0.1:{port}'
-        info = {'url': url, 'database': database, 'user': ADMIN_LOGIN,
-            'password': ADMIN_PASSWORD, 'pid': proc.pid, 'port': port,
-            'backend': backend, 'instance_dir': str(idir),
+        info: dict[str, Any] = {'url': url, 'database': database,
+            'user': ADMIN_LOGIN, 'password': ADMIN_PASSWORD, 'pid': proc.pid,
+            'port': port, 'backend': backend, 'instance_dir': str(idir),
             'name': name, 'config': str(conf), 'log': str(logfile),
             'template': tpl['database'], 'setup': tpl['setup']}
-        (idir / 'instance.json').write_text(json.dumps(info, indent=1))
+        _write_instance(idir / 'instance.json', info)
         deadline = time.monotonic() + START_TIMEOUT
-        last_err = None
+        last_err: Exception | None = None
         while True:
             if proc.poll() is not None:
                 _children.pop(proc.pid, None)
                 raise PeerError(f"trytond for {name} exited with code "
                     f"{proc.returncode} during startup.\n--- {logfile} ---\n"
-                    f"{_log_tail(logfile)}\n--- what to do ---\nRead the "
+                    f"{_kit.log_tail(logfile)}\n--- what to do ---\nRead the "
                     "log above; if the template is broken delete "
                     f"{cache_root() / 'templates'} and start again.")
             try:
@@ -548,12 +446,12 @@ def start(name: str, backend: str = 'sqlite', port: int | None = None,
                 stop(name)
                 raise PeerError(f"trytond for {name} did not accept a login "
                     f"within {START_TIMEOUT:.0f}s (last error: {last_err}).\n"
-                    f"--- {logfile} ---\n{_log_tail(logfile)}\n--- what to "
-                    "do ---\nCheck the log; the machine may be overloaded; "
+                    f"--- {logfile} ---\n{_kit.log_tail(logfile)}\n--- what "
+                    "to do ---\nCheck the log; the machine may be overloaded; "
                     "retry `peer.py start`.")
             time.sleep(0.2)
         info['start_seconds'] = round(time.monotonic() - t0, 2)
-        (idir / 'instance.json').write_text(json.dumps(info, indent=1))
+        _write_instance(idir / 'instance.json', info)
         log(f"{name} ready at {url} (db {database}) in "
             f"{info['start_seconds']}s")
         return info
@@ -564,40 +462,27 @@ def stop(name: str, drop: bool = False) -> bool:
 
     Returns True if a running server was stopped.  With drop=True also
     removes the instance database (PG database or SQLite file)."""
-    _check_name(name)
+    _kit.check_name(name, NAME_RE, NAME_RULE)
     idir = instance_dir(name)
     stopped = False
     pid = _read_pid(idir) if idir.exists() else None
     if pid and _alive(pid):
         log(f"stopping {name} (pid {pid})")
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < deadline:
-            _reap(pid)
-            time.sleep(0.1)
-        if _alive(pid):
-            log(f"{name} ignored SIGTERM; sending SIGKILL")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            for _ in range(50):
-                _reap(pid)
-                if not _alive(pid):
-                    break
-                time.sleep(0.1)
+        _kit.terminate(pid, _alive, collect=_reap,
+            on_sigkill=lambda: log(f"{name} ignored SIGTERM; sending SIGKILL"))
         stopped = True
     if pid:
         _reap(pid)
     if idir.exists():
         (idir / 'trytond.pid').unlink(missing_ok=True)
         meta = idir / 'instance.json'
-        info = None
+        info: dict[str, Any] | None = None
         if meta.exists():
             with contextlib.suppress(Exception):
                 info = json.loads(meta.read_text())
                 info['pid'] = None
                 info['stopped'] = True
-                meta.write_text(json.dumps(info, indent=1))
+                _write_instance(meta, info)
         if drop:
             if info and info.get('backend') == 'postgresql':
                 _pg_drop(info['database'])
@@ -605,9 +490,9 @@ def stop(name: str, drop: bool = False) -> bool:
     return stopped
 
 
-def status() -> list[dict]:
+def status() -> list[dict[str, Any]]:
     """Running instances (as recorded in their instance.json)."""
-    result = []
+    result: list[dict[str, Any]] = []
     root = cache_root() / 'instances'
     if not root.exists():
         return result
@@ -615,9 +500,8 @@ def status() -> list[dict]:
         meta = idir / 'instance.json'
         if not meta.exists():
             continue
-        try:
-            info = json.loads(meta.read_text())
-        except ValueError:
+        info = _kit.read_json(meta)
+        if not isinstance(info, dict):
             continue
         pid = _read_pid(idir)
         if not pid or not _alive(pid):
@@ -629,7 +513,7 @@ def status() -> list[dict]:
 
 
 # ----------------------------------------------------------------------- CLI
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='peer.py',
         description='Tryton 8.2 peer for koppel')
     sub = parser.add_subparsers(dest='cmd', required=True)
