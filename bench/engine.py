@@ -1,23 +1,42 @@
 """Engine throughput: N accounts with one contact each, full load then an incremental run.
 
-Memory connectors on both sides, SQLite file store, default policy. The full load counts
-every record planned, written and linked; the incremental run changes 0.1 % of the accounts.
-Prints one JSON line last. Usage: python bench/engine.py [N ...]
+Memory connectors on both sides, the default policy, the store on SQLite (a file) and on the
+local PostgreSQL (a fresh database), side by side in one run. The full load counts every record
+planned, written, verified and linked; the incremental run changes 0.1 % of the accounts.
+`--million` adds a load of 1,000,000 records (500,000 accounts with a contact each) in a child
+process on SQLite and reports its peak resident memory (bounded by `--million-timeout`).
+Prints one JSON line per run on stderr and the summary as the last line on stdout.
+
+Usage: python bench/engine.py [N ...] [--stores sqlite,postgresql] [--million] [--profile FILE]
 """
 
 from __future__ import annotations
 
+import argparse
+import cProfile
 import json
+import os
+import pstats
+import resource
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
 
 from koppel.config.policy import default_policy_data, load_policy
 from koppel.config.settings import SyncSettings
 from koppel.connectors.memory import MemoryConnector
 from koppel.engine import Engine
 from koppel.store import Store
+
+PG_ADMIN = os.environ.get("KOPPEL_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def populate(erp: MemoryConnector, n: int) -> list[str]:
@@ -33,46 +52,110 @@ def populate(erp: MemoryConnector, n: int) -> list[str]:
     return accounts
 
 
-def run(n: int, workdir: Path) -> dict[str, float | int]:
+@contextmanager
+def store_url(kind: str, workdir: Path, n: int) -> Iterator[str]:
+    """A fresh, empty store of `kind`: a SQLite file, or a database on the local PostgreSQL."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir}/bench-{n}-{uuid.uuid4().hex[:6]}.db"
+        return
+    name = f"koppel_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run(n: int, url: str, *, incremental: bool = True) -> dict[str, Any]:
     erp, crm = MemoryConnector("erp"), MemoryConnector("crm")
     accounts = populate(erp, n)
-    store = Store.open(f"sqlite:///{workdir}/bench-{n}.db")
+    store = Store.open(url)
     engine = Engine(store, {"erp": erp, "crm": crm}, load_policy(default_policy_data()),
                     SyncSettings(batch_size=1000))
     started = time.perf_counter()
     full = engine.sync(["account", "contact"])
     full_s = time.perf_counter() - started
     assert full.status == "ok" and full.total("created") == 2 * n, full.message
-    changed = max(1, n // 1000)
-    for account in accounts[:: max(1, n // changed)][:changed]:
-        erp.put("account", {"name": f"Renamed {account}"}, account)
-    started = time.perf_counter()
-    incremental = engine.sync(["account", "contact"])
-    incremental_s = time.perf_counter() - started
-    assert incremental.total("updated") == changed, dict(incremental.stats["account"])
+    result: dict[str, Any] = {"n": n, "records": 2 * n, "full_s": round(full_s, 3),
+                              "full_records_per_s": round(2 * n / full_s)}
+    if incremental:
+        changed = max(1, n // 1000)
+        for account in accounts[:: max(1, n // changed)][:changed]:
+            erp.put("account", {"name": f"Renamed {account}"}, account)
+        started = time.perf_counter()
+        report = engine.sync(["account", "contact"])
+        result.update(incremental_s=round(time.perf_counter() - started, 4), incremental_changed=changed)
+        assert report.total("updated") == changed, dict(report.stats["account"])
     store.close()
-    return {"n": n, "records": 2 * n, "full_s": round(full_s, 3),
-            "full_records_per_s": round(2 * n / full_s), "incremental_s": round(incremental_s, 4),
-            "incremental_changed": changed}
+    return result
+
+
+def million(timeout: float) -> dict[str, Any]:
+    """A 1,000,000-record load in a child process: its peak RSS and time (None if it timed out)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        child = [sys.executable, __file__, "--child", str(500_000), "--child-url", f"sqlite:///{tmp}/million.db"]
+        try:
+            done = subprocess.run(child, capture_output=True, text=True, timeout=timeout, check=True)
+        except subprocess.TimeoutExpired:
+            return {"records": 1_000_000, "peak_rss_mb": None, "timed_out_after_s": timeout}
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def child(n: int, url: str) -> None:
+    result = run(n, url, incremental=False)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps(result))
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [10_000]
-    results = []
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 100_000])
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--million", action="store_true")
+    parser.add_argument("--million-timeout", type=float, default=1800)
+    parser.add_argument("--profile", help="write the profile of the first run (cProfile) to this file")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.child_url)
+        return
+    stores = [s for s in args.stores.split(",") if s]
+    summary: dict[str, Any] = {"full_records_per_s": {s: {} for s in stores}, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for n in sizes:
-            result = run(n, Path(tmp))
-            print(json.dumps(result), file=sys.stderr)
-            results.append(result)
-    last = results[-1]
-    summary = {"full_records_per_s": last["full_records_per_s"], "incremental_s": last["incremental_s"],
-               "incremental_changed": last["incremental_changed"], "total": last["records"],
-               "runs": results}
-    if len(results) > 1:
-        first = results[0]
-        summary["incremental_ratio"] = round(float(last["incremental_s"]) / float(first["incremental_s"]), 2)
-        summary["size_ratio"] = round(int(last["n"]) / int(first["n"]), 2)
+        if args.profile:  # an extra run: the profiler's overhead stays out of the figures
+            with store_url(stores[0], Path(tmp), args.sizes[-1]) as url:
+                profile(args.sizes[-1], url, args.profile)
+        for n in args.sizes:
+            for kind in stores:
+                with store_url(kind, Path(tmp), n) as url:
+                    result = run(n, url)
+                result["store"] = kind
+                print(json.dumps(result), file=sys.stderr)
+                summary["runs"].append(result)
+                summary["full_records_per_s"][kind][str(n)] = result["full_records_per_s"]
+    largest = max(args.sizes)
+    summary["incremental_s"] = {r["store"]: r["incremental_s"] for r in summary["runs"] if r["n"] == largest}
+    summary["incremental_changed_of"] = [largest // 1000, largest]
+    if args.million:
+        summary["million"] = million(args.million_timeout)
+        summary["peak_rss_mb"] = summary["million"]["peak_rss_mb"]
     print(json.dumps(summary))
+
+
+def profile(n: int, url: str, path: str) -> dict[str, Any]:
+    """One run under cProfile; the top functions by cumulative and by own time go to `path`."""
+    profiler = cProfile.Profile()
+    result = profiler.runcall(run, n, url)
+    with open(path, "w") as out:
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(20)
+    return result
 
 
 if __name__ == "__main__":
