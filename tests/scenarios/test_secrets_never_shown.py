@@ -23,7 +23,7 @@ def test_no_secret_in_any_log_line_output_or_api_answer(coupled: Coupled) -> Non
     c = coupled
     config = write_config(c)
     c.erp.write("account", [WriteOp("s", {"name": "Secretive GmbH", "postcode": "10115"})])
-    env = {**os.environ, "KOPPEL_LOG_LEVEL": "DEBUG", "KOPPEL_LOG_JSON": "1", "COLUMNS": "200"}
+    env = {**os.environ, "KOPPEL_LOG_LEVEL": "DEBUG", "KOPPEL_LOG_FORMAT": "json", "COLUMNS": "200"}
     said = []
     for args in (["check"], ["setup", "--dry-run"], ["sync", "--json"], ["sync", "--dry-run"], ["status", "--json"],
                  ["errors", "list", "--json"], ["match", "--json"], ["violations", "--json"]):

@@ -6,15 +6,13 @@ Exit codes scripts can rely on: 0 all done, 1 done but records wait in the error
 
 from __future__ import annotations
 
-import os
-import sys
-from typing import Any
+from typing import Annotated
 
 import typer
 
-from koppel.cli import demo, onboarding, privacy, serve, sync
+from koppel.cli import demo, logs, onboarding, privacy, serve, sync
 from koppel.cli import output as out
-from koppel.errors import KoppelError
+from koppel.errors import KoppelError, UsageError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="koppel couples your CRM and your ERP under one ownership policy.")
@@ -22,24 +20,23 @@ for module in (sync, onboarding, serve, privacy, demo):  # each module's command
     app.add_typer(module.commands)
 
 
-def _configure_logging() -> None:
-    """Structured logs on stderr; KOPPEL_LOG_LEVEL (default warning) and KOPPEL_LOG_JSON=1."""
-    import logging
-
-    import structlog
-
-    level = getattr(logging, os.environ.get("KOPPEL_LOG_LEVEL", "WARNING").upper(), logging.WARNING)
-    renderer: Any = (structlog.processors.JSONRenderer() if os.environ.get("KOPPEL_LOG_JSON")
-                     else structlog.dev.ConsoleRenderer(colors=False))
-    structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"), renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+@app.callback()
+def options(log_format: Annotated[logs.Format | None, typer.Option(
+                "--log-format", help="json (one object per line) or console; default: console on a terminal, "
+                                     "json otherwise (also KOPPEL_LOG_FORMAT)")] = None,
+            log_level: Annotated[str | None, typer.Option(
+                "--log-level", help="debug | info | warning | error (also KOPPEL_LOG_LEVEL; default warning); "
+                                    "info logs one event per record outcome")] = None) -> None:
+    """koppel couples your CRM and your ERP under one ownership policy."""
+    if log_level is not None and log_level.lower() not in logs.LEVELS:
+        raise UsageError(f"--log-level {log_level!r} is not one of {', '.join(logs.LEVELS)}",
+                         hint="e.g. --log-level info")
+    logs.configure(log_format, log_level)
 
 
 def main() -> None:
     """Console entry point: every koppel error becomes one clear message and an exit code."""
-    _configure_logging()
+    logs.configure()  # until the options are read (and for errors before that)
     try:
         code = app(standalone_mode=False)  # click hands back typer.Exit's code here
     except KoppelError as exc:

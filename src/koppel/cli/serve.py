@@ -34,7 +34,7 @@ def serve(config: ConfigOption = DEFAULT_CONFIG,
     settings = load_settings(config)
     out.err.print(f"koppel workspace on http://{host}:{port}/ (API: /api/v1, spec: /openapi.json); "
                   "Ctrl-C stops", highlight=False)
-    uvicorn.run(workspace_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(workspace_app(settings), host=host, port=port, log_config=None)  # koppel's log format
 
 
 def workspace_app(settings: Settings) -> FastAPI:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import structlog
+
 from koppel.config.policy import Policy, Side
 from koppel.connectors.base import Connector, References, WriteOp, WriteOutcome
 from koppel.engine.plan import Create, Plan, Update
@@ -24,6 +26,7 @@ from koppel.errors import FatalError, KoppelError, RecordError, TransientError, 
 from koppel.store import AuditEntry, Parked, Store
 
 T = TypeVar("T")
+records = structlog.get_logger("koppel.records")
 
 
 @dataclass
@@ -76,6 +79,9 @@ class Executor:
                                  f"{c.source}:{c.source_id}", self.run_id) for c, i, _ in made])
         stats["created"] += len(made)
         stats["renamed"] += sum(1 for c, _, _ in made if c.source_id in renamed)
+        for c, i, _ in made:
+            self._told("renamed" if c.source_id in renamed else "created", c.entity, f"{c.source}:{c.source_id}",
+                       f"{target}:{i}")
         self._propose_renamed(scope, [(c, i) for c, i, _ in made if c.source_id in renamed], renamed)
         disambiguate = self.policy.rules(scope.entity).on_unique_collision == "disambiguate"
         collided = [(c, o.error) for c, o in zip(chunk, outcomes, strict=True)
@@ -205,6 +211,7 @@ class Executor:
                 continue
             self._link(scope, [(create.source_id, target_id, snapshot)])
             stats["matched"] += 1
+            self._told("matched", create.entity, f"{create.source}:{create.source_id}", f"{scope.target}:{target_id}")
         return apart
 
     def _write_merge(self, scope: Scope, create: Create, target_id: str,
@@ -279,6 +286,8 @@ class Executor:
             self._park([(u.entity, u.source, u.source_id, u.target, operation, u.values, o)], stats)
             return
         stats["reverted" if u.revert else "updated"] += 1
+        self._told("reverted" if u.revert else "updated", u.entity, f"{u.source}:{u.source_id}",
+                   f"{u.target}:{u.target_id}")
         self.store.audit.add([_audit(operation, u.entity, f"{u.target}:{u.target_id}", u.values,
                                  f"{u.source}:{u.source_id}", self.run_id)])
         if dropped:
@@ -294,6 +303,7 @@ class Executor:
                 self.store.audit.add([_audit("delete", d.entity, f"{d.target}:{d.target_id}", None,
                                          f"{d.source}:{d.source_id}", self.run_id)])
                 stats["deleted"] += 1
+                self._told("deleted", d.entity, f"{d.source}:{d.source_id}", f"{d.target}:{d.target_id}")
             else:
                 self._park([(d.entity, d.source, d.source_id, d.target, "delete", {}, outcome)], stats)
 
@@ -313,6 +323,12 @@ class Executor:
                                for h in plan.holds])
         stats.update(conflicts=len(plan.conflicts), violations=len(plan.violations),
                      held=len(plan.holds), skipped=plan.skipped)
+        for h in plan.holds:
+            self._told("held", h.entity, f"{h.source}:{h.source_id}", scope.target)
+        for c in plan.conflicts:
+            self._told("conflict", c.entity, f"link:{c.link_id}", "", field=c.field)
+        for v in plan.violations:
+            self._told("violation", v.entity, f"{v.system}:{v.record_id}", "", field=v.field)
 
     def _park(self, rows: list[tuple[str, Side, str, Side, str, Mapping[str, Any], WriteOutcome]],
               stats: Counter[str]) -> None:
@@ -322,6 +338,15 @@ class Executor:
                    _message(target, o.error), run_id=self.run_id)
             for entity, source, source_id, target, op, values, o in rows])
         stats["errors"] += len(rows)
+        for entity, source, source_id, target, op, _, o in rows:
+            self._told("error", entity, f"{source}:{source_id}", target, operation=op,
+                       error=type(o.error).__name__ if o.error else None)
+
+    def _told(self, outcome: str, entity: str, record: str, target: str, **extra: Any) -> None:
+        """One event per record outcome, for operators: ids only, never a record's values (a
+        target's message can quote them; it stays in the error queue)."""
+        records.info("record", run=self.run_id, entity=entity, record=record, target=target, outcome=outcome,
+                     **extra)
 
 
 @dataclass(frozen=True)
