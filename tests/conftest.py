@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
+from koppel.testing import peers
 from koppel.testing.builders import Pair, make_pair
 
 
@@ -29,3 +32,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = item.path.relative_to(item.config.rootpath).parts
         for mark in PEER_TIERS.get(parts[1], ()) if len(parts) > 2 and parts[0] == "tests" else ():
             item.add_marker(getattr(pytest.mark, mark))
+
+
+@contextmanager
+def real_peers(name: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """A fresh Tryton and BottleCRM under `name`, dropped afterwards; the test is skipped where
+    they cannot run (no Python 3.12 for BottleCRM)."""
+    try:
+        with peers.both(name) as both:
+            yield both
+    except peers.PeerUnavailable as exc:
+        pytest.skip(str(exc))

@@ -27,6 +27,7 @@ from koppel.connectors.tryton import create as create_erp
 from koppel.engine import Engine, provisioning
 from koppel.store import Store
 from koppel.testing import peers
+from tests.conftest import real_peers
 from tests.scenarios.conftest import crm_settings, erp_settings, policy
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -61,11 +62,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's Chromium (`apt-get install chromium`)")
     workdir = tmp_path_factory.mktemp("workspace")
-    try:
-        with peers.both(f"web-{os.getpid()}-{workdir.name}") as (erp_info, crm_info):
-            yield from _site(erp_info, crm_info, workdir)
-    except peers.PeerUnavailable as exc:
-        pytest.skip(str(exc))
+    with real_peers(f"web-{os.getpid()}-{workdir.name}") as (erp_info, crm_info):
+        yield from _site(erp_info, crm_info, workdir)
 
 
 def _site(erp_info: dict[str, Any], crm_info: dict[str, Any], workdir: Path) -> Iterator[Site]:

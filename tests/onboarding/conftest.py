@@ -22,6 +22,7 @@ from koppel.connectors.bottlecrm import create as create_crm
 from koppel.connectors.tryton import TrytonConnector
 from koppel.connectors.tryton import create as create_erp
 from koppel.testing import peers
+from tests.conftest import real_peers
 
 _names = count(1)
 
@@ -43,16 +44,13 @@ def _config(erp: dict[str, Any], crm: dict[str, Any], workdir: Path) -> None:
 
 @pytest.fixture
 def bare(tmp_path: Path) -> Iterator[Bare]:
-    try:
-        with peers.both(f"bare-{os.getpid()}-{next(_names)}") as (erp_info, crm_info):
-            _config(erp_info, crm_info, tmp_path)
-            erp = create_erp("erp", {"url": erp_info["url"], "database": erp_info["database"],
-                                     "user": erp_info["user"], "password": erp_info["password"]})
-            crm = create_crm("crm", {"url": crm_info["url"], "token": crm_info["token"]})
-            try:
-                yield Bare(erp, crm, tmp_path)
-            finally:
-                erp.close()
-                crm.close()
-    except peers.PeerUnavailable as exc:
-        pytest.skip(str(exc))
+    with real_peers(f"bare-{os.getpid()}-{next(_names)}") as (erp_info, crm_info):
+        _config(erp_info, crm_info, tmp_path)
+        erp = create_erp("erp", {"url": erp_info["url"], "database": erp_info["database"],
+                                 "user": erp_info["user"], "password": erp_info["password"]})
+        crm = create_crm("crm", {"url": crm_info["url"], "token": crm_info["token"]})
+        try:
+            yield Bare(erp, crm, tmp_path)
+        finally:
+            erp.close()
+            crm.close()

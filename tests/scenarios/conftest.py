@@ -24,6 +24,7 @@ from koppel.connectors.tryton import create as create_erp
 from koppel.engine import Engine, provisioning
 from koppel.store import Store
 from koppel.testing import peers
+from tests.conftest import real_peers
 
 _names = count(1)
 
@@ -59,11 +60,8 @@ def policy(**tables: Any) -> Policy:
 
 @pytest.fixture
 def coupled(tmp_path: Path) -> Iterator[Coupled]:
-    try:
-        with peers.both(f"scn-{os.getpid()}-{next(_names)}") as (erp_info, crm_info):
-            yield from _coupled(erp_info, crm_info, tmp_path)
-    except peers.PeerUnavailable as exc:
-        pytest.skip(str(exc))
+    with real_peers(f"scn-{os.getpid()}-{next(_names)}") as (erp_info, crm_info):
+        yield from _coupled(erp_info, crm_info, tmp_path)
 
 
 def _coupled(erp_info: dict[str, Any], crm_info: dict[str, Any], tmp_path: Path) -> Iterator[Coupled]:

@@ -26,8 +26,8 @@ from koppel.connectors.tryton import create as create_erp
 from koppel.engine import Engine, provisioning
 from koppel.engine import reconcile as rec
 from koppel.store import Store
-from koppel.testing import peers
 from koppel.testing.faults import FaultProxy, Faults
+from tests.conftest import real_peers
 
 pytestmark = [pytest.mark.tryton, pytest.mark.bottlecrm]
 N = int(os.environ.get("KOPPEL_TORTURE_N", "40"))
@@ -50,11 +50,8 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    try:
-        with peers.both(f"torture-{os.getpid()}-{tmp_path.name[-12:]}") as (erp_info, crm_info):
-            yield from _rig(erp_info, crm_info, tmp_path)
-    except peers.PeerUnavailable as exc:
-        pytest.skip(str(exc))
+    with real_peers(f"torture-{os.getpid()}-{tmp_path.name[-12:]}") as (erp_info, crm_info):
+        yield from _rig(erp_info, crm_info, tmp_path)
 
 
 def _rig(erp_info: dict[str, Any], crm_info: dict[str, Any], tmp_path: Path) -> Iterator[Rig]:
