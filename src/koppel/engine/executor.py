@@ -119,6 +119,8 @@ class Executor:
             again = [t for t in tries if isinstance(t[2].error, TransientError)]
             done += [t for t in tries if not isinstance(t[2].error, TransientError)]
             if not again or attempt == self.retries.attempts:
+                if len(again) == len(tries):
+                    self._still_up(scope.target)
                 done += again
                 break
             self.retries.pause(attempt, *(t[2].error for t in again))
@@ -260,7 +262,15 @@ class Executor:
             retried = self.call(target, self.connectors[target].write, entity, [ops[i] for i in again])
             for i, outcome in zip(again, retried, strict=True):
                 outcomes[i] = outcome
+        if all(isinstance(o.error, TransientError) for o in outcomes):
+            self._still_up(target)
         return outcomes
+
+    def _still_up(self, target: Side) -> None:
+        """Every write of a batch failed for a passing reason through all attempts: a system that
+        is down stops the run (`failed`, and shown as down), one that answers a check is up, and
+        the records wait in the queue as transient errors for the next run."""
+        self.call(target, self.connectors[target].check)
 
     def verify(self, entity: str, target: Side, written: list[tuple[str, dict[str, Any]]]
                 ) -> dict[str, list[Difference]]:

@@ -177,6 +177,8 @@ class BottleCrmConnector:
         try:
             record_id = self._update(spec, op) if op.id else self._create(spec, op.values)
         except (RecordError, TransientError) as exc:
+            if isinstance(exc, TransientError):
+                self.finder.forget(spec.entity)  # it may have been applied: find it again by a fresh scan
             return WriteOutcome(op.key, op.id, exc)
         self.finder.written(spec.entity, record_id, op.values)
         return WriteOutcome(op.key, record_id)
@@ -262,6 +264,8 @@ class BottleCrmConnector:
         except NotFound:
             pass  # already gone: the outcome the caller wanted
         except (RecordError, TransientError) as exc:
+            if isinstance(exc, TransientError):
+                self.finder.forget(spec.entity)
             return WriteOutcome(record_id, record_id, exc)
         self.finder.deleted(spec.entity, record_id)
         return WriteOutcome(record_id, record_id)

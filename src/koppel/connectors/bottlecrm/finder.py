@@ -4,8 +4,9 @@
 switches this connector to scanning for custom-field keys. A scan is costly (the accounts list
 takes about 3.5 ms per account on the server), so one scan answers every key that needs one
 for `find_scan_ttl` seconds: it is refreshed by each change read of the entity (which scans the
-list anyway) and kept up to date with the connector's own writes. Without that, a load of N new
-accounts costs N/batch scans of a growing list: quadratic.
+list anyway) and kept up to date with the connector's own writes; a write that failed for a
+passing reason (it may have been applied) drops it. Without that, a load of N new accounts costs
+N/batch scans of a growing list: quadratic.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ class Finder:
         with self._lock:
             if entity in self._scans:
                 self._scans[entity][1].setdefault(record_id, {}).update(values)
+
+    def forget(self, entity: str) -> None:
+        """A write failed in a way that may still have changed the system (a lost answer): the
+        next find scans again, so a record that was made after all is found and not made twice."""
+        with self._lock:
+            self._scans.pop(entity, None)
 
     def deleted(self, entity: str, record_id: str) -> None:
         with self._lock:
