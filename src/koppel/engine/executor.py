@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 import structlog
 
 from koppel.config.policy import Policy, Side
-from koppel.connectors.base import Connector, References, WriteOp, WriteOutcome
-from koppel.engine.plan import Create, Plan, Update
-from koppel.engine.planner import Scope, are_distinct, plan_merge
+from koppel.connectors.base import Connector, WriteOp, WriteOutcome
+from koppel.engine import matcher
+from koppel.engine.plan import Create, Merge, Plan, Update
+from koppel.engine.planner import Scope
 from koppel.engine.retry import Retries
 from koppel.engine.translate import Translator
 from koppel.engine.verify import Difference, differences
@@ -49,17 +50,15 @@ class Executor:
 
     def apply(self, scope: Scope, plan: Plan, stats: Counter[str]) -> None:
         failed: dict[int, set[str] | None] = {}  # link id -> the fields not stored (None: all)
+        self._merges(scope, plan.merges, stats)
         self._creates(scope, plan.creates, stats)
         self._updates(plan.updates, failed, stats)
         self._deletes(plan, stats)
         self._record(scope, plan, failed, stats)
 
     def _creates(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> None:
-        if not creates:
-            return
-        remaining = self._match(scope, creates, stats)
-        for start in range(0, len(remaining), self.batch_size):
-            collided = self._create_chunk(scope, remaining[start:start + self.batch_size], stats)
+        for start in range(0, len(creates), self.batch_size):
+            collided = self._create_chunk(scope, creates[start:start + self.batch_size], stats)
             if collided:
                 self._disambiguate(scope, collided, stats)
 
@@ -107,13 +106,13 @@ class Executor:
                     row[renamed[create.source_id].field] = renamed[create.source_id].alias
             try:
                 outcomes = self.connectors[scope.target].write(
-                    scope.entity, [WriteOp(c.source_id, v, ref=_ref(scope, c))
+                    scope.entity, [WriteOp(c.source_id, v, ref=matcher.reference(scope, c))
                                    for c, v in zip(pending, values, strict=True)])
             except TransientError as exc:
                 if attempt == self.retries.attempts:
                     raise self.retries.gave_up(scope.target, exc) from exc
                 self.retries.pause(attempt, exc)
-                pending = self._match(scope, pending, stats)
+                pending = self._rematch(scope, pending, stats)
                 continue
             tries = list(zip(pending, values, outcomes, strict=True))
             again = [t for t in tries if isinstance(t[2].error, TransientError)]
@@ -124,7 +123,7 @@ class Executor:
                 done += again
                 break
             self.retries.pause(attempt, *(t[2].error for t in again))
-            pending = self._match(scope, [c for c, _, _ in again], stats)
+            pending = self._rematch(scope, [c for c, _, _ in again], stats)
         return [c for c, _, _ in done], [v for _, v, _ in done], [o for _, _, o in done]
 
     def _disambiguate(self, scope: Scope, collided: list[tuple[Create, UniqueCollision]],
@@ -151,70 +150,30 @@ class Executor:
                 f"created as {r.alias!r}", 0.5, copy=(scope.target, copy_id), field=r.field, alias=r.alias,
                 status="apart" if taken or not holder else "open")
 
-    def _match(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> list[Create]:
-        """Couple creates whose natural key already exists in the target; return the rest."""
-        pending = [c for c in creates if c.keys]
-        unmatched = [c for c in creates if not c.keys]
-        depth = 0
-        while pending:
-            keyed = [c for c in pending if len(c.keys) > depth]
-            unmatched += [c for c in pending if len(c.keys) <= depth]
-            if not keyed:
-                break
-            keys = self.translate.outgoing_many(scope.entity, scope.target, [c.keys[depth] for c in keyed])
-            found = self.call(scope.target, self.connectors[scope.target].find, scope.entity, keys)
-            hits = [(c, i) for c, i in zip(keyed, found, strict=True) if i]
-            unmatched += self.couple(scope, hits, stats)
-            pending = [c for c, i in zip(keyed, found, strict=True) if not i]
-            depth += 1
-        return self._match_references(scope, unmatched, stats)
-
-    def _match_references(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> list[Create]:
-        """Couple creates without a natural key that an earlier try (lost answer, killed run)
-        already made: the target kept koppel's key of the source (`WriteOp.ref`)."""
-        connector = self.connectors[scope.target]
-        keyless = [c for c in creates if not c.keys]
-        if not keyless or not isinstance(connector, References):
-            return creates
-        found = self.call(scope.target, connector.find_references, scope.entity,
-                          [_ref(scope, c) for c in keyless])
-        if found is None:
-            return creates
-        hits = {c.source_id: i for c, i in zip(keyless, found, strict=True) if i}
-        rest = [c for c in creates if c.source_id not in hits]
-        return rest + self.couple(scope, [(c, hits[c.source_id]) for c in creates if c.source_id in hits], stats)
-
-    def couple(self, scope: Scope, hits: list[tuple[Create, str]], stats: Counter[str]) -> list[Create]:
-        """Couple new records to records the target already has, merging their values by
-        ownership; return those that differ in a field telling records apart (not coupled)."""
-        if not hits:
-            return []
-        apart: list[Create] = []
-        apart_pairs = self.store.proposals.kept_apart(scope.entity, [_pair(scope, c, i) for c, i in hits])
-        taken = self.store.links.by_ids(scope.entity, scope.target, [i for _, i in hits])
-        theirs = {r.id: r for r in self.call(scope.target, self.connectors[scope.target].read,
-                                             scope.entity, [i for _, i in hits])}
-        for create, target_id in hits:
-            if target_id in taken or target_id not in theirs:
-                self._park([(create.entity, create.source, create.source_id, scope.target, "create",
-                             create.values, WriteOutcome(create.source_id, None, FatalError(
-                                 f"matches {scope.target}:{target_id}, which is already coupled "
-                                 f"to another record")))], stats)
-                continue
-            values = self.translate.values(scope.entity, scope.target, theirs[target_id].record.model_dump(mode="json"))
-            if are_distinct(scope.entity, create.values, values) or _pair(scope, create, target_id) in apart_pairs:
-                apart.append(create)
-                continue
-            to_target, to_source, snapshot = plan_merge(scope, create, values)
-            failure = self._write_merge(scope, create, target_id, to_target, to_source)
+    def _merges(self, scope: Scope, merges: list[Merge], stats: Counter[str]) -> None:
+        """Couple new records to the records the target holds already, writing each side what
+        the other owns (planned by the matcher)."""
+        for m in merges:
+            create = m.create
+            failure = ((scope.target, WriteOutcome(create.source_id, None, FatalError(m.refused))) if m.refused
+                       else self._write_merge(scope, create, m.target_id, m.to_target, m.to_source))
             if failure is not None:
                 self._park([(create.entity, create.source, create.source_id, failure[0], "create",
                              create.values, failure[1])], stats)
                 continue
-            self._link(scope, [(create.source_id, target_id, snapshot)])
+            self._link(scope, [(create.source_id, m.target_id, m.snapshot)])
+            stats["matched"] += 1
+            self._told("matched", create.entity, f"{create.source}:{create.source_id}", f"{scope.target}:{m.target_id}")
+
+    def _rematch(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> list[Create]:
+        """After a try whose answer was lost: couple what the target holds now (the record that
+        try made, found by natural key or reference) with the values written; the rest is retried."""
+        hits, rest = matcher.find(self, scope, creates)
+        for create, target_id in hits:
+            self._link(scope, [(create.source_id, target_id, create.values)])
             stats["matched"] += 1
             self._told("matched", create.entity, f"{create.source}:{create.source_id}", f"{scope.target}:{target_id}")
-        return apart
+        return rest
 
     def _write_merge(self, scope: Scope, create: Create, target_id: str,
                      to_target: dict[str, Any], to_source: dict[str, Any]) -> tuple[Side, WriteOutcome] | None:
@@ -366,15 +325,6 @@ class Renamed:
     field: str
     alias: str
     holder: str | None
-
-
-def _ref(scope: Scope, create: Create) -> str:
-    return f"{scope.source}:{create.source_id}"
-
-
-def _pair(scope: Scope, create: Create, target_id: str) -> tuple[str, str]:
-    """(erp id, crm id) of a create and the target record it matched."""
-    return (create.source_id, target_id) if scope.source == "erp" else (target_id, create.source_id)
 
 
 def _alias(pattern: str, create: Create, field: str) -> str:

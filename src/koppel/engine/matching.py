@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from koppel.config.policy import Side
-from koppel.engine.plan import Create
+from koppel.engine import matcher
+from koppel.engine.plan import Create, Plan
 from koppel.engine.planner import are_distinct, creation_values
 from koppel.engine.sync import Engine
 from koppel.errors import UsageError
@@ -131,7 +132,8 @@ def couple(engine: Engine, proposal: ProposalRow, actor: str) -> Counter[str]:
     record = found[0]
     [change] = engine.translator.records(proposal.entity, "erp", [record])
     create = Create(proposal.entity, "erp", proposal.erp_id, "crm", creation_values(scope, change), [])
-    executor.couple(scope, [(create, proposal.crm_id)], stats)
+    merges, _ = matcher.merges_for(executor, scope, [(create, proposal.crm_id)])
+    executor.apply(scope, Plan(merges=merges), stats)
     if stats["matched"]:
         engine.store.proposals.decide(proposal.id, "coupled", actor)
         engine.store.proposals.close_of(proposal.entity, proposal.erp_id, proposal.crm_id, actor)

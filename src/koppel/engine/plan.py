@@ -28,6 +28,20 @@ class Create:
 
 
 @dataclass(frozen=True)
+class Merge:
+    """A new record the target holds already (the same natural key, or koppel's reference of a
+    create whose answer was lost): couple the two, each side getting what the other owns.
+    `refused`: why they cannot be coupled (the target's record is coupled to another one)."""
+
+    create: Create
+    target_id: str
+    to_target: dict[str, Any]
+    to_source: dict[str, Any]
+    snapshot: dict[str, Any]
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
 class Update:
     """Write changed fields to a coupled record; `revert` writes the owner's value back."""
 
@@ -90,6 +104,7 @@ class Plan:
     """Everything to do for one batch of changes from one side."""
 
     creates: list[Create] = field(default_factory=list)
+    merges: list[Merge] = field(default_factory=list)
     updates: list[Update] = field(default_factory=list)
     deletes: list[Delete] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
@@ -98,10 +113,11 @@ class Plan:
     snapshots: dict[int, dict[str, Any]] = field(default_factory=dict)  # link id -> new snapshot
     unlinks: list[int] = field(default_factory=list)
     restores: list[str] = field(default_factory=list)  # owner ids to copy back after a delete
+    restoring: Plan | None = None  # the owner's copies of `restores`, planned from the owner's side
     skipped: int = 0
 
     def extend(self, other: Plan) -> None:
-        for name in ("creates", "updates", "deletes", "holds", "conflicts", "violations",
+        for name in ("creates", "merges", "updates", "deletes", "holds", "conflicts", "violations",
                      "unlinks", "restores"):
             getattr(self, name).extend(getattr(other, name))
         self.snapshots.update(other.snapshots)
@@ -111,6 +127,9 @@ class Plan:
         """One human-readable line per action, for --dry-run."""
         out = [f"create {c.entity} in {c.target} from {c.source}:{c.source_id} "
                f"({len(c.values)} fields)" for c in self.creates]
+        out += [f"{'refuse' if m.refused else 'match'} {m.create.entity} {m.create.source}:{m.create.source_id} "
+                f"with {m.create.target}:{m.target_id}" + (f" ({m.refused})" if m.refused else "")
+                for m in self.merges]
         out += [f"{'revert' if u.revert else 'update'} {u.entity} {u.target}:{u.target_id} "
                 f"{sorted(u.values)}" for u in self.updates]
         out += [f"delete {d.entity} {d.target}:{d.target_id} (deleted in {d.source})"
@@ -120,4 +139,4 @@ class Plan:
                 f"crm={c.crm_value!r}" for c in self.conflicts]
         out += [f"violation {v.entity} {v.system}:{v.record_id} {v.field}: {v.attempted!r} "
                 f"-> {v.restored!r}" for v in self.violations]
-        return out
+        return out + (self.restoring.lines() if self.restoring else [])

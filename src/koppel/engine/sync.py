@@ -15,7 +15,7 @@ import structlog
 from koppel.config.policy import Policy, Side, other
 from koppel.config.settings import SyncSettings
 from koppel.connectors.base import ChangeBatch, Connector, RemoteRecord, WriteOp
-from koppel.engine import handoffs, writes
+from koppel.engine import handoffs, matcher, writes
 from koppel.engine.executor import Executor
 from koppel.engine.plan import Create, Hold, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
@@ -168,10 +168,13 @@ class Engine:
                 progress(entity, side, len(batch.records))
 
     def _plan(self, entity: str, side: Side, records: Sequence[RemoteRecord], deleted: Sequence[str],
-              executor: Executor, fired: Collection[str] = ()) -> Plan:
+              executor: Executor, fired: Collection[str] = (), unlinked: Collection[int] = ()) -> Plan:
+        """What to do with a batch read from `side`; `unlinked`: links this batch's plan drops
+        already (the owner's copy of a record a non-owner deleted is planned as new)."""
         scope = self.scope(entity, side, fired)
         changes = executor.translate.records(entity, side, records)
-        links = self.store.links.by_ids(entity, side, [c.source_id for c in changes] + list(deleted))
+        links = {k: link for k, link in self.store.links.by_ids(
+            entity, side, [c.source_id for c in changes] + list(deleted)).items() if link.id not in unlinked}
         self._unalias(entity, side, changes, links)
         current = self._current(scope, changes, links, executor)
         conflicts = self.store.findings.open_conflict_fields(link.id for link in links.values())
@@ -179,7 +182,12 @@ class Engine:
         self._wait_for_proposals(entity, side, plan)
         if scope.target == "erp" and (plan.creates or plan.holds):
             handoffs.prepare(self, entity, plan, executor, {c.source_id: c.values for c in changes})
+        matcher.match(executor, scope, plan)
         plan.extend(plan_deletes(scope, list(deleted), links))
+        if plan.restores:  # a non-owner deleted a coupled record: the owner's copy is created again
+            owner = other(side)
+            records = executor.call(owner, self.connectors[owner].read, entity, plan.restores)
+            plan.restoring = self._plan(entity, owner, records, [], executor, unlinked=plan.unlinks)
         return plan
 
     def _wait_for_proposals(self, entity: str, side: Side, plan: Plan) -> None:
@@ -222,8 +230,9 @@ class Engine:
                *, fired: Collection[str] = (), follow: bool = True) -> None:
         """Apply a plan; with `follow`, orders held for a prospect fire its coupling trigger."""
         executor.apply(self.scope(entity, side, fired), plan, stats)
-        if plan.restores:
-            self._restore(entity, other(side), plan.restores, executor, stats)
+        if plan.restoring is not None:
+            executor.apply(self.scope(entity, other(side)), plan.restoring, stats)
+            stats["restored"] += len(plan.restoring.creates) + len(plan.restoring.merges)
         if follow and entity in ORDERS and plan.holds:
             self._first_order(entity, side, plan, executor, stats)
 
@@ -256,14 +265,6 @@ class Engine:
             self._retry_held(dependent, executor, stats)
         self.sync_ids(entity, side, [h.source_id for h in plan.holds if h.missing], executor, stats,
                       follow=False)
-
-    def _restore(self, entity: str, owner: Side, owner_ids: list[str], executor: Executor,
-                 stats: Counter[str]) -> None:
-        """A non-owner deleted a coupled record: create it again from the owner's copy."""
-        records = executor.call(owner, self.connectors[owner].read, entity, owner_ids)
-        plan = self._plan(entity, owner, records, [], executor)
-        executor.apply(self.scope(entity, owner), plan, stats)
-        stats["restored"] += len(plan.creates)
 
     def _retry_held(self, entity: str, executor: Executor, stats: Counter[str]) -> None:
         """Records that waited for a dependency go on once everything they reference is coupled;
