@@ -1,9 +1,11 @@
 """The executor: applies a plan in batches, idempotently, sorting failures by error class.
 
-Before creating it looks up the natural key (a retry after a crash finds the record it made
-and couples it instead of making a second one); it records each link right after the remote
-create. Transient failures are retried with backoff; a record the target rejects goes to the
-error queue with the target's own message and the run goes on; a fatal error stops the run.
+The plan says what to create, merge, update and delete (the matcher has already turned creates
+of records the target holds into merges, so a retry after a crash couples instead of creating
+twice); each link is recorded right after the remote create. Transient failures are retried with
+backoff, and after a lost answer what that try made is coupled, never made again; a record the
+target rejects goes to the error queue with the target's own message and the run goes on; a
+fatal error stops the run.
 """
 
 from __future__ import annotations
