@@ -42,7 +42,15 @@ def run_demo_until_live(tmp_path: Path, name: str) -> tuple[str, str]:
         assert answer.status_code == 200 and len(answer.json()) >= 12
     finally:
         process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=120)
+        try:
+            rest, _ = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # say where it is stuck: every thread's stack, then stop it
+            process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            process.kill()
+            rest, _ = process.communicate()
+            raise AssertionError("koppel demo did not stop within 120 s of Ctrl-C; its last output and "
+                                 f"stacks:\n{''.join(seen)[-1500:]}\n{rest[-6000:]}") from None
     return "".join(seen) + rest, address
 
 

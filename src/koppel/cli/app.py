@@ -6,6 +6,8 @@ Exit codes scripts can rely on: 0 all done, 1 done but records wait in the error
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 from typing import Annotated
 
 import typer
@@ -37,6 +39,7 @@ def options(log_format: Annotated[logs.Format | None, typer.Option(
 def main() -> None:
     """Console entry point: every koppel error becomes one clear message and an exit code."""
     logs.configure()  # until the options are read (and for errors before that)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: where each thread is
     try:
         code = app(standalone_mode=False)  # click hands back typer.Exit's code here
     except KoppelError as exc:
