@@ -22,12 +22,18 @@ def koppel(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=1200, check=False, env={**os.environ, "COLUMNS": "200"})
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C reaches a command started from a terminal. A test run started in the background of
+    a non-interactive shell ignores SIGINT, and its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_demo_until_live(tmp_path: Path, name: str) -> tuple[str, str]:
     """Start `koppel demo`, wait for live mode, use the workspace it prints, stop it with Ctrl-C."""
     process = subprocess.Popen([sys.executable, "-m", "koppel", "demo", "--directory", str(tmp_path),
                                 "--customers", "12", "--sales", "2", "--name", name],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "COLUMNS": "200"})
+                               env={**os.environ, "COLUMNS": "200"}, preexec_fn=_as_from_a_terminal)
     seen: list[str] = []
     try:
         assert process.stdout is not None

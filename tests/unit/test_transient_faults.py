@@ -79,3 +79,17 @@ def test_a_create_without_natural_key_whose_answer_was_lost_is_found_by_its_refe
         "Call back 1", "Call back 2"]
     assert sorted(pair.erp.refs["activity"]) == sorted(f"crm:{i}" for i in made)
     assert pair.store.links.counts()["activity"] == 2 and report.total("matched") == 2
+
+
+def test_a_run_stopped_by_ctrl_c_or_a_stop_signal_is_recorded_as_interrupted(pair: Pair) -> None:
+    customer(pair)
+
+    def stopped(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    pair.crm.write = stopped  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        pair.engine.sync(["account"])
+    [run] = pair.store.runs.last(1)
+    assert (run["status"], run["message"]) == ("failed", "interrupted (Ctrl-C or a stop signal)")
+    assert run["finished_at"] is not None

@@ -40,6 +40,7 @@ def main() -> None:
     """Console entry point: every koppel error becomes one clear message and an exit code."""
     logs.configure()  # until the options are read (and for errors before that)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: where each thread is
+    signal.signal(signal.SIGTERM, _stop)  # a service manager's stop ends live mode as Ctrl-C does
     try:
         code = app(standalone_mode=False)  # click hands back typer.Exit's code here
     except KoppelError as exc:
@@ -57,6 +58,10 @@ def main() -> None:
             raise SystemExit(out.EXIT_USAGE) from None
         raise
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _stop(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 __all__ = ["app", "main"]

@@ -119,8 +119,8 @@ class Engine:
                     self._sync_side(entity, side, executor, stats, report, dry_run, progress, full)
         except FatalError as exc:
             return self._finish(report, "failed", str(exc), down=exc.system)
-        except Exception as exc:  # a run row is always finished, whatever ends it
-            self._finish(report, "failed", str(exc))
+        except BaseException as exc:  # a run row is always finished, whatever ends it (Ctrl-C, a stop too)
+            self._finish(report, "failed", _why(exc))
             raise
         return self._finish(report, "partial" if report.total("errors") else "ok", None)
 
@@ -310,8 +310,8 @@ class Engine:
                 self.sync_ids(entity, side, [record_id], executor, stats, couple=couple)
         except FatalError as exc:
             return self._finish(report, "failed", str(exc), down=exc.system)
-        except Exception as exc:
-            self._finish(report, "failed", str(exc))
+        except BaseException as exc:
+            self._finish(report, "failed", _why(exc))
             raise
         return self._finish(report, "partial" if stats["errors"] else "ok", None)
 
@@ -333,8 +333,8 @@ class Engine:
                                   couple=row.operation == "create" and row.status != "held")
         except FatalError as exc:
             return self._finish(report, "failed", str(exc), down=exc.system)
-        except Exception as exc:
-            self._finish(report, "failed", str(exc))
+        except BaseException as exc:
+            self._finish(report, "failed", _why(exc))
             raise
         return self._finish(report, "partial" if report.total("errors") else "ok", None)
 
@@ -385,3 +385,7 @@ class Engine:
         (log.error if status == "failed" else log.info)("run finished", run=report.run_id, status=status,
                                                            message=message, **totals)
         return report
+
+
+def _why(exc: BaseException) -> str:
+    return "interrupted (Ctrl-C or a stop signal)" if isinstance(exc, KeyboardInterrupt) else str(exc)
