@@ -4,7 +4,7 @@ and records held back until what they reference is coupled (or their coupling tr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -62,7 +62,7 @@ class ErrorQueue(Repository):
                 previous = conn.execute(select(t.errors.c.attempts).where(key)).scalars().all()
                 conn.execute(update(t.errors).where(key).values(status="superseded", updated_at=now))
                 conn.execute(insert(t.errors).values({
-                    **asdict(r), "payload": dict(r.payload), "created_at": now, "updated_at": now,
+                    **vars(r), "payload": dict(r.payload), "created_at": now, "updated_at": now,
                     "attempts": (max(previous) + 1) if previous else 1}))
 
     def held(self, entity: str, error_class: str = "waiting", status: str = "held") -> list[ErrorRow]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -82,7 +82,8 @@ class Audit(Repository):
         if entries:
             now = clock.now()
             with self.engine.begin() as conn:
-                conn.execute(insert(t.audit), [{"at": now, **asdict(e)} for e in entries])
+                # vars(), not asdict(): asdict deep-copies every value written (a third of a load's time)
+                conn.execute(insert(t.audit), [{"at": now, **vars(e)} for e in entries])
 
     def entries(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
