@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from koppel.cli import logs
 from koppel.config.policy import default_policy_data, load_policy
 from koppel.config.settings import SyncSettings
 from koppel.connectors.memory import MemoryConnector
@@ -112,6 +113,7 @@ def child(n: int, url: str) -> None:
 
 
 def main() -> None:
+    logs.configure("json", "warning")  # as the command line runs: per-record events are info, not written
     parser = argparse.ArgumentParser()
     parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 100_000])
     parser.add_argument("--stores", default="sqlite,postgresql")
