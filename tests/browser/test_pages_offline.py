@@ -145,7 +145,7 @@ def test_an_operator_finds_matches_and_couples_or_keeps_them_apart(web: Web) -> 
     assert "Find matches" not in web.client.get("/monitor/matches").text
     web.sign_in("operator")
     found = web.client.post("/monitor/matches/propose")
-    assert found.status_code == 200 and "2 open pair(s) to decide" in text(found)
+    assert found.status_code == 200 and "2 open pairs to decide" in text(found)
     assert "same VAT id" in text(found) and "95%" in text(found) and "Keep apart" in found.text
     first, second = web.pair.store.proposals.list()
     coupled = web.client.post(f"/monitor/matches/{first.id}/couple")
@@ -158,3 +158,38 @@ def test_an_operator_finds_matches_and_couples_or_keeps_them_apart(web: Web) -> 
     assert "is coupled already" in text(again)
     everything = text(web.client.get("/monitor/matches", params={"status": "all"}))
     assert "coupled" in everything and "kept apart" in everything and "by operator-anna" in everything
+
+
+def test_the_page_language_is_the_users_choice_else_the_browsers_else_koppel_toml(web: Web) -> None:
+    erp_id = customer(web.pair, 1)
+    web.pair.engine.sync(["account"])
+    web.sign_in("viewer")
+    assert "Master data, side by side" in web.client.get(f"/accounts/erp:{erp_id}").text
+    german = web.client.get(f"/accounts/erp:{erp_id}", headers={"accept-language": "de-DE,de;q=0.9,en;q=0.5"})
+    assert "Stammdaten im Vergleich" in german.text and '<html lang="de">' in german.text
+    chosen = web.client.post("/language", data={"language": "nl"}, headers={
+        "accept-language": "de", "referer": f"http://testserver/accounts/erp:{erp_id}"})
+    assert "De werkplek spreekt nu Nederlands." in text(chosen)
+    assert web.pair.store.users.existing("viewer-anna").language == "nl"
+    dutch = web.client.get(f"/accounts/erp:{erp_id}", headers={"accept-language": "de"})  # the choice wins
+    assert "Stamgegevens naast elkaar" in dutch.text and "Openstaand bedrag" in dutch.text
+    missing = web.client.get("/accounts/erp:404")
+    assert missing.status_code == 404 and "geen klant erp:404" in missing.text
+    web.client.post("/language", data={"language": ""})  # back to the browser's
+    assert "Stammdaten im Vergleich" in web.client.get(f"/accounts/erp:{erp_id}",
+                                                       headers={"accept-language": "de"}).text
+    refused = web.client.post("/language", data={"language": "fr"}, headers={
+        "accept-language": "de", "referer": "http://testserver/monitor"})
+    assert "koppel spricht kein" in text(refused) and "wählen Sie English, Deutsch oder Nederlands" in text(refused)
+
+
+def test_koppel_toml_names_the_language_for_browsers_that_ask_for_none_koppel_speaks(tmp_path: Path) -> None:
+    (tmp_path / "koppel.toml").write_text(CONFIG + '\n[workspace]\nlanguage = "de"\n')
+    settings = load_settings(tmp_path / "koppel.toml", env={})
+    pair = make_pair(url=settings.store.url)
+    with TestClient(create_workspace(settings, opener=opener_for(pair)), base_url="http://testserver") as client:
+        signin = client.get("/signin", headers={"accept-language": "fr-FR"})
+        assert "Anmelden" in signin.text
+        assert "Sign in" in client.get("/signin", headers={"accept-language": "en-GB"}).text
+        api = client.get("/api/v1/errors", headers={"accept-language": "fr"})  # the API: Accept-Language only
+        assert api.status_code == 401 and "create one with" in api.json()["hint"]

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from koppel import i18n
 from koppel.errors import (
     ConfigError,
     ConnectorError,
@@ -26,6 +27,7 @@ from koppel.errors import (
     Unsupported,
     UsageError,
 )
+from koppel.i18n import N_
 
 
 class Unauthenticated(KoppelError):
@@ -69,25 +71,32 @@ def body(error: str, hint: str, **extra: Any) -> dict[str, Any]:
     return {"error": error, "hint": hint, **extra}
 
 
-async def _koppel_error(_request: Request, exc: Exception) -> JSONResponse:
+def hint_in(request: Request, hint: str) -> str:
+    """The hint in the language the client asks for (`Accept-Language`), else English; the error
+    itself and every key stay as they are, for scripts."""
+    with i18n.using(i18n.from_accept_language(request.headers.get("accept-language"))):
+        return i18n.translate(hint)
+
+
+async def _koppel_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, KoppelError)
     code = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-    return JSONResponse(body(exc.message, exc.hint), status_code=code, headers=headers)
+    return JSONResponse(body(exc.message, hint_in(request, exc.hint)), status_code=code, headers=headers)
 
 
-async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
     first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
-    return JSONResponse(body(f"{where}: {first['msg']}", "see /openapi.json for what this route accepts",
-                             problems=problems), status_code=422)
+    hint = hint_in(request, N_("see /openapi.json for what this route accepts"))
+    return JSONResponse(body(f"{where}: {first['msg']}", hint, problems=problems), status_code=422)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    hint = "see /openapi.json for the routes" if exc.status_code in (404, 405) else ""
+    hint = hint_in(request, N_("see /openapi.json for the routes")) if exc.status_code in (404, 405) else ""
     return JSONResponse(body(str(exc.detail), hint), status_code=exc.status_code, headers=exc.headers)
 
 

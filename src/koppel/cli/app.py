@@ -7,14 +7,17 @@ Exit codes scripts can rely on: 0 all done, 1 done but records wait in the error
 from __future__ import annotations
 
 import faulthandler
+import os
 import signal
 from typing import Annotated
 
 import typer
 
+from koppel import i18n
 from koppel.cli import demo, logs, onboarding, privacy, serve, sync
 from koppel.cli import output as out
 from koppel.errors import KoppelError, UsageError
+from koppel.i18n import _
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="koppel couples your CRM and your ERP under one ownership policy.")
@@ -39,17 +42,18 @@ def options(log_format: Annotated[logs.Format | None, typer.Option(
 def main() -> None:
     """Console entry point: every koppel error becomes one clear message and an exit code."""
     logs.configure()  # until the options are read (and for errors before that)
+    i18n.activate(i18n.from_environment(os.environ))  # messages and hints follow LANG
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: where each thread is
     signal.signal(signal.SIGTERM, _stop)  # a service manager's stop ends live mode as Ctrl-C does
     try:
         code = app(standalone_mode=False)  # click hands back typer.Exit's code here
     except KoppelError as exc:
-        out.err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        out.err.print(f"[red]{_('error:')}[/red] {out.describe(exc)}", highlight=False, markup=True)
         raise SystemExit(out.exit_code(exc)) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except (typer.Abort, KeyboardInterrupt):
-        out.err.print("aborted")
+        out.err.print(_("aborted"))
         raise SystemExit(130) from None
     except Exception as exc:  # click's usage errors arrive here in non-standalone mode
         import click

@@ -16,6 +16,7 @@ from koppel.cli import output as out
 from koppel.config import load_settings
 from koppel.engine.runtime import Runtime, open_runtime
 from koppel.engine.sync import RunReport
+from koppel.i18n import _, translate
 from koppel.services.workspace import Workspace
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", envvar="KOPPEL_CONFIG",
@@ -69,13 +70,13 @@ def show_report(report: RunReport, json_output: bool) -> None:
             out.console.print(line, highlight=False)
         columns = ["entity", "read", "created", "matched", "updated", "reverted", "deleted",
                    "held", "conflicts", "violations", "errors"]
-        out.table(f"run {report.run_id}: {report.status}", columns,
+        out.table(_("run {run}: {status}", run=report.run_id, status=report.status), [_(c) for c in columns],
                   ([e] + [c.get(k, 0) for k in columns[1:]] for e, c in report.stats.items()
                    if any(c.values())))
         if report.message:
-            out.err.print(f"[red]{report.message}[/red]")
+            out.err.print(f"[red]{translate(report.message)}[/red]")
     if report.status == "failed":
         raise typer.Exit(out.EXIT_FATAL)
     if report.status == "partial":
-        out.err.print("some records wait in the error queue: `koppel errors list`")
+        out.err.print(_("some records wait in the error queue: `koppel errors list`"))
         raise typer.Exit(out.EXIT_PARTIAL)

@@ -13,6 +13,7 @@ import typer
 from koppel.cli import output as out
 from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, actor, runtime, workspace
 from koppel.engine import matching, provisioning
+from koppel.i18n import _, ngettext
 from koppel.services import matches
 from koppel.store import ProposalRow
 
@@ -36,15 +37,17 @@ def setup(config: ConfigOption = DEFAULT_CONFIG,
                         "still_missing": [] if dry_run else [i.describe() for i in left]})
     else:
         for item in there:
-            out.console.print(f"[dim]already there[/dim] {item.describe()}", highlight=False)
-        verb = "would create" if dry_run else "created"
+            out.console.print(f"[dim]{_('already there')}[/dim] {item.describe()}", highlight=False)
+        verb = _("would create") if dry_run else _("created")
         for item in (left if dry_run else made):
             out.console.print(f"[green]{verb}[/green] {item.describe()}", highlight=False)
         if not dry_run:
             for item in left:
-                out.console.print(f"[red]still missing[/red] {item.describe()}", highlight=False)
-        out.console.print(f"{len(there)} already there, {len(left if dry_run else made)} {verb}"
-                          + ("" if dry_run else f", {len(left)} still missing"))
+                out.console.print(f"[red]{_('still missing')}[/red] {item.describe()}", highlight=False)
+        summary = _("{there} already there, {done} would be created", there=len(there), done=len(left)) if dry_run \
+            else _("{there} already there, {done} created, {left} still missing", there=len(there), done=len(made),
+                   left=len(left))
+        out.console.print(summary)
     if not dry_run and any(i.needed for i in left):
         raise typer.Exit(out.EXIT_USAGE)
 
@@ -73,11 +76,14 @@ def match(ctx: typer.Context, config: ConfigOption = DEFAULT_CONFIG, entity: Ent
         return
     _show(proposals)
     if apply_pairs:
-        out.console.print(f"coupled {len(coupled)} pair(s) at confidence ≥ {min_confidence:g}; the rest wait "
-                          "for `koppel match couple ID` or `koppel match apart ID`")
+        out.console.print(ngettext(
+            "coupled {n} pair at confidence ≥ {confidence}; the rest wait for `koppel match couple ID` or "
+            "`koppel match apart ID`",
+            "coupled {n} pairs at confidence ≥ {confidence}; the rest wait for `koppel match couple ID` or "
+            "`koppel match apart ID`", len(coupled), confidence=f"{min_confidence:g}"))
     elif proposals:
-        out.console.print("couple them with `koppel match --apply` or one by one with `koppel match couple ID`; "
-                          "`koppel match apart ID` keeps a pair apart")
+        out.console.print(_("couple them with `koppel match --apply` or one by one with `koppel match couple ID`; "
+                            "`koppel match apart ID` keeps a pair apart"))
 
 
 @match_app.command("list")
@@ -96,7 +102,7 @@ def match_couple(proposal_id: Annotated[int, typer.Argument()], config: ConfigOp
     """Couple the pair: one customer in both systems, the owner's values win by policy."""
     with workspace(config) as ws:
         matches.couple(ws, actor(), proposal_id)
-    out.console.print(f"proposal {proposal_id} coupled")
+    out.console.print(_("proposal {proposal_id} coupled", proposal_id=proposal_id))
 
 
 @match_app.command("apart")
@@ -104,7 +110,7 @@ def match_apart(proposal_id: Annotated[int, typer.Argument()], config: ConfigOpt
     """Keep the pair apart: two different records; what waited for the decision goes on."""
     with workspace(config) as ws:
         matches.apart(ws, actor(), proposal_id)
-    out.console.print(f"proposal {proposal_id} kept apart")
+    out.console.print(_("proposal {proposal_id} kept apart", proposal_id=proposal_id))
 
 
 def _row(p: ProposalRow) -> dict[str, object]:
@@ -113,5 +119,5 @@ def _row(p: ProposalRow) -> dict[str, object]:
 
 
 def _show(proposals: list[ProposalRow]) -> None:
-    out.table("match proposals", ["id", "entity", "erp", "crm", "reason", "confidence"],
+    out.table(_("match proposals"), ["id", _("entity"), "erp", "crm", _("reason"), _("confidence")],
               ([p.id, p.entity, p.erp_id, p.crm_id, p.reason, f"{p.confidence:.2f}"] for p in proposals))

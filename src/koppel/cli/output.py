@@ -11,6 +11,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from koppel.errors import ConfigError, FatalError, KoppelError, UsageError
+from koppel.i18n import _, translate
 
 console = Console()
 err = Console(stderr=True)
@@ -26,6 +27,12 @@ def exit_code(error: KoppelError) -> int:
     if isinstance(error, FatalError):
         return EXIT_FATAL
     return EXIT_PARTIAL
+
+
+def describe(error: KoppelError) -> str:
+    """The error and its hint in the command's language."""
+    message = "\n".join(translate(line) for line in error.message.split("\n"))
+    return f"{message} — {translate(error.hint)}" if error.hint else message
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -44,7 +51,7 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     elif count:
         console.print(view)
     else:
-        console.print(f"[dim]{title}: none[/dim]")
+        console.print(f"[dim]{_('{title}: none', title=title)}[/dim]")
 
 
 def print_json(data: Any) -> None:

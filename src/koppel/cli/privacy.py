@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from koppel import i18n
 from koppel.cli import output as out
 from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, actor, workspace
 from koppel.errors import UsageError
@@ -24,12 +25,14 @@ def erase(entity: Annotated[str, typer.Argument(help="What the record is: contac
     side, _, record_id = record.partition(":")
     if side not in ("erp", "crm") or not record_id:
         raise UsageError(f"{record!r} is not SYSTEM:ID", hint="write it as crm:ID or erp:ID")
-    if not yes and not typer.confirm(f"erase {entity} {record} in both systems and in koppel?"):
+    if not yes and not typer.confirm(i18n.gettext("erase {entity} {record} in both systems and in koppel?",
+                                                  entity=entity, record=record)):
         raise typer.Exit(out.EXIT_USAGE)
     with workspace(config) as ws:
         done = processes.erase(ws, actor(), entity, side, record_id)  # type: ignore[arg-type]
     if json_output:
         out.print_json(done.__dict__)
     else:
-        out.console.print(f"erased {entity} {', '.join(f'{s}:{i}' for s, i in done.ids.items())} "
-                          f"({done.how}); koppel scrubbed {done.scrubbed}")
+        out.console.print(i18n.gettext("erased {entity} {ids} ({how}); koppel scrubbed {scrubbed}", entity=entity,
+                                       ids=", ".join(f"{s}:{i}" for s, i in done.ids.items()), how=done.how,
+                                       scrubbed=done.scrubbed))

@@ -12,6 +12,7 @@ import typer
 from koppel.cli import output as out
 from koppel.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, actor
 from koppel.config import Settings, load_settings
+from koppel.i18n import _
 from koppel.store import AuditEntry, Store
 
 if TYPE_CHECKING:
@@ -32,8 +33,8 @@ def serve(config: ConfigOption = DEFAULT_CONFIG,
     import uvicorn
 
     settings = load_settings(config)
-    out.err.print(f"koppel workspace on http://{host}:{port}/ (API: /api/v1, spec: /openapi.json); "
-                  "Ctrl-C stops", highlight=False)
+    out.err.print(_("koppel workspace on {url} (API: /api/v1, spec: /openapi.json); Ctrl-C stops",
+                    url=f"http://{host}:{port}/"), highlight=False)
     uvicorn.run(workspace_app(settings), host=host, port=port, log_config=None)  # koppel's log format
 
 
@@ -69,7 +70,7 @@ def sign_in_token(store: Store, user: str = "demo") -> str:
     """A fresh admin token for `user` (created with the user if needed)."""
     if store.users.get(user) is None:
         store.users.add(user, "admin")
-    _, token = store.tokens.create(user, "printed by koppel demo")
+    token = store.tokens.create(user, "printed by koppel demo")[1]
     return token
 
 
@@ -89,8 +90,8 @@ def users_add(name: Annotated[str, typer.Argument()],
                       origin="cli")])
     finally:
         store.close()
-    out.console.print(f"added {user.name} ({user.role}); next: `koppel tokens create {user.name}`",
-                      highlight=False)
+    out.console.print(_("added {name} ({role}); next: `koppel tokens create {name}`", name=user.name,
+                        role=user.role), highlight=False)
 
 
 @users_app.command("list")
@@ -104,7 +105,7 @@ def users_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = 
     if json_output:
         out.print_json([u.__dict__ for u in rows])
         return
-    out.table("users", ["id", "name", "role", "created", "disabled"],
+    out.table(_("users"), ["id", _("name"), _("role"), _("created"), _("disabled")],
               ([u.id, u.name, u.role, u.created_at, u.disabled] for u in rows))
 
 
@@ -120,7 +121,8 @@ def tokens_create(user: Annotated[str, typer.Argument(help="The user the token a
                       after={"user": user, "label": label}, origin="cli")])
     finally:
         store.close()
-    out.err.print(f"token {row.id} for {user}; it is shown only now, store it safely:", highlight=False)
+    out.err.print(_("token {id} for {user}; it is shown only now, store it safely:", id=row.id, user=user),
+                  highlight=False)
     out.console.file.write(secret + "\n")
 
 
@@ -135,7 +137,7 @@ def tokens_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption =
     if json_output:
         out.print_json([t.__dict__ for t in rows])
         return
-    out.table("tokens", ["id", "user", "label", "created", "last used", "revoked"],
+    out.table(_("tokens"), ["id", _("user"), _("label"), _("created"), _("last used"), _("revoked")],
               ([t.id, t.user, t.label, t.created_at, t.last_used_at, t.revoked] for t in rows))
 
 
@@ -149,4 +151,4 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument()], config: ConfigOpti
                       after={"user": row.user}, origin="cli")])
     finally:
         store.close()
-    out.console.print(f"token {token_id} of {row.user} revoked")
+    out.console.print(_("token {token_id} of {user} revoked", token_id=token_id, user=row.user))

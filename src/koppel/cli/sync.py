@@ -25,6 +25,7 @@ from koppel.engine import provisioning
 from koppel.engine.runtime import Runtime, open_runtime
 from koppel.engine.sync import RunReport
 from koppel.errors import ConnectorError, UsageError
+from koppel.i18n import _, ngettext, translate
 from koppel.services import queue
 from koppel.services import reconcile as reconcile_service
 
@@ -42,8 +43,8 @@ def init(config: ConfigOption = DEFAULT_CONFIG,
     if config.exists() and not force:
         raise UsageError(f"{config} already exists", hint="use --force to overwrite it")
     config.write_text(files("koppel.config").joinpath("template.toml").read_text(encoding="utf-8"))
-    out.console.print(f"wrote {config}; next: `koppel check`, `koppel setup`, `koppel match`, then `koppel sync` "
-                      "(docs/onboarding.md)")
+    out.console.print(_("wrote {config}; next: `koppel check`, `koppel setup`, `koppel match`, then `koppel sync` "
+                        "(docs/onboarding.md)", config=config))
 
 
 @commands.command()
@@ -54,18 +55,21 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
     with open_runtime(settings) as rt:
         for side, connector in rt.connectors.items():
             connector.check()
-            out.console.print(f"[green]ok[/green] {side}: {settings.systems[side].connector} answers")
-        out.console.print(f"[green]ok[/green] store: {len(rt.store.links.counts())} entities linked")
-        out.console.print(f"entities synced: {', '.join(rt.engine.entities())}")
+            out.console.print("[green]ok[/green] " + _("{side}: {connector} answers", side=side,
+                                                           connector=settings.systems[side].connector))
+        out.console.print("[green]ok[/green] " + _("store: {n} entities linked", n=len(rt.store.links.counts())))
+        out.console.print(_("entities synced: {entities}", entities=", ".join(rt.engine.entities())))
         missing = [i for i in provisioning.survey(rt.connectors, settings.policy, rt.engine.entities())
                    if i.missing]
     for item in missing:
-        out.console.print(f"[red]missing[/red] {item.describe()}", highlight=False)
+        out.console.print(f"[red]{_('missing')}[/red] {translate(item.describe())}", highlight=False)
     if missing:
-        fix = "`koppel setup` creates them" if any(i.requirement.creatable for i in missing) else ""
-        out.err.print(f"{len(missing)} thing(s) missing in the systems; {fix or 'see the hints above'}")
+        fix = _("`koppel setup` creates them") if any(i.requirement.creatable for i in missing) else \
+            _("see the hints above")
+        out.err.print(ngettext("{n} thing missing in the systems; {fix}", "{n} things missing in the systems; {fix}",
+                               len(missing), fix=fix))
         raise typer.Exit(out.EXIT_USAGE)
-    out.console.print("[green]ok[/green] both systems hold every field and type koppel writes")
+    out.console.print("[green]ok[/green] " + _("both systems hold every field and type koppel writes"))
 
 
 @commands.command()
@@ -109,13 +113,14 @@ def status(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = Fals
     if json_output:
         out.print_json(data)
         return
-    out.table("systems", ["system", "state", "last success", "down since", "error"],
-              ([side, "up" if row["up"] else "down", row["last_success_at"], row["down_since"],
+    out.table(_("systems"), [_("system"), _("state"), _("last success"), _("down since"), _("error")],
+              ([side, _("up") if row["up"] else _("down"), row["last_success_at"], row["down_since"],
                 "" if row["up"] else row["last_error"]] for side, row in sorted(data["systems"].items())))
-    out.table("links", ["entity", "coupled records"], sorted(data["links"].items()))
-    out.table("error queue", ["status", "count"], sorted(data["errors"].items()))
-    out.console.print(f"open conflicts: {data['conflicts']}   open policy violations: {data['violations']}")
-    out.table("last runs", ["run", "kind", "status", "started", "finished", "message"],
+    out.table(_("links"), [_("entity"), _("coupled records")], sorted(data["links"].items()))
+    out.table(_("error queue"), [_("status"), _("count")], sorted(data["errors"].items()))
+    out.console.print(_("open conflicts: {conflicts}   open policy violations: {violations}",
+                        conflicts=data["conflicts"], violations=data["violations"]))
+    out.table(_("last runs"), [_("run"), _("kind"), _("status"), _("started"), _("finished"), _("message")],
               ([r["id"], r["kind"], r["status"], r["started_at"], r["finished_at"], r["message"]]
                for r in data["runs"]))
 
@@ -130,7 +135,8 @@ def errors_list(config: ConfigOption = DEFAULT_CONFIG,
     if json_output:
         out.print_json([r.__dict__ for r in rows])
         return
-    out.table(f"error queue ({state})", ["id", "entity", "record", "to", "op", "class", "tries", "message"],
+    out.table(_("error queue ({state})", state=state), ["id", _("entity"), _("record"), _("to"), _("op"),
+                                                         _("class"), _("tries"), _("message")],
               ([r.id, r.entity, f"{r.source}:{r.source_id}", r.target, r.operation, r.error_class,
                 r.attempts, r.message] for r in rows))
 
@@ -155,7 +161,7 @@ def errors_skip(ids: Annotated[list[int], typer.Argument(help="Error ids.")],
     with workspace(config) as ws:
         for error_id in ids:
             queue.skip_error(ws, actor(), error_id)
-    out.console.print(f"skipped {len(ids)} error(s)")
+    out.console.print(ngettext("skipped {n} error", "skipped {n} errors", len(ids)))
 
 
 @conflicts_app.command("list")
@@ -166,7 +172,7 @@ def conflicts_list(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOptio
     if json_output:
         out.print_json([r.__dict__ for r in rows])
         return
-    out.table("open conflicts", ["id", "entity", "link", "field", "was", "erp", "crm"],
+    out.table(_("open conflicts"), ["id", _("entity"), _("link"), _("field"), _("was"), "erp", "crm"],
               ([r.id, r.entity, r.link_id, r.field, r.base, r.erp_value, r.crm_value] for r in rows))
 
 
@@ -179,7 +185,7 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument()],
         raise UsageError(f"--winner {winner!r} is neither erp nor crm", hint="use --winner erp or --winner crm")
     with workspace(config) as ws:
         queue.resolve_conflict(ws, actor(), conflict_id, winner)  # type: ignore[arg-type]
-    out.console.print(f"conflict {conflict_id} resolved: {winner} wins")
+    out.console.print(_("conflict {conflict_id} resolved: {winner} wins", conflict_id=conflict_id, winner=winner))
 
 
 @commands.command()
@@ -190,7 +196,8 @@ def violations(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = 
     if json_output:
         out.print_json([r.__dict__ for r in rows])
         return
-    out.table("policy violations", ["id", "when", "entity", "record", "field", "attempted", "restored"],
+    out.table(_("policy violations"), ["id", _("when"), _("entity"), _("record"), _("field"), _("attempted"),
+                                       _("restored")],
               ([r.id, r.at, r.entity, f"{r.system}:{r.record_id}", r.field, r.attempted, r.restored]
                for r in rows))
 
@@ -207,17 +214,18 @@ def run(config: ConfigOption = DEFAULT_CONFIG,
 
         def show(job: dict[str, Any], report: RunReport) -> None:
             if report.writes or report.status != "ok":
-                out.console.print(f"{job['kind']} run {report.run_id}: {report.status}, "
-                                  f"{report.writes} write(s) {report.message or ''}", highlight=False)
+                out.console.print(ngettext("{kind} run {run}: {status}, {n} write", "{kind} run {run}: {status}, {n} writes",
+                                           report.writes, kind=job["kind"], run=report.run_id, status=report.status)
+                                  + f" {translate(report.message or '')}", highlight=False)
 
         scheduler = Scheduler(rt.engine, Worker(rt.engine, on_report=show))
-        out.console.print(f"live: polling every {rt.settings.sync.poll_interval:g} s, full batch at "
-                          f"'{rt.settings.sync.schedule}'; Ctrl-C stops")
+        out.console.print(_("live: polling every {seconds} s, full batch at '{schedule}'; Ctrl-C stops",
+                            seconds=f"{rt.settings.sync.poll_interval:g}", schedule=rt.settings.sync.schedule))
         try:
             scheduler.serve(max_cycles=cycles)
         except KeyboardInterrupt:
             scheduler.stop.set()
-            out.console.print("stopped")
+            out.console.print(_("stopped"))
 
 
 @commands.command()
@@ -232,9 +240,9 @@ def reconcile(config: ConfigOption = DEFAULT_CONFIG,
     if json_output:
         out.print_json({"drift": [d.__dict__ for d in drift], "repaired": dict(repaired or {})})
     else:
-        out.table("drift", ["entity", "kind", "record", "detail", "repair"],
+        out.table(_("drift"), [_("entity"), _("kind"), _("record"), _("detail"), _("repair")],
                   ([d.entity, d.kind, f"{d.side}:{d.record_id}", d.detail, d.action] for d in drift))
         if repaired is not None:
-            out.console.print(f"repaired: {dict(repaired)}")
+            out.console.print(_("repaired: {counts}", counts=dict(repaired)))
     if drift and not apply_fixes:
         raise typer.Exit(out.EXIT_PARTIAL)

@@ -12,7 +12,7 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -91,6 +91,14 @@ class AnalyticsSettings(BaseModel):
     value: ValueSettings = Field(default_factory=ValueSettings)
 
 
+class WorkspaceSettings(BaseModel):
+    """`[workspace]`: the web workspace's language for users who chose none and browsers that ask
+    for none koppel speaks (en, de or nl)."""
+
+    model_config = ConfigDict(extra="forbid")
+    language: Literal["en", "de", "nl"] = "en"
+
+
 class SettingsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     store: StoreSettings = Field(default_factory=StoreSettings)
@@ -98,6 +106,7 @@ class SettingsFile(BaseModel):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     order_entry: OrderEntrySettings = Field(default_factory=OrderEntrySettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
     policy: dict[str, Any] = Field(default_factory=dict)
     maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     overrides: list[Any] = Field(default_factory=list)
@@ -112,6 +121,7 @@ class Settings:
         self.sync = data.sync
         self.order_entry = data.order_entry
         self.analytics = data.analytics
+        self.workspace = data.workspace
         self.policy = policy
         self.path = path
 

@@ -158,6 +158,7 @@ users = Table(
     Column("role", String(20), nullable=False),  # viewer | operator | admin
     Column("created_at", UtcDateTime(), nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    Column("language", String(10), nullable=True),  # en | de | nl, chosen on the page; none: the browser's
     UniqueConstraint("name", name="uq_users_name"),
 )
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from koppel import clock
 from koppel.errors import UsageError
+from koppel.i18n import LANGUAGES
 from koppel.store import tables as t
 from koppel.store.base import Repository
 
@@ -37,6 +38,7 @@ class UserRow:
     role: Role
     created_at: datetime
     disabled: bool
+    language: str | None = None  # en | de | nl as the user chose it; None: the browser's
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class TokenRow:
 
 
 def _user(row: Any) -> UserRow:
-    return UserRow(row.id, row.name, cast(Role, row.role), row.created_at, bool(row.disabled))
+    return UserRow(row.id, row.name, cast(Role, row.role), row.created_at, bool(row.disabled), row.language)
 
 
 _TOKEN_COLUMNS = (t.api_tokens.c.id, t.users.c.name, t.api_tokens.c.label, t.api_tokens.c.created_at,
@@ -91,6 +93,16 @@ class Users(Repository):
         self.existing(name)
         with self.engine.begin() as conn:
             conn.execute(update(t.users).where(t.users.c.name == name).values(disabled=disabled))
+        return self.existing(name)
+
+    def set_language(self, name: str, language: str | None) -> UserRow:
+        """The language the user chose on the page (en, de, nl), or None for the browser's."""
+        if language is not None and language not in LANGUAGES:
+            raise UsageError(f"language {language!r} is not one of {', '.join(LANGUAGES)}",
+                             hint="choose en, de or nl")
+        self.existing(name)
+        with self.engine.begin() as conn:
+            conn.execute(update(t.users).where(t.users.c.name == name).values(language=language))
         return self.existing(name)
 
     def existing(self, name: str) -> UserRow:
@@ -145,6 +157,15 @@ class Tokens(Repository):
             return None
         self._touch(row[0], row[1])
         return _user(row)
+
+    def language_of(self, secret: str) -> str | None:
+        """The language the user of a presented token chose; None if none or no such user."""
+        query = (select(t.users.c.language).join(t.api_tokens, t.users.c.id == t.api_tokens.c.user_id)
+                 .where(t.api_tokens.c.token_hash == hash_token(secret), t.api_tokens.c.revoked.is_(False),
+                        t.users.c.disabled.is_(False)))
+        with self.engine.connect() as conn:
+            found: str | None = conn.execute(query).scalar()
+        return found
 
     def _touch(self, token_id: int, last_used: datetime | None) -> None:
         now = clock.now()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,7 +21,9 @@ from koppel.api.errors import Unauthenticated, status_of
 from koppel.config.settings import Settings
 from koppel.engine.runtime import open_runtime
 from koppel.errors import KoppelError
-from koppel.web import auth
+from koppel.i18n import _, translate
+from koppel.web import auth, language
+from koppel.web.language import PageLanguage
 from koppel.web.pages import accounts, analytics, monitor, orders
 from koppel.web.render import HERE, Flash, bare, page, redirect
 
@@ -33,7 +35,9 @@ def create_workspace(settings: Settings, *, opener: Opener = open_runtime) -> Fa
     """The API app over `settings` plus the workspace's pages (`opener` as in `create_app`)."""
     app = create_app(settings, opener=opener)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, accounts, monitor, orders, analytics):
+    app.state.language = settings.workspace.language
+    app.add_middleware(PageLanguage)
+    for module in (auth, language, accounts, monitor, orders, analytics):
         app.include_router(module.router)
     app.add_api_route("/", lambda: redirect("/accounts"), include_in_schema=False)
     _install_errors(app)
@@ -59,7 +63,7 @@ def _page_error(request: Request, exc: Exception) -> Response:
         return _to_signin(request)
     code, text, hint = _described(exc)
     if request.method == "POST":
-        return redirect(_back(request), Flash("error", text, hint))
+        return redirect(auth.came_from(request), Flash("error", text, hint))
     runtime = request.app.state.workspace.runtime
     token = request.cookies.get(auth.COOKIE)
     user = runtime.store.tokens.user_for(token) if token else None
@@ -69,34 +73,27 @@ def _page_error(request: Request, exc: Exception) -> Response:
 
 
 def _described(exc: Exception) -> tuple[int, str, str]:
+    """Status, message and hint in the page's language (texts composed in English are found in the
+    catalogue with their values)."""
     if isinstance(exc, KoppelError):
-        return status_of(exc), exc.message, exc.hint
+        return status_of(exc), translate(exc.message), translate(exc.hint)
     if isinstance(exc, RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body"))
-        return 422, f"{where}: {first.get('msg', 'invalid input')}", "check the form and send it again"
+        return 422, f"{where}: {first.get('msg', _('invalid input'))}", _("check the form and send it again")
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
-        return 404, "There is no such page.", "use the navigation on the left"
+        return 404, _("There is no such page."), _("use the navigation on the left")
     return exc.status_code, str(exc.detail), ""
 
 
 def _to_signin(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":
-        target = _back(request)
+        target = auth.came_from(request)
     expired = request.cookies.get(auth.COOKIE) is not None
-    flash = Flash("warn", "Your session has ended; sign in again.") if expired else None
+    flash = Flash("warn", _("Your session has ended; sign in again.")) if expired else None
     response = redirect(f"/signin?next={quote(target, safe='/')}", flash)
     if expired:
         response.delete_cookie(auth.COOKIE, path="/")
     return response
-
-
-def _back(request: Request) -> str:
-    """Where an action came from (a path on this site), to show its outcome there."""
-    referer = urlsplit(request.headers.get("referer", ""))
-    if referer.netloc and referer.netloc != request.headers.get("host"):
-        return "/"
-    path = referer.path + (f"?{referer.query}" if referer.query else "")
-    return auth.local(path or "/")

@@ -14,8 +14,9 @@ from fastapi.responses import Response
 
 from koppel.api.deps import RuntimeDep
 from koppel.api.errors import Forbidden, Unauthenticated
+from koppel.i18n import _
 from koppel.store.workspace import UserRow
-from koppel.web.render import Flash, bare, can_operate, redirect
+from koppel.web.render import Flash, bare, can_operate, redirect, word
 
 COOKIE = "koppel_session"
 MAX_AGE = 12 * 3600
@@ -59,6 +60,15 @@ def local(target: str | None) -> str:
     return target
 
 
+def came_from(request: Request) -> str:
+    """Where an action came from (a path on this site), to show its outcome there."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.headers.get("host"):
+        return "/"
+    path = referer.path + (f"?{referer.query}" if referer.query else "")
+    return local(path or "/")
+
+
 @router.get("/signin")
 def signin_form(request: Request, next: str = "/") -> Response:
     return bare(request, "signin.html", next=local(next), error=None)
@@ -70,11 +80,11 @@ def signin(request: Request, rt: RuntimeDep, token: Annotated[str, Form(max_leng
     same_origin(request)
     user = rt.store.tokens.user_for(token.strip()) if token.strip() else None
     if user is None:
-        error = Flash("error", "That token was not accepted.",
-                      "It is unknown, revoked, or its user is disabled. Create a new one with "
-                      "`koppel tokens create NAME`.")
+        error = Flash("error", _("That token was not accepted."),
+                      _("It is unknown, revoked, or its user is disabled. Create a new one with "
+                        "`koppel tokens create NAME`."))
         return bare(request, "signin.html", 401, next=local(next), error=error)
-    response = redirect(local(next), Flash("ok", f"Signed in as {user.name} ({user.role})."))
+    response = redirect(local(next), Flash("ok", _("Signed in as {name} ({role}).", name=user.name, role=word(user.role))))
     response.set_cookie(COOKIE, token.strip(), max_age=MAX_AGE, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", path="/")
     return response
@@ -83,6 +93,6 @@ def signin(request: Request, rt: RuntimeDep, token: Annotated[str, Form(max_leng
 @router.post("/signout")
 def signout(request: Request) -> Response:
     same_origin(request)
-    response = redirect("/signin", Flash("ok", "Signed out."))
+    response = redirect("/signin", Flash("ok", _("Signed out.")))
     response.delete_cookie(COOKIE, path="/")
     return response

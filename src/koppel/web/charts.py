@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from koppel.i18n import _
+
 WIDTH = 1000  # full card width; half-width cards pass width=520 so labels keep their size
 FONT = 'font-family="inherit" font-size="12"'
 
@@ -53,7 +55,7 @@ def columns(bars: Sequence[Bar], *, title: str, height: int = 260, width: int = 
         x = left + i * slot + (slot - w) / 2
         h = max(0.0, bar.value) / top * plot_h
         y = top_pad + plot_h - h
-        tip = f"{bar.label}: {short(bar.value)}" + (f" (target {short(bar.target)})" if bar.target else "")
+        tip = f"{bar.label}: {short(bar.value)}" + (f" ({_('target')} {short(bar.target)})" if bar.target else "")
         parts.append(f'<rect class="bar {bar.tone}" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" '
                      f'rx="2"><title>{escape(tip)}</title></rect>')
         if bar.target:

@@ -10,7 +10,7 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from fastapi.templating import Jinja2Templates
 
 from koppel import clock
 from koppel.engine.runtime import Runtime
+from koppel.i18n import N_, NAMES, _, current, formats, ngettext, translate
+from koppel.i18n.catalog import translations
 from koppel.store.workspace import ROLES, UserRow
 
 HERE = Path(__file__).parent
@@ -32,6 +34,34 @@ _GOOD = {"ok", "done", "paid", "resolved", "acknowledged", "retried", "customer"
 _WARN = {"partial", "held", "queued", "running", "draft", "waiting", "supply", "quotation", "open item",
          "superseded", "skipped", "stale", "prospect", "planned", "unpaid"}
 _BAD = {"failed", "open", "overdue", "error", "replenishment", "cancelled", "exception", "rejected"}
+#: the status and counter words the pages show, so that the catalogue has them (the pill's colour
+#: is decided on the English word, the text shown is the translation)
+WORDS = frozenset({
+    N_("ok"), N_("done"), N_("paid"), N_("resolved"), N_("acknowledged"), N_("retried"), N_("customer"),
+    N_("accepted"), N_("stock"), N_("processing"), N_("confirmed"), N_("posted"), N_("shipped"), N_("sent"),
+    N_("in step"), N_("closed"), N_("partial"), N_("held"), N_("queued"), N_("running"), N_("draft"),
+    N_("waiting"), N_("supply"), N_("quotation"), N_("open item"), N_("superseded"), N_("skipped"),
+    N_("stale"), N_("prospect"), N_("planned"), N_("unpaid"), N_("failed"), N_("open"), N_("overdue"),
+    N_("error"), N_("replenishment"), N_("cancelled"), N_("exception"), N_("rejected"), N_("apart"),
+    N_("coupled"), N_("pending"), N_("new"), N_("won"), N_("lost"), N_("negotiation"), N_("assigned"),
+    N_("in progress"), N_("created"), N_("matched"), N_("updated"), N_("reverted"), N_("deleted"),
+    N_("conflicts"), N_("violations"), N_("errors"), N_("read"), N_("invoiced"), N_("none"),
+    N_("waiting"), N_("quote"), N_("order"), N_("sale"), N_("return"), N_("up"), N_("down"),
+    N_("full"), N_("incremental"), N_("record"), N_("sync"), N_("reconcile"), N_("retry"),
+    N_("viewer"), N_("operator"), N_("admin"), N_("account"), N_("contact"), N_("product"),
+})
+
+#: the account's fields as the 360° view names them
+FIELDS = {
+    "name": N_("name"), "number": N_("customer number"), "status": N_("status"), "vat_id": N_("VAT id"),
+    "registration_no": N_("registration no."), "email": N_("email"), "phone": N_("phone"),
+    "website": N_("website"), "billing_address": N_("billing address"), "postcode": N_("postcode"),
+    "currency": N_("currency"), "payment_term": N_("payment term"), "credit_limit": N_("credit limit"),
+    "industry": N_("industry"), "owner": N_("owner"), "interests": N_("interests"),
+    "description": N_("description"), "open_amount": N_("open amount"), "overdue_amount": N_("overdue amount"),
+    "dunning_level": N_("dunning level"), "revenue_this_year": N_("revenue this year"),
+    "revenue_last_year": N_("revenue last year"), "value_tier": N_("value tier"),
+}
 
 
 @dataclass(frozen=True)
@@ -53,43 +83,38 @@ def when(moment: datetime | str | None) -> str:
         return "—"
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
-    return moment.strftime("%Y-%m-%d %H:%M")
+    return formats.moment(moment)
 
 
 def age(moment: datetime | None) -> str:
-    """How long ago, in words: 'just now', '4 min ago', '3 h ago', '2 days ago'."""
+    """How long ago, in words: 'just now', '4 minutes ago', 'vor 3 Stunden', '2 dagen geleden'."""
     if moment is None:
-        return "never"
+        return _("never")
     now = clock.now()
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=now.tzinfo)
-    seconds = max(0, int((now - moment).total_seconds()))
-    for size, unit in ((86400, "days"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return "just now" if seconds < 10 else f"{seconds} s ago"
+    return formats.ago(max(timedelta(0), now - moment))
 
 
 def duration(start: datetime | None, end: datetime | None) -> str:
     if start is None or end is None:
         return "—"
-    seconds = (end - start).total_seconds()
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+    return formats.seconds((end - start).total_seconds())
 
 
 def money(value: Any, currency: str | None = None) -> str:
-    """`{amount, currency}` or a bare number as '1,234.50 EUR'."""
+    """`{amount, currency}`, a Money or a bare number as the language writes amounts (1.234,50 €)."""
     if value is None:
         return "—"
     if isinstance(value, Mapping):
         currency, value = value.get("currency"), value.get("amount")
     elif hasattr(value, "amount") and hasattr(value, "currency"):  # a Money
         currency, value = value.currency, value.amount
-    try:
-        amount = Decimal(str(value))
-    except ArithmeticError:
-        return str(value)
-    return f"{amount:,.2f} {currency or ''}".strip()
+    return formats.money(value, currency)
+
+
+def day(value: date | str | None) -> str:
+    return "—" if value is None or value == "" else formats.day(value)
 
 
 def show(value: Any) -> str:
@@ -97,16 +122,20 @@ def show(value: Any) -> str:
     if value is None or value == "" or value == [] or value == {}:
         return "—"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, Mapping):
         if set(value) >= {"amount", "currency"}:
             return money(value)
         return ", ".join(f"{k}: {show(v)}" for k, v in value.items() if v not in (None, "", [], {}))
     if isinstance(value, list):
         return ", ".join(show(v) for v in value) if all(not isinstance(v, Mapping) for v in value) \
-            else f"{len(value)} item(s)"
-    if isinstance(value, date | datetime):
-        return value.isoformat()
+            else ngettext("{n} item", "{n} items", len(value))
+    if isinstance(value, datetime):
+        return formats.moment(value)
+    if isinstance(value, date):
+        return formats.day(value)
+    if isinstance(value, Decimal | float):
+        return formats.number(value)
     return str(value)
 
 
@@ -115,14 +144,30 @@ def as_json(value: Any) -> str:
 
 
 def counts(stats: Mapping[str, Any] | None) -> str:
-    """A run's counters as 'created 3 · updated 2'."""
+    """A run's counters as 'created 3 · updated 2' ('angelegt 3 · aktualisiert 2')."""
     if not stats:
-        return "no changes"
-    return " · ".join(f"{k} {v}" for k, v in stats.items() if v)
+        return _("no changes")
+    return " · ".join(f"{word(k)} {v}" for k, v in stats.items() if v)
 
 
-templates.env.filters.update(pill=pill_class, when=when, age=age, duration=duration, money=money, show=show,
-                             as_json=as_json, counts=counts)
+def field(name: str) -> str:
+    """A field's name as the language says it ('payment_term': 'payment term', 'Zahlungsbedingung')."""
+    return _(FIELDS[name]) if name in FIELDS else name.replace("_", " ")
+
+
+def word(status: Any) -> str:
+    """A status or counter word as the language says it; the word itself where it has none."""
+    text = str(status or "")
+    return _(text) if text in WORDS else text
+
+
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
+    gettext=lambda text: translations(current()).gettext(text),
+    ngettext=lambda singular, plural, n: translations(current()).ngettext(singular, plural, n), newstyle=True)
+templates.env.filters.update(pill=pill_class, when=when, age=age, duration=duration, money=money, day=day,
+                             show=show, as_json=as_json, counts=counts, word=word, field=field, tr=translate,
+                             number=formats.number, percent=formats.percent)
 
 
 def can_operate(user: UserRow) -> bool:
@@ -134,13 +179,14 @@ def page(request: Request, rt: Runtime, user: UserRow, name: str, status_code: i
     """A full page: the template with the frame's context; a pending flash is shown and cleared."""
     flash = read_flash(request)
     frame = {"user": user, "can_operate": can_operate(user), "nav": nav_counts(rt), "flash": flash,
-             "path": request.url.path}
+             "path": request.url.path, "languages": NAMES}
     return bare(request, name, status_code, **frame, **context)
 
 
 def bare(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     """A page without the signed-in frame (sign-in); a pending flash is shown and cleared."""
     context.setdefault("flash", read_flash(request))
+    context.setdefault("language", current())
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     if request.cookies.get(FLASH):
         response.delete_cookie(FLASH, path="/")

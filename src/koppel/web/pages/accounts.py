@@ -11,10 +11,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from koppel.api.deps import WorkspaceDep
 from koppel.config.policy import Side
 from koppel.errors import NotFound
+from koppel.i18n import _, translate
 from koppel.processes.account_view import parse_key
 from koppel.services import sync
 from koppel.web.auth import PageOperator, PageUser
-from koppel.web.render import Flash, counts, page, redirect
+from koppel.web.render import Flash, counts, page, redirect, word
 
 router = APIRouter(include_in_schema=False)
 Key = Annotated[str, Path(min_length=5, max_length=210)]
@@ -53,16 +54,18 @@ def sync_now(key: Key, ws: WorkspaceDep, user: PageOperator) -> Response:
         statuses.add(out.report.status if out.report else "queued")
     worst = next((w for w in ("failed", "partial", "queued") if w in statuses), "ok")
     kind = {"ok": "ok", "failed": "error"}.get(worst, "warn")
-    return redirect(f"/accounts/{key}", Flash(kind, f"Sync finished: {worst}", " · ".join(lines)))
+    return redirect(f"/accounts/{key}", Flash(kind, _("Sync finished: {status}", status=word(worst)),
+                                              " · ".join(lines)))
 
 
 def _outcome(system: str, record_id: str, out: sync.RecordSync) -> str:
-    where = f"{SYSTEM_NAMES[system]} account {record_id}"
+    where = _("{system} account {record_id}", system=SYSTEM_NAMES[system], record_id=record_id)
     if out.report is None:
-        return f"{where}: queued as job {out.job_id} (a sync is running)"
+        return _("{where}: queued as job {job} (a sync is running)", where=where, job=out.job_id)
     stats = {k: v for entity in out.report.stats.values() for k, v in entity.items()}
-    message = f" — {out.report.message}" if out.report.message else ""
-    return f"{where}: {out.report.status} (run {out.report.run_id}: {counts(stats)}){message}"
+    message = f" — {translate(out.report.message)}" if out.report.message else ""
+    return _("{where}: {status} (run {run}: {counts})", where=where, status=word(out.report.status),
+             run=out.report.run_id, counts=counts(stats)) + message
 
 
 @router.get("/documents/{system}/{entity}/{record_id}")

@@ -22,6 +22,7 @@ from koppel.analytics.facts import activity_counts, company_currency, read_reven
 from koppel.api.deps import WorkspaceDep
 from koppel.config.settings import Settings
 from koppel.errors import UsageError
+from koppel.i18n import _, ngettext, translate
 from koppel.model import SalesTarget
 from koppel.services import processes
 from koppel.web import charts
@@ -72,9 +73,10 @@ def push_tiers(ws: WorkspaceDep, user: PageOperator, start: Annotated[date, Form
                end: Annotated[date, Form()]) -> Response:
     report = processes.push_tiers(ws, user.name, start, end)
     kind = "ok" if not report.errors else "warn"
-    detail = "; ".join(f"account {k}: {v}" for k, v in list(report.errors.items())[:5])
-    return redirect(f"/analytics?start={start}&end={end}",
-                    Flash(kind, f"Tiers written to {report.written} CRM account(s).", detail))
+    detail = "; ".join(_("account {key}: {error}", key=k, error=translate(str(v)))
+                       for k, v in list(report.errors.items())[:5])
+    text = ngettext("Tiers written to {n} CRM account.", "Tiers written to {n} CRM accounts.", report.written)
+    return redirect(f"/analytics?start={start}&end={end}", Flash(kind, text, detail))
 
 
 def load_targets(settings: Settings) -> list[SalesTarget]:
@@ -118,11 +120,11 @@ def _charts(per_period: list[rv.RevenueRow], split: list[Total], evolution: ev.E
     moves = evolution.risers[:6] + list(reversed(evolution.fallers[:6]))
     return {
         "periods": charts.columns([charts.Bar(r.period, float(r.net), float(r.target) if r.target else None)
-                                   for r in per_period], title="Net revenue per period against target"),
+                                   for r in per_period], title=_("Net revenue per period against target")),
         "split": charts.rows([charts.Bar(t.name, float(t.net), float(t.target) if t.target else None)
-                              for t in split[:TOP]], title="Net revenue, biggest first", width=HALF),
+                              for t in split[:TOP]], title=_("Net revenue, biggest first"), width=HALF),
         "movers": charts.rows([charts.Bar(m.name, float(m.change), tone="good" if m.change > 0 else "bad")
-                               for m in moves], title="Risers and fallers: change in net revenue", width=HALF),
+                               for m in moves], title=_("Risers and fallers: change in net revenue"), width=HALF),
         "value": charts.rows([charts.Bar(v.name, float(v.value), tone=v.tier.lower()) for v in values[:TOP]],
-                             title="Customer value (revenue minus cost to serve), by tier"),
+                             title=_("Customer value (revenue minus cost to serve), by tier")),
     }

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Form, Request, Response
 from koppel.api import schemas as s
 from koppel.api.deps import WorkspaceDep
 from koppel.errors import UsageError
+from koppel.i18n import _, ngettext, translate
 from koppel.services import matches, queue, reconcile, sync
 from koppel.web.auth import PageOperator, PageUser
-from koppel.web.render import Flash, counts, page, redirect
+from koppel.web.render import Flash, counts, field, page, redirect, word
 
 router = APIRouter(prefix="/monitor", include_in_schema=False)
 ErrorFilter = Literal["open", "held", "all"]
@@ -39,11 +40,13 @@ def overview(request: Request, ws: WorkspaceDep, user: PageUser) -> Response:
 @router.post("/sync")
 def queue_sync(ws: WorkspaceDep, user: PageOperator, full: Annotated[bool, Form()] = False) -> Response:
     job = sync.enqueue_sync(ws, user.name, full=full)
-    what = "A full sync" if full else "An incremental sync"
     if job is None:
-        return redirect("/monitor", Flash("ok", f"{what} is already waiting in the queue."))
-    return redirect("/monitor", Flash("ok", f"{what} is queued as job {job}.",
-                                      "The worker (`koppel run`) picks it up within its poll interval."))
+        text = _("A full sync is already waiting in the queue.") if full else \
+            _("An incremental sync is already waiting in the queue.")
+        return redirect("/monitor", Flash("ok", text))
+    text = _("A full sync is queued as job {job}.", job=job) if full else \
+        _("An incremental sync is queued as job {job}.", job=job)
+    return redirect("/monitor", Flash("ok", text, _("The worker (`koppel run`) picks it up within its poll interval.")))
 
 
 # --- the error queue ------------------------------------------------------------------------
@@ -67,30 +70,33 @@ def edit_payload(error_id: s.RowId, ws: WorkspaceDep, user: PageOperator,
                  then: Annotated[Literal["save", "retry"], Form()] = "save") -> Response:
     queue.edit_error(ws, user.name, error_id, s.PayloadIn(payload=_json_object(payload)).payload)
     if then == "retry":
-        return _retried(error_id, ws, user, "Payload saved and retried")
-    return redirect(f"/monitor/errors/{error_id}", Flash("ok", f"Payload of error {error_id} saved."))
+        return _retried(error_id, ws, user, _("Payload saved and retried"))
+    return redirect(f"/monitor/errors/{error_id}", Flash("ok", _("Payload of error {error_id} saved.",
+                                                                 error_id=error_id)))
 
 
 @router.post("/errors/{error_id}/retry")
 def retry(error_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
-    return _retried(error_id, ws, user, "Retried")
+    return _retried(error_id, ws, user, _("Retried"))
 
 
 @router.post("/errors/{error_id}/skip")
 def skip(error_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
     row = queue.skip_error(ws, user.name, error_id)
-    return redirect("/monitor/errors", Flash("ok", f"Skipped {row.entity} {row.source}:{row.source_id}.",
-                                             "It stays in the queue's history (filter: all)."))
+    text = _("Skipped {entity} {source}:{source_id}.", entity=word(row.entity), source=row.source,
+             source_id=row.source_id)
+    return redirect("/monitor/errors", Flash("ok", text, _("It stays in the queue's history (filter: all).")))
 
 
 def _retried(error_id: int, ws: WorkspaceDep, user: PageOperator, verb: str) -> Response:
     report = queue.retry_error(ws, user.name, error_id)
     stats = {k: v for entity in report.stats.values() for k, v in entity.items()}
-    detail = f"run {report.run_id}: {counts(stats)}" + (f" — {report.message}" if report.message else "")
+    detail = _("run {run}: {counts}", run=report.run_id, counts=counts(stats)) + \
+        (f" — {translate(report.message)}" if report.message else "")
     if report.status == "ok":
-        return redirect("/monitor/errors", Flash("ok", f"{verb}: the record went through.", detail))
-    return redirect("/monitor/errors", Flash("error" if report.status == "failed" else "warn",
-                                             f"{verb}: {report.status}; see the queue below.", detail))
+        return redirect("/monitor/errors", Flash("ok", _("{verb}: the record went through.", verb=verb), detail))
+    return redirect("/monitor/errors", Flash("error" if report.status == "failed" else "warn", _(
+        "{verb}: {status}; see the queue below.", verb=verb, status=word(report.status)), detail))
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -118,8 +124,9 @@ def resolve(conflict_id: s.RowId, ws: WorkspaceDep, user: PageOperator,
             winner: Annotated[s.Side, Form()]) -> Response:
     row = s.Conflict.model_validate(queue.resolve_conflict(ws, user.name, conflict_id, winner))
     return redirect("/monitor/conflicts", Flash(
-        "ok", f"Conflict {conflict_id} resolved: the {winner.upper()} value of {row.field} won.",
-        "It was written to the other system and is now the synced value."))
+        "ok", _("Conflict {conflict_id} resolved: the {system} value of {field} won.", conflict_id=conflict_id,
+                system=winner.upper(), field=field(row.field)),
+        _("It was written to the other system and is now the synced value.")))
 
 
 @router.get("/violations")
@@ -132,7 +139,8 @@ def violations(request: Request, ws: WorkspaceDep, user: PageUser, status: Seen 
 @router.post("/violations/{violation_id}/acknowledge")
 def acknowledge(violation_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
     queue.acknowledge_violation(ws, user.name, violation_id)
-    return redirect("/monitor/violations", Flash("ok", f"Violation {violation_id} acknowledged."))
+    return redirect("/monitor/violations", Flash("ok", _("Violation {violation_id} acknowledged.",
+                                                         violation_id=violation_id)))
 
 
 # --- match proposals ------------------------------------------------------------------------
@@ -147,25 +155,28 @@ def proposals(request: Request, ws: WorkspaceDep, user: PageUser, status: Decide
 def propose(ws: WorkspaceDep, user: PageOperator) -> Response:
     rows = matches.propose(ws, user.name)
     if not rows:
-        return redirect("/monitor/matches", Flash("ok", "No pairs found among the uncoupled records of both systems."))
-    return redirect("/monitor/matches", Flash("ok", f"{len(rows)} open pair(s) to decide.",
-                                              "Couple a pair or keep it apart; koppel waits for you."))
+        return redirect("/monitor/matches", Flash("ok", _("No pairs found among the uncoupled records of both systems.")))
+    return redirect("/monitor/matches", Flash("ok", ngettext("{n} open pair to decide.", "{n} open pairs to decide.",
+                                                             len(rows)),
+                                              _("Couple a pair or keep it apart; koppel waits for you.")))
 
 
 @router.post("/matches/{proposal_id}/couple")
 def couple(proposal_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
     row = matches.couple(ws, user.name, proposal_id)
     return redirect("/monitor/matches", Flash(
-        "ok", f"Coupled {row.entity} ERP {row.erp_id} and CRM {row.crm_id}.",
-        "They are one record now; the owner's values were written to the other system."))
+        "ok", _("Coupled {entity} ERP {erp_id} and CRM {crm_id}.", entity=word(row.entity), erp_id=row.erp_id,
+                crm_id=row.crm_id),
+        _("They are one record now; the owner's values were written to the other system.")))
 
 
 @router.post("/matches/{proposal_id}/apart")
 def keep_apart(proposal_id: s.RowId, ws: WorkspaceDep, user: PageOperator) -> Response:
     row = matches.apart(ws, user.name, proposal_id)
     return redirect("/monitor/matches", Flash(
-        "ok", f"Kept {row.entity} ERP {row.erp_id} and CRM {row.crm_id} apart.",
-        "They are two records; each syncs on its own as the policy says."))
+        "ok", _("Kept {entity} ERP {erp_id} and CRM {crm_id} apart.", entity=word(row.entity), erp_id=row.erp_id,
+                crm_id=row.crm_id),
+        _("They are two records; each syncs on its own as the policy says.")))
 
 
 # --- reconcile ------------------------------------------------------------------------------

@@ -20,6 +20,11 @@
     var link = event.target.closest && event.target.closest("a[data-busy]");
     if (link) { link.textContent = link.getAttribute("data-busy"); link.classList.add("busy"); }
   });
+  // A choice that takes effect at once (the language): send its form on change.
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+  document.querySelectorAll("[data-js-hide]").forEach(function (element) { element.hidden = true; });
   // Order entry: add and remove product lines.
   var lines = document.getElementById("lines");
   var add = document.getElementById("add-line");
