@@ -168,3 +168,57 @@ def test_a_viewer_sees_the_monitor_and_analytics_but_no_actions(page: Any, site:
     expect(page.locator("table", has_text="Big Buyer AG").first).to_be_visible()
     expect(page.locator("button:has-text('Push tiers')")).to_have_count(0)
     shot(page, "15-analytics")
+
+
+SPOKEN = {  # what the 360° view and the monitor say in each language, and how it writes an amount
+    "en": {"invoices": "Invoices", "invoice": "Invoice", "open": "Open amount", "dunning": "Dunning level",
+           "monitor": "Sync monitor", "jobs": "Job queue", "amount": r"€\d{1,3}(,\d{3})*\.\d{2}"},
+    "de": {"invoices": "Rechnungen", "invoice": "Rechnung", "open": "Offene Posten", "dunning": "Mahnstufe",
+           "monitor": "Synchronisation", "jobs": "Job-Warteschlange", "amount": r"\d{1,3}(\.\d{3})*,\d{2}\s€"},
+    "nl": {"invoices": "Facturen", "invoice": "Factuur", "open": "Openstaand bedrag", "dunning": "Aanmaning",
+           "monitor": "Synchronisatie", "jobs": "Takenwachtrij", "amount": r"€\s\d{1,3}(\.\d{3})*,\d{2}"},
+}
+
+
+def test_the_account_360_and_the_monitor_speak_english_german_and_dutch(browser: Any, site: Site) -> None:
+    item = product(site, "Hydraulic press", "WEB-HP")
+    party = make(site.erp, "account", {"name": "Van der Berg Techniek BV", "billing_address": BERLIN})
+    site.engine.sync(["account"])
+    invoiced_sale(site, party, item, 12, "WEB-L1")  # 1,200 before tax: a thousands separator to write
+    # English as the browser asks; German chosen on the page; Dutch as the next browser asks
+    for language, browser_locale in (("en", "en-US"), ("de", "en-US"), ("nl", "nl-NL")):
+        context = browser.new_context(base_url=site.url, viewport={"width": 1440, "height": 900},
+                                      locale=browser_locale)
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        try:
+            sign_in(page, site, "operator", then=f"/accounts/erp:{party}")
+            if language == "de":
+                page.select_option("#language", "de")  # sent at once by the page's script
+                expect(page.locator(".flash.ok")).to_contain_text("Der Arbeitsplatz spricht jetzt Deutsch.")
+            elif language == "nl":
+                page.select_option("#language", "")  # back to the browser's language
+                expect(page.locator(".flash.ok")).to_contain_text("De werkplek spreekt nu Nederlands.")
+            _speaks(page, language, party)
+        finally:
+            context.close()
+    assert site.store.users.existing("otto").language is None
+
+
+def _speaks(page: Any, language: str, party: str) -> None:
+    words = SPOKEN[language]
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    expect(page.locator("h1")).to_have_text("Van der Berg Techniek BV")
+    invoices = page.locator("[data-section=invoices]")
+    expect(invoices.locator("h2")).to_have_text(words["invoices"])
+    expect(invoices.locator("thead")).to_contain_text(words["invoice"])
+    expect(invoices.locator("thead")).to_contain_text(words["dunning"])
+    expect(invoices.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("[data-kpi=open] .kpi-label")).to_have_text(words["open"])
+    expect(page.locator("[data-kpi=open] .kpi-value")).to_have_text(re.compile(words["amount"]))
+    expect(invoices.locator("tbody td.num").first).to_have_text(re.compile(words["amount"]))
+    shot(page, f"account-360-{language}")
+    page.goto("/monitor")
+    expect(page.locator("h1")).to_have_text(words["monitor"])
+    expect(page.locator("h2", has_text=words["jobs"])).to_be_visible()
+    shot(page, f"monitor-{language}")

@@ -92,3 +92,18 @@ def test_reconcile_exit_code_says_whether_there_is_drift(workdir: Path) -> None:
     assert drift.returncode == 1
     [line] = json.loads(drift.stdout)["drift"]
     assert (line["kind"], line["record_id"]) == ("differs", coupled)
+
+
+def test_messages_and_hints_follow_lang(workdir: Path) -> None:
+    def in_language(lang: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "koppel", *args], cwd=workdir, capture_output=True, text=True,
+                              timeout=120, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "LANG": lang})
+
+    german = in_language("de_DE.UTF-8", "init")
+    assert german.returncode == 2
+    assert "Fehler: koppel.toml gibt es bereits — verwenden Sie --force, um sie zu überschreiben" in german.stderr
+    dutch = in_language("nl_NL.UTF-8", "errors", "retry")
+    assert dutch.returncode == 2 and "geen fouten gekozen — geef fout-id's of --all op" in dutch.stderr
+    status = in_language("de_DE.UTF-8", "status")
+    assert "Verknüpfungen" in status.stdout and "offene Konflikte: 0" in status.stdout
+    assert json.loads(in_language("de_DE.UTF-8", "status", "--json").stdout)["links"] == {}  # keys stay

@@ -49,6 +49,7 @@ WORDS = frozenset({
     N_("waiting"), N_("quote"), N_("order"), N_("sale"), N_("return"), N_("up"), N_("down"),
     N_("full"), N_("incremental"), N_("record"), N_("sync"), N_("reconcile"), N_("retry"),
     N_("viewer"), N_("operator"), N_("admin"), N_("account"), N_("contact"), N_("product"),
+    N_("awaiting payment"),
 })
 
 #: the account's fields as the 360° view names them
@@ -60,7 +61,8 @@ FIELDS = {
     "industry": N_("industry"), "owner": N_("owner"), "interests": N_("interests"),
     "description": N_("description"), "open_amount": N_("open amount"), "overdue_amount": N_("overdue amount"),
     "dunning_level": N_("dunning level"), "revenue_this_year": N_("revenue this year"),
-    "revenue_last_year": N_("revenue last year"), "value_tier": N_("value tier"),
+    "revenue_last_year": N_("revenue last year"), "value_tier": N_("value tier"), "street": N_("street"),
+    "city": N_("city"), "country": N_("country"),
 }
 
 
@@ -126,7 +128,7 @@ def show(value: Any) -> str:
     if isinstance(value, Mapping):
         if set(value) >= {"amount", "currency"}:
             return money(value)
-        return ", ".join(f"{k}: {show(v)}" for k, v in value.items() if v not in (None, "", [], {}))
+        return ", ".join(f"{field(k)}: {show(v)}" for k, v in value.items() if v not in (None, "", [], {}))
     if isinstance(value, list):
         return ", ".join(show(v) for v in value) if all(not isinstance(v, Mapping) for v in value) \
             else ngettext("{n} item", "{n} items", len(value))
