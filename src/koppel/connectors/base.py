@@ -41,6 +41,9 @@ class RemoteRecord:
     id: str
     record: Entity
     modified_at: datetime | None = None
+    #: a stamp that changes with every change of the record (a revision counter), where the
+    #: system has one: a record read with the stamp koppel's own write left is that write's echo
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class WriteOutcome:
     key: str
     id: str | None = None
     error: KoppelError | None = field(default=None)
+    #: the record's version stamp right after this write, where the system answers it
+    version: str | None = None
 
     @property
     def ok(self) -> bool:

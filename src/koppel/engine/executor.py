@@ -26,7 +26,7 @@ from koppel.engine.retry import Retries
 from koppel.engine.translate import Translator
 from koppel.engine.verify import Difference, differences
 from koppel.errors import FatalError, KoppelError, RecordError, TransientError, UniqueCollision
-from koppel.store import AuditEntry, Parked, Store
+from koppel.store import AuditEntry, NewLink, Parked, Store
 
 T = TypeVar("T")
 records = structlog.get_logger("koppel.records")
@@ -41,6 +41,10 @@ class Executor:
     retries: Retries = field(default_factory=Retries)
     batch_size: int = 500
     run_id: int | None = None
+
+    def __post_init__(self) -> None:
+        # bound once per run: an event below the configured level then costs a no-op call
+        self._records = records.bind()
 
     def call(self, system: Side, fn: Callable[..., T], *args: Any) -> T:
         return self.retries.call(system, fn, *args)
@@ -71,11 +75,16 @@ class Executor:
         target, renamed = scope.target, renamed or {}
         chunk, values, outcomes = self._write_new(scope, chunk, renamed, stats)
         made = [(c, o.id or "", v) for c, o, v in zip(chunk, outcomes, values, strict=True) if o.ok and o.id]
+        versions = {o.id: o.version for o in outcomes if o.ok and o.id}
         # a create's empty field is no value: the target may fill in its own default
         wrong = self.verify(scope.entity, target, [(i, {k: x for k, x in v.items() if x is not None})
                                                     for _, i, v in made])
-        # the snapshot keeps the owner's value, also where the copy carries another name
-        self._link(scope, [(c.source_id, i, _without(c.values, wrong.get(i))) for c, i, _ in made])
+        # the snapshot keeps the owner's value, also where the copy carries another name. The
+        # version a create answered is the record as koppel made it (no one else can have changed
+        # it before): its echo is known by it. Not so after an update, whose version also covers
+        # what a user changed beside it; nor for a copy that did not keep every value.
+        self._link(scope, [(c.source_id, i, _without(c.values, wrong.get(i)), None if i in wrong else versions[i])
+                           for c, i, _ in made])
         self.store.audit.add([_audit("create", c.entity, f"{target}:{i}", c.values,
                                  f"{c.source}:{c.source_id}", self.run_id) for c, i, _ in made])
         stats["created"] += len(made)
@@ -163,7 +172,7 @@ class Executor:
                 self._park([(create.entity, create.source, create.source_id, failure[0], "create",
                              create.values, failure[1])], stats)
                 continue
-            self._link(scope, [(create.source_id, m.target_id, m.snapshot)])
+            self._link(scope, [(create.source_id, m.target_id, m.snapshot, None)])
             stats["matched"] += 1
             self._told("matched", create.entity, f"{create.source}:{create.source_id}", f"{scope.target}:{m.target_id}")
 
@@ -172,7 +181,7 @@ class Executor:
         try made, found by natural key or reference) with the values written; the rest is retried."""
         hits, rest = matcher.find(self, scope, creates)
         for create, target_id in hits:
-            self._link(scope, [(create.source_id, target_id, create.values)])
+            self._link(scope, [(create.source_id, target_id, create.values, None)])
             stats["matched"] += 1
             self._told("matched", create.entity, f"{create.source}:{create.source_id}", f"{scope.target}:{target_id}")
         return rest
@@ -189,10 +198,12 @@ class Executor:
                     return side, outcome
         return None
 
-    def _link(self, scope: Scope, rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
-        ordered = [(s, t, snap) if scope.source == "erp" else (t, s, snap) for s, t, snap in rows]
-        self.store.links.add(scope.entity, ordered)
-        self.store.errors.resolve_for(scope.entity, scope.source, [s for s, _, _ in rows])
+    def _link(self, scope: Scope, rows: Sequence[tuple[str, str, Mapping[str, Any], str | None]]) -> None:
+        """Record couplings (source id, target id, snapshot, the target's version stamp)."""
+        self.store.links.add(scope.entity, [
+            NewLink(s, t, snap, crm_version=version) if scope.source == "erp" else NewLink(t, s, snap, erp_version=version)
+            for s, t, snap, version in rows])
+        self.store.errors.resolve_for(scope.entity, scope.source, [row[0] for row in rows])
 
     def _updates(self, updates: list[Update], failed: dict[int, set[str] | None], stats: Counter[str]) -> None:
         by_target: dict[tuple[str, Side], list[Update]] = {}
@@ -280,7 +291,7 @@ class Executor:
 
     def _record(self, scope: Scope, plan: Plan, failed: dict[int, set[str] | None], stats: Counter[str]) -> None:
         self.store.links.update_snapshots({k: {f: x for f, x in v.items() if f not in (failed.get(k) or ())}
-                                     for k, v in plan.snapshots.items() if k not in failed or failed[k]})
+                                           for k, v in plan.snapshots.items() if k not in failed or failed[k]})
         self.store.links.delete(plan.unlinks)
         self.store.findings.add_conflicts([{"entity": c.entity, "link_id": c.link_id, "field": c.field,
                                    "base": c.base, "erp_value": c.erp_value, "crm_value": c.crm_value}
@@ -316,7 +327,7 @@ class Executor:
     def _told(self, outcome: str, entity: str, record: str, target: str, **extra: Any) -> None:
         """One event per record outcome, for operators: ids only, never a record's values (a
         target's message can quote them; it stays in the error queue)."""
-        records.info("record", run=self.run_id, entity=entity, record=record, target=target, outcome=outcome,
+        self._records.info("record", run=self.run_id, entity=entity, record=record, target=target, outcome=outcome,
                      **extra)
 
 

@@ -4,6 +4,7 @@ moves each cursor only after its batch is applied, so a stopped run resumes wher
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -64,6 +65,7 @@ class Engine:
         #: instead of hammering it with a whole run's retries (a circuit breaker per system)
         self.down: set[str] = set()
         self._infos = {side: c.discover() for side, c in connectors.items()}
+        _collect_less_often()
 
     def entities(self, only: Sequence[str] | None = None) -> list[str]:
         """Entities both systems hold and the policy syncs, in dependency order."""
@@ -172,13 +174,17 @@ class Engine:
         """What to do with a batch read from `side`; `unlinked`: links this batch's plan drops
         already (the owner's copy of a record a non-owner deleted is planned as new)."""
         scope = self.scope(entity, side, fired)
-        changes = executor.translate.records(entity, side, records)
         links = {k: link for k, link in self.store.links.by_ids(
-            entity, side, [c.source_id for c in changes] + list(deleted)).items() if link.id not in unlinked}
+            entity, side, [r.id for r in records] + list(deleted)).items() if link.id not in unlinked}
+        fresh = [r for r in records if not (scope.suppress_echo and r.version is not None and r.id in links
+                                             and links[r.id].version_on(side) == r.version)]
+        echoes, records = len(records) - len(fresh), fresh  # koppel's own writes, known by their stamp
+        changes = executor.translate.records(entity, side, records)
         self._unalias(entity, side, changes, links)
         current = self._current(scope, changes, links, executor)
         conflicts = self.store.findings.open_conflict_fields(link.id for link in links.values())
         plan = plan_batch(scope, changes, links, current, conflicts)
+        plan.skipped += echoes
         self._wait_for_proposals(entity, side, plan)
         if scope.target == "erp" and (plan.creates or plan.holds):
             handoffs.prepare(self, entity, plan, executor, {c.source_id: c.values for c in changes})
@@ -385,6 +391,17 @@ class Engine:
         (log.error if status == "failed" else log.info)("run finished", run=report.run_id, status=status,
                                                            message=message, **totals)
         return report
+
+
+#: the cycle collector's thresholds while koppel runs: a batch makes tens of thousands of
+#: short-lived objects without cycles, and Python's default (700, 10, 10) collected a quarter of
+#: a full load's time away (bench/engine.py); these keep collections rare, not off
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def _collect_less_often() -> None:
+    current = gc.get_threshold()
+    gc.set_threshold(*(max(a, b) for a, b in zip(current, GC_THRESHOLDS, strict=True)))
 
 
 def _why(exc: BaseException) -> str:

@@ -3,9 +3,9 @@ and violations, proposals, users and tokens, jobs; one repository each (see data
 
 from koppel.store.database import Store
 from koppel.store.findings import ConflictRow, ViolationRow
-from koppel.store.links import LinkRow
+from koppel.store.links import LinkRow, NewLink
 from koppel.store.proposals import ProposalRow
 from koppel.store.queue import ErrorRow, Parked
 from koppel.store.runs import AuditEntry
 
-__all__ = ["AuditEntry", "ConflictRow", "ErrorRow", "LinkRow", "Parked", "ProposalRow", "Store", "ViolationRow"]
+__all__ = ["AuditEntry", "ConflictRow", "ErrorRow", "LinkRow", "NewLink", "Parked", "ProposalRow", "Store", "ViolationRow"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, bindparam
+import orjson
+from sqlalchemy import Connection, Engine, Table, bindparam, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter
 
 T = TypeVar("T")
@@ -22,11 +23,71 @@ class Repository:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    """Canonical JSON text (sorted keys, no spaces) of a record's values."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    return orjson.loads(text)
+
+
+_Insert = tuple[str, list[str], list[Callable[[Any], Any] | None], bool]
+_inserts: dict[tuple[str, str, tuple[str, ...]], _Insert] = {}
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows (all with the same keys) with one driver call: COPY on PostgreSQL, the
+    driver's executemany elsewhere, the statement compiled once per dialect and the values
+    converted by the column types' own bind processors. A batch then costs the database's
+    time, not SQLAlchemy's per-row bookkeeping."""
+    if not rows:
+        return
+    names = tuple(rows[0])
+    dialect = conn.dialect
+    key = (dialect.name, table.name, names)
+    if key not in _inserts:
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
+        positional = compiled.positiontup is not None
+        order = list(compiled.positiontup or names)
+        processors: list[Callable[[Any], Any] | None] = [
+            table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in order]
+        _inserts[key] = (compiled.string, order, processors, positional)
+    sql, order, converters, positional = _inserts[key]
+    converted = [[row[n] if p is None else p(row[n]) for n, p in zip(order, converters, strict=True)]
+                 for row in rows]
+    if dialect.name == "postgresql":
+        statement = f'COPY "{table.name}" ({", ".join(order)}) FROM STDIN'
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        failure = dialect.loaded_dbapi.Error
+        try:
+            with cursor.copy(statement) as copy:
+                for values in converted:
+                    copy.write_row(values)
+        except failure as exc:  # as SQLAlchemy raises it for a statement (IntegrityError, …)
+            raise DBAPIError.instance(statement, None, exc, failure) from exc
+        return
+    params: Any = ([tuple(v) for v in converted] if positional
+                   else [dict(zip(order, v, strict=True)) for v in converted])
+    conn.exec_driver_sql(sql, params)
 
 
 def bind(name: str) -> BindParameter[Any]:
     return bindparam(name)
+
+
+def select_in(conn: Connection, sql: str, values: Sequence[Any], *params: Any) -> list[Any]:
+    """Rows of `sql`, plain SQL ending in `IN` with `?` for its other parameters `params`, for
+    every one of `values`: in chunks on SQLite, as one array (`= ANY`) on PostgreSQL. For the
+    hot look-ups, where building a SQLAlchemy statement per chunk cost more than the query."""
+    if not values:
+        return []
+    if conn.dialect.name == "postgresql":
+        query = sql.replace("?", "%s").removesuffix(" IN") + " = ANY(%s)"
+        return list(conn.exec_driver_sql(query, (*params, list(values))).all())
+    rows: list[Any] = []
+    for chunk in chunks(values):
+        rows += conn.exec_driver_sql(f"{sql} ({', '.join(['?'] * len(chunk))})", (*params, *chunk)).all()
+    return rows
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:

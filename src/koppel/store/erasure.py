@@ -5,7 +5,6 @@ the erasure happened, by whom and when, and nothing of the person."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +12,7 @@ from sqlalchemy import Connection, and_, insert, or_, text, update
 
 from koppel import clock
 from koppel.store import tables as t
-from koppel.store.base import Repository
+from koppel.store.base import Repository, dumps
 
 _SQLITE_TRIGGER = ("CREATE TRIGGER audit_no_{verb} BEFORE {VERB} ON audit "
                    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END")
@@ -30,7 +29,7 @@ class Erasure(Repository):
                 payload={}, message="(erased)")).rowcount}
             if link_id is not None and snapshot is not None:
                 conn.execute(update(t.links).where(t.links.c.id == link_id).values(
-                    snapshot=_json(snapshot), synced_at=clock.now()))
+                    snapshot=dumps(snapshot), synced_at=clock.now()))
                 counts["conflicts"] = conn.execute(update(t.conflicts).where(t.conflicts.c.link_id == link_id).values(
                     base=None, erp_value=None, crm_value=None)).rowcount
             counts["violations"] = conn.execute(update(t.violations).where(
@@ -59,6 +58,3 @@ class Erasure(Repository):
             conn.execute(text("ALTER TABLE audit ENABLE TRIGGER audit_append_only"))
         return int(count)
 
-
-def _json(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)  # as the links keep it

@@ -3,48 +3,79 @@ change cursors of each system and entity."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, delete, func, insert, select, update
 
 from koppel import clock
 from koppel.store import tables as t
-from koppel.store.base import Repository, bind, chunks, dumps
+from koppel.store.base import Repository, bind, chunks, dumps, insert_many, loads, select_in
 
 
-@dataclass
 class LinkRow:
-    """One coupled record: its id on each side and the last-synced value of every field."""
+    """One coupled record: its id on each side, the last-synced value of every field (decoded
+    when first asked for: most links a batch loads are never compared), and on the side koppel
+    created it the version stamp the create answered (its echo is known by it)."""
 
-    id: int
-    entity: str
-    erp_id: str
-    crm_id: str
-    snapshot: dict[str, Any]
+    __slots__ = ("_raw", "_snapshot", "crm_id", "crm_version", "entity", "erp_id", "erp_version", "id")
+
+    def __init__(self, id: int, entity: str, erp_id: str, crm_id: str,
+                 snapshot: dict[str, Any] | None = None, *, raw: str | None = None,
+                 erp_version: str | None = None, crm_version: str | None = None) -> None:
+        self.id, self.entity, self.erp_id, self.crm_id = id, entity, erp_id, crm_id
+        self.erp_version, self.crm_version = erp_version, crm_version
+        self._snapshot, self._raw = snapshot, raw
+
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        if self._snapshot is None:
+            self._snapshot = loads(self._raw) if self._raw else {}
+        return self._snapshot
 
     def id_on(self, side: str) -> str:
         return self.erp_id if side == "erp" else self.crm_id
 
+    def version_on(self, side: str) -> str | None:
+        return self.erp_version if side == "erp" else self.crm_version
 
-_COLUMNS = (t.links.c.id, t.links.c.entity, t.links.c.erp_id, t.links.c.crm_id, t.links.c.snapshot)
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LinkRow) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"LinkRow({self.id}, {self.entity!r}, {self.erp_id!r}, {self.crm_id!r})"
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.id, self.entity, self.erp_id, self.crm_id, self.snapshot, self.erp_version, self.crm_version)
+
+
+class NewLink(NamedTuple):
+    """A coupling to record: the ids, the snapshot, and the version stamps the write answered."""
+
+    erp_id: str
+    crm_id: str
+    snapshot: Mapping[str, Any]
+    erp_version: str | None = None
+    crm_version: str | None = None
+
+
+_COLUMNS = (t.links.c.id, t.links.c.entity, t.links.c.erp_id, t.links.c.crm_id, t.links.c.snapshot,
+            t.links.c.erp_version, t.links.c.crm_version)
 
 
 class Links(Repository):
     def by_ids(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, LinkRow]:
         """Links of records known by their id on `side`, keyed by that id."""
-        column = t.links.c.erp_id if side == "erp" else t.links.c.crm_id
-        found: dict[str, LinkRow] = {}
+        column = "erp_id" if side == "erp" else "crm_id"
         with self.engine.connect() as conn:
-            for chunk in chunks(list(set(ids))):
-                query = select(*_COLUMNS).where(t.links.c.entity == entity, column.in_(chunk))
-                for row in conn.execute(query):
-                    link = _link(row)
-                    found[link.id_on(side)] = link
-        return found
+            rows = select_in(conn, f"SELECT id, erp_id, crm_id, snapshot, erp_version, crm_version FROM links "
+                                   f"WHERE entity = ? AND {column} IN", list(set(ids)), entity)
+        return {row[1 if side == "erp" else 2]: LinkRow(row[0], entity, row[1], row[2], raw=row[3],
+                                                         erp_version=row[4], crm_version=row[5]) for row in rows}
 
     def by_link_ids(self, link_ids: Iterable[int]) -> dict[int, LinkRow]:
         found: dict[int, LinkRow] = {}
@@ -64,15 +95,17 @@ class Links(Repository):
                 found.update((row[0], row[1]) for row in conn.execute(query))
         return found
 
-    def add(self, entity: str, rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
-        """Record new couplings (erp_id, crm_id, snapshot) in one transaction."""
+    def add(self, entity: str, rows: Sequence[tuple[str, str, Mapping[str, Any]] | NewLink]) -> None:
+        """Record new couplings (erp_id, crm_id, snapshot[, erp_version, crm_version]) in one
+        statement."""
         if not rows:
             return
         now = clock.now()
-        values = [{"entity": entity, "erp_id": e, "crm_id": c, "snapshot": dumps(s),
-                   "synced_at": now} for e, c, s in rows]
+        values = [{"entity": entity, "erp_id": n.erp_id, "crm_id": n.crm_id, "snapshot": dumps(n.snapshot),
+                   "erp_version": n.erp_version, "crm_version": n.crm_version, "synced_at": now}
+                  for n in (NewLink(*r) for r in rows)]
         with self.engine.begin() as conn:
-            conn.execute(insert(t.links), values)
+            insert_many(conn, t.links, values)
 
     def update_snapshots(self, snapshots: Mapping[int, Mapping[str, Any]]) -> None:
         if not snapshots:
@@ -130,4 +163,5 @@ class Cursors(Repository):
 
 
 def _link(row: Any) -> LinkRow:
-    return LinkRow(row.id, row.entity, row.erp_id, row.crm_id, json.loads(row.snapshot))
+    return LinkRow(row.id, row.entity, row.erp_id, row.crm_id, raw=row.snapshot,
+                   erp_version=row.erp_version, crm_version=row.crm_version)

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, update
 
 from koppel import clock
 from koppel.store import tables as t
-from koppel.store.base import Repository
+from koppel.store.base import Repository, insert_many
 
 
 class Runs(Repository):
@@ -83,7 +83,7 @@ class Audit(Repository):
             now = clock.now()
             with self.engine.begin() as conn:
                 # vars(), not asdict(): asdict deep-copies every value written (a third of a load's time)
-                conn.execute(insert(t.audit), [{"at": now, **vars(e)} for e in entries])
+                insert_many(conn, t.audit, [{"at": now, **vars(e)} for e in entries])
 
     def entries(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

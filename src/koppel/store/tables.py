@@ -45,6 +45,9 @@ links = Table(
     Column("crm_id", String(200), nullable=False),
     Column("snapshot", Text, nullable=False),  # JSON: last-synced canonical value of each field
     Column("synced_at", UtcDateTime(), nullable=False),
+    # the version stamp the create answered, on the side koppel created the record (its echo is skipped)
+    Column("erp_version", String(64), nullable=True),
+    Column("crm_version", String(64), nullable=True),
     UniqueConstraint("entity", "erp_id", name="uq_links_erp"),
     UniqueConstraint("entity", "crm_id", name="uq_links_crm"),
 )

@@ -128,7 +128,7 @@ class MemoryConnector:
         for start in range(0, max(len(fresh), 1), batch_size):
             chunk = fresh[start:start + batch_size]
             position.advance(((rid, seq) for rid, seq, _ in chunk), lag=0)
-            records = [RemoteRecord(rid, table.record(rid, cls)) for rid, _, _ in chunk]
+            records = [RemoteRecord(rid, table.record(rid, cls), version=str(seq)) for rid, seq, _ in chunk]
             last = start + batch_size >= len(fresh)
             if last and table.deleted:
                 position.advance([], lag=0)
@@ -138,7 +138,7 @@ class MemoryConnector:
     def read(self, entity: str, ids: Sequence[str]) -> list[RemoteRecord]:
         self.calls["read"] += 1
         table, cls = self.tables[entity], entity_class(entity)
-        return [RemoteRecord(i, table.record(i, cls)) for i in ids if i in table.rows]
+        return [RemoteRecord(i, table.record(i, cls), version=str(table.rows[i][0])) for i in ids if i in table.rows]
 
     def find(self, entity: str, keys: Sequence[JsonValues]) -> list[str | None]:
         table = self.tables[entity]
@@ -224,7 +224,7 @@ class MemoryConnector:
             return WriteOutcome(op.key, op.id, RecordError(str(exc), system=self.name))
         if op.id is None and op.ref:
             self.refs[entity][op.ref] = record_id
-        return WriteOutcome(op.key, record_id)
+        return WriteOutcome(op.key, record_id, version=str(self.tables[entity].rows[record_id][0]))
 
     def _holder(self, entity: str, values: Mapping[str, Any], record_id: str | None) -> str | None:
         field = self.unique.get(entity)
