@@ -26,6 +26,7 @@ from koppel.engine.retry import Retries
 from koppel.engine.translate import Translator
 from koppel.engine.verify import Difference, differences
 from koppel.errors import FatalError, KoppelError, RecordError, TransientError, UniqueCollision
+from koppel.model import Entity
 from koppel.store import AuditEntry, NewLink, Parked, Store
 
 T = TypeVar("T")
@@ -78,15 +79,16 @@ class Executor:
         versions = {o.id: o.version for o in outcomes if o.ok and o.id}
         # a create's empty field is no value: the target may fill in its own default
         wrong = self.verify(scope.entity, target, [(i, {k: x for k, x in v.items() if x is not None})
-                                                    for _, i, v in made])
+                                                    for _, i, v in made], _stored(outcomes))
         # the snapshot keeps the owner's value, also where the copy carries another name. The
         # version a create answered is the record as koppel made it (no one else can have changed
         # it before): its echo is known by it. Not so after an update, whose version also covers
         # what a user changed beside it; nor for a copy that did not keep every value.
-        self._link(scope, [(c.source_id, i, _without(c.values, wrong.get(i)), None if i in wrong else versions[i])
-                           for c, i, _ in made])
-        self.store.audit.add([_audit("create", c.entity, f"{target}:{i}", c.values,
-                                 f"{c.source}:{c.source_id}", self.run_id) for c, i, _ in made])
+        with self.store.together():  # the links, the queue entries they close and the audit: one commit
+            self._link(scope, [(c.source_id, i, _without(c.values, wrong.get(i)),
+                                None if i in wrong else versions[i]) for c, i, _ in made])
+            self.store.audit.add([_audit("create", c.entity, f"{target}:{i}", c.values,
+                                     f"{c.source}:{c.source_id}", self.run_id) for c, i, _ in made])
         stats["created"] += len(made)
         stats["renamed"] += sum(1 for c, _, _ in made if c.source_id in renamed)
         for c, i, _ in made:
@@ -216,7 +218,8 @@ class Executor:
                 ops = [WriteOp(str(i), v, u.target_id) for i, (u, v) in enumerate(zip(chunk, values, strict=True))]
                 outcomes = self.write_updates(target, entity, ops)
                 wrong = self.verify(entity, target, [(u.target_id, v) for u, v, o in
-                                                      zip(chunk, values, outcomes, strict=True) if o.ok])
+                                                      zip(chunk, values, outcomes, strict=True) if o.ok],
+                                    _stored(outcomes))
                 for u, o in zip(chunk, outcomes, strict=True):
                     self._after_update(u, o, wrong.get(u.target_id), failed, stats)
 
@@ -244,16 +247,20 @@ class Executor:
         the records wait in the queue as transient errors for the next run."""
         self.call(target, self.connectors[target].check)
 
-    def verify(self, entity: str, target: Side, written: list[tuple[str, dict[str, Any]]]
-                ) -> dict[str, list[Difference]]:
-        """Read what `target` stored for the records just written; the fields it did not keep.
+    def verify(self, entity: str, target: Side, written: list[tuple[str, dict[str, Any]]],
+               answered: Mapping[str, Entity] | None = None) -> dict[str, list[Difference]]:
+        """What `target` stored for the records just written, the fields it did not keep: from
+        the record its answer to the write carried (`answered`), else read back.
 
         A field the policy hands over once is left out: the receiving system may keep its own
         version of it (the ERP reprices a quote's lines)."""
         if not written:
             return {}
-        records = self.call(target, self.connectors[target].read, entity, [i for i, _ in written])
-        stored = {r.id: r.record.model_dump(mode="json") for r in records}
+        kept = dict(answered or {})
+        unread = [i for i, _ in written if i not in kept]
+        if unread:
+            kept.update((r.id, r.record) for r in self.call(target, self.connectors[target].read, entity, unread))
+        stored = {i: r.model_dump(mode="json") for i, r in kept.items()}
         rules = self.policy.rules(entity).fields
         readable = self.connectors[target].discover()[entity].readable
         checked = [f for f in readable if f in rules and not rules[f].once]
@@ -365,6 +372,11 @@ def _without(snapshot: dict[str, Any], dropped: list[Difference] | None) -> dict
         return snapshot
     gone = {d.field for d in dropped}
     return {k: v for k, v in snapshot.items() if k not in gone}
+
+
+def _stored(outcomes: Sequence[WriteOutcome]) -> dict[str, Entity]:
+    """The records the target's answers to a write carried, by id."""
+    return {o.id: o.stored for o in outcomes if o.ok and o.id and o.stored is not None}
 
 
 def dropped_outcome(target: Side, record_id: str, diffs: list[Difference], key: str | None = None

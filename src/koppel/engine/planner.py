@@ -30,6 +30,7 @@ class Scope:
     writable: Mapping[Side, frozenset[str]]
     suppress_echo: bool = True
     triggered: set[str] = field(default_factory=set)
+    _creatable: list[tuple[str, Any]] | None = field(default=None, init=False, repr=False)
 
     @property
     def target(self) -> Side:
@@ -43,6 +44,17 @@ class Scope:
         if not self.policy.has_overrides:
             return self.rules.fields
         return self.policy.field_rules(self.entity, self.source, record_id)
+
+    def creatable(self, record_id: str) -> list[tuple[str, Any]]:
+        """(field, policy default) of every non-local field the target can store."""
+        if not self.policy.has_overrides and self._creatable is not None:
+            return self._creatable
+        writable = self.writable[self.target]
+        found = [(name, rule.default) for name, rule in self.field_rules(record_id).items()
+                 if rule.direction != "none" and name in writable]
+        if not self.policy.has_overrides:
+            self._creatable = found
+        return found
 
 
 @dataclass
@@ -104,15 +116,9 @@ def _wanted(scope: Scope, values: Mapping[str, Any]) -> bool:
 
 def creation_values(scope: Scope, change: Change) -> dict[str, Any]:
     """Every non-local field the target can store, with policy defaults filled in."""
-    fields = scope.field_rules(change.source_id)
-    writable = scope.writable[scope.target]
-    values = {}
-    for name, rule in fields.items():
-        if rule.direction == "none" or name not in writable:
-            continue
-        value = change.values.get(name)
-        values[name] = rule.default if value is None and rule.default is not None else value
-    return values
+    given = change.values
+    return {name: default if given.get(name) is None and default is not None else given.get(name)
+            for name, default in scope.creatable(change.source_id)}
 
 
 def natural_keys(scope: Scope, values: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -182,7 +182,8 @@ class Engine:
         changes = executor.translate.records(entity, side, records)
         self._unalias(entity, side, changes, links)
         current = self._current(scope, changes, links, executor)
-        conflicts = self.store.findings.open_conflict_fields(link.id for link in links.values())
+        conflicts = self.store.findings.open_conflict_fields(links[c.source_id].id for c in changes
+                                                             if c.source_id in links)
         plan = plan_batch(scope, changes, links, current, conflicts)
         plan.skipped += echoes
         self._wait_for_proposals(entity, side, plan)

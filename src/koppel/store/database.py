@@ -6,6 +6,8 @@ migration. Each repository owns one kind of state and every statement about it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from typing import Any
 
@@ -14,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 
+from koppel.store.base import Unit, json_text
 from koppel.store.erasure import Erasure
 from koppel.store.findings import Findings
 from koppel.store.jobs import Jobs
@@ -38,23 +41,39 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.links = Links(engine)  # which record is which, with the last-synced values
-        self.cursors = Cursors(engine)  # where each change read stands
-        self.runs = Runs(engine)  # what each run did, and what it saw of the systems
-        self.audit = Audit(engine)  # who changed what (append-only)
-        self.errors = ErrorQueue(engine)  # records waiting to be fixed or for a dependency
-        self.findings = Findings(engine)  # conflicts and violations for a person to decide
-        self.proposals = Proposals(engine)  # possible pairs of existing records (first coupling)
-        self.submissions = Submissions(engine)  # order entry's idempotency keys
-        self.users = Users(engine)  # who may use the workspace and the API
-        self.tokens = Tokens(engine)  # their API tokens (hashes only)
-        self.jobs = Jobs(engine)  # the job queue
-        self.erasure = Erasure(engine)  # scrubbing a person from koppel's own state
+        unit = self._unit = Unit()
+        self.links = Links(engine, unit)  # which record is which, with the last-synced values
+        self.cursors = Cursors(engine, unit)  # where each change read stands
+        self.runs = Runs(engine, unit)  # what each run did, and what it saw of the systems
+        self.audit = Audit(engine, unit)  # who changed what (append-only)
+        self.errors = ErrorQueue(engine, unit)  # records waiting to be fixed or for a dependency
+        self.findings = Findings(engine, unit)  # conflicts and violations for a person to decide
+        self.proposals = Proposals(engine, unit)  # possible pairs of existing records (first coupling)
+        self.submissions = Submissions(engine, unit)  # order entry's idempotency keys
+        self.users = Users(engine, unit)  # who may use the workspace and the API
+        self.tokens = Tokens(engine, unit)  # their API tokens (hashes only)
+        self.jobs = Jobs(engine, unit)  # the job queue
+        self.erasure = Erasure(engine, unit)  # scrubbing a person from koppel's own state
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """The store writes of this thread inside the block in one transaction (one commit):
+        for writes that belong together, such as the links, queue entries and audit rows of a
+        batch just created. Never around a call to a system: it holds the database's lock."""
+        if self._unit.connection is not None:
+            yield
+            return
+        with self.engine.begin() as conn:
+            self._unit.connection = conn
+            try:
+                yield
+            finally:
+                self._unit.connection = None
 
     @classmethod
     def open(cls, url: str) -> Store:
         """Connect and migrate to the newest schema."""
-        engine = create_engine(url, future=True)
+        engine = create_engine(url, future=True, json_serializer=json_text)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)

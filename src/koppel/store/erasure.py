@@ -24,7 +24,7 @@ class Erasure(Repository):
         """Scrub what koppel holds of one record (its id on each side in `ids`); count per kind."""
         records = [f"{side}:{record}" for side, record in ids.items()]
         mine = or_(*(and_(t.errors.c.source == side, t.errors.c.source_id == record) for side, record in ids.items()))
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             counts = {"errors": conn.execute(update(t.errors).where(t.errors.c.entity == entity, mine).values(
                 payload={}, message="(erased)")).rowcount}
             if link_id is not None and snapshot is not None:

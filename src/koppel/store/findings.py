@@ -13,7 +13,7 @@ from sqlalchemy import insert, select, update
 from koppel import clock
 from koppel.errors import UsageError
 from koppel.store import tables as t
-from koppel.store.base import Repository
+from koppel.store.base import Repository, select_in
 
 
 @dataclass(frozen=True)
@@ -58,32 +58,29 @@ class Findings(Repository):
     def add_conflicts(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             now = clock.now()
-            with self.engine.begin() as conn:
+            with self.begin() as conn:
                 conn.execute(insert(t.conflicts), [{"status": "open", "created_at": now, **r} for r in rows])
 
     def conflicts(self, status: str | None = "open") -> list[ConflictRow]:
         query = select(t.conflicts).order_by(t.conflicts.c.id)
         if status:
             query = query.where(t.conflicts.c.status == status)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [ConflictRow(**r._mapping) for r in conn.execute(query)]
 
     def conflict(self, conflict_id: int) -> ConflictRow | None:
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             row = conn.execute(select(t.conflicts).where(t.conflicts.c.id == conflict_id)).first()
         return ConflictRow(**row._mapping) if row is not None else None
 
     def open_conflict_fields(self, link_ids: Iterable[int]) -> set[tuple[int, str]]:
-        ids = list(link_ids)
-        if not ids:
-            return set()
-        query = select(t.conflicts.c.link_id, t.conflicts.c.field).where(
-            t.conflicts.c.status == "open", t.conflicts.c.link_id.in_(ids))
-        with self.engine.connect() as conn:
-            return {(r[0], r[1]) for r in conn.execute(query)}
+        with self.connect() as conn:
+            rows = select_in(conn, "SELECT link_id, field FROM conflicts WHERE status = 'open' AND link_id IN",
+                             list(link_ids))
+        return {(r[0], r[1]) for r in rows}
 
     def resolve_conflict(self, conflict_id: int, winner: str, actor: str) -> ConflictRow:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             row = conn.execute(select(t.conflicts).where(t.conflicts.c.id == conflict_id)).first()
             if row is None or row.status != "open":
                 raise UsageError(f"no open conflict {conflict_id}",
@@ -95,7 +92,7 @@ class Findings(Repository):
     def add_violations(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             now = clock.now()
-            with self.engine.begin() as conn:
+            with self.begin() as conn:
                 conn.execute(insert(t.violations), [{"at": now, "status": "open", "changed_by": None,
                                                      "run_id": None, **r} for r in rows])
 
@@ -103,12 +100,12 @@ class Findings(Repository):
         query = select(t.violations).order_by(t.violations.c.id)
         if status:
             query = query.where(t.violations.c.status == status)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [ViolationRow(**r._mapping) for r in conn.execute(query)]
 
     def acknowledge_violation(self, violation_id: int) -> ViolationRow | None:
         """Mark a violation seen; None if there is no such violation."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             changed = conn.execute(update(t.violations).where(t.violations.c.id == violation_id)
                                    .values(status="acknowledged")).rowcount
             if not changed:

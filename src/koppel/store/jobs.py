@@ -22,7 +22,7 @@ class Jobs(Repository):
                 run_after: datetime | None = None, coalesce: bool = True) -> int | None:
         """Queue a job; with `coalesce`, an identical job already waiting makes this a no-op."""
         now = clock.now()
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             if coalesce:
                 waiting = conn.execute(select(t.jobs.c.id, t.jobs.c.payload).where(
                     t.jobs.c.kind == kind, t.jobs.c.status == "queued")).all()
@@ -36,7 +36,7 @@ class Jobs(Repository):
     def claim(self, worker: str) -> dict[str, Any] | None:
         """Take the oldest due job whose lock key no running job holds; None if there is none."""
         now = clock.now()
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             busy = set(conn.execute(select(t.jobs.c.lock_key).where(
                 t.jobs.c.status == "running", t.jobs.c.lock_key.is_not(None))).scalars())
             due = conn.execute(select(t.jobs).where(t.jobs.c.status == "queued", t.jobs.c.run_after <= now)
@@ -55,11 +55,11 @@ class Jobs(Repository):
         values: dict[str, Any] = {"status": status, "updated_at": clock.now(), "locked_by": None}
         if retry_at is not None:
             values.update(status="queued", run_after=retry_at)
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(**values))
 
     def heartbeat(self, job_id: int) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(updated_at=clock.now()))
 
     def requeue_stale(self, *, older_than: datetime | None = None, worker: str | None = None) -> int:
@@ -69,7 +69,7 @@ class Jobs(Repository):
             query = query.where(t.jobs.c.updated_at < older_than)
         if worker is not None:
             query = query.where(t.jobs.c.locked_by == worker)
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             return int(conn.execute(query.values(status="queued", locked_by=None,
                                                  updated_at=clock.now())).rowcount)
 
@@ -77,6 +77,6 @@ class Jobs(Repository):
         query = select(t.jobs).order_by(t.jobs.c.id.desc()).limit(limit)
         if status:
             query = query.where(t.jobs.c.status == status)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 

@@ -71,7 +71,7 @@ class Links(Repository):
     def by_ids(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, LinkRow]:
         """Links of records known by their id on `side`, keyed by that id."""
         column = "erp_id" if side == "erp" else "crm_id"
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             rows = select_in(conn, f"SELECT id, erp_id, crm_id, snapshot, erp_version, crm_version FROM links "
                                    f"WHERE entity = ? AND {column} IN", list(set(ids)), entity)
         return {row[1 if side == "erp" else 2]: LinkRow(row[0], entity, row[1], row[2], raw=row[3],
@@ -79,7 +79,7 @@ class Links(Repository):
 
     def by_link_ids(self, link_ids: Iterable[int]) -> dict[int, LinkRow]:
         found: dict[int, LinkRow] = {}
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             for chunk in chunks(list(set(link_ids))):
                 query = select(*_COLUMNS).where(t.links.c.id.in_(chunk))
                 found.update((row.id, _link(row)) for row in conn.execute(query))
@@ -89,7 +89,7 @@ class Links(Repository):
         """The id on `side` of each link, without loading snapshots."""
         column = t.links.c.erp_id if side == "erp" else t.links.c.crm_id
         found: dict[int, str] = {}
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             for chunk in chunks(list(set(link_ids))):
                 query = select(t.links.c.id, column).where(t.links.c.id.in_(chunk))
                 found.update((row[0], row[1]) for row in conn.execute(query))
@@ -104,7 +104,7 @@ class Links(Repository):
         values = [{"entity": entity, "erp_id": n.erp_id, "crm_id": n.crm_id, "snapshot": dumps(n.snapshot),
                    "erp_version": n.erp_version, "crm_version": n.crm_version, "synced_at": now}
                   for n in (NewLink(*r) for r in rows)]
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             insert_many(conn, t.links, values)
 
     def update_snapshots(self, snapshots: Mapping[int, Mapping[str, Any]]) -> None:
@@ -113,27 +113,27 @@ class Links(Repository):
         now = clock.now()
         statement = update(t.links).where(t.links.c.id == bind("link_id")).values(
             snapshot=bind("snap"), synced_at=now)
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(statement, [{"link_id": k, "snap": dumps(v)} for k, v in snapshots.items()])
 
     def delete(self, link_ids: Iterable[int]) -> None:
         ids = list(link_ids)
         if ids:
-            with self.engine.begin() as conn:
+            with self.begin() as conn:
                 conn.execute(delete(t.links).where(t.links.c.id.in_(ids)))
 
     def all(self, entity: str) -> list[LinkRow]:
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [_link(r) for r in conn.execute(
                 select(t.links).where(t.links.c.entity == entity).order_by(t.links.c.id))]
 
     def counts(self) -> dict[str, int]:
         query = select(t.links.c.entity, func.count()).group_by(t.links.c.entity)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return {row[0]: row[1] for row in conn.execute(query)}
 
     def synced_at(self, link_id: int) -> datetime | None:
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             found: datetime | None = conn.execute(
                 select(t.links.c.synced_at).where(t.links.c.id == link_id)).scalar_one_or_none()
         return found
@@ -145,12 +145,12 @@ class Cursors(Repository):
     def get(self, system: str, entity: str) -> str | None:
         query = select(t.cursors.c.value).where(t.cursors.c.system == system,
                                                 t.cursors.c.entity == entity)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return conn.execute(query).scalar_one_or_none()
 
     def set(self, system: str, entity: str, value: str) -> None:
         key = and_(t.cursors.c.system == system, t.cursors.c.entity == entity)
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             changed = conn.execute(update(t.cursors).where(key).values(
                 value=value, updated_at=clock.now())).rowcount
             if not changed:
@@ -158,7 +158,7 @@ class Cursors(Repository):
                                                       updated_at=clock.now()))
 
     def reset(self) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(delete(t.cursors))
 
 

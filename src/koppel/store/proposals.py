@@ -10,7 +10,7 @@ from sqlalchemy import insert, or_, select, update
 
 from koppel import clock
 from koppel.store import tables as t
-from koppel.store.base import Repository
+from koppel.store.base import Repository, select_in
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Proposals(Repository):
                      *, copy: tuple[str, str] | None = None, field: str | None = None,
                      alias: str | None = None, status: str = "open") -> int | None:
         """Record a proposal unless the same pair is already proposed (open or decided)."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             same = conn.execute(select(t.match_proposals.c.id).where(
                 t.match_proposals.c.entity == entity, t.match_proposals.c.erp_id == erp_id,
                 t.match_proposals.c.crm_id == crm_id)).first()
@@ -60,37 +60,28 @@ class Proposals(Repository):
             query = query.where(t.match_proposals.c.entity == entity)
         if status:
             query = query.where(t.match_proposals.c.status == status)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [ProposalRow(**dict(r._mapping)) for r in conn.execute(query)]
 
     def get(self, proposal_id: int) -> ProposalRow | None:
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             row = conn.execute(select(t.match_proposals).where(t.match_proposals.c.id == proposal_id)).first()
         return ProposalRow(**dict(row._mapping)) if row is not None else None
 
     def proposed_ids(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, int]:
         """Of these record ids, those in an open proposal that is not a collision: id -> proposal."""
-        column = t.match_proposals.c.erp_id if side == "erp" else t.match_proposals.c.crm_id
-        wanted = list(ids)
-        if not wanted:
-            return {}
-        query = select(column, t.match_proposals.c.id).where(
-            t.match_proposals.c.entity == entity, t.match_proposals.c.status == "open",
-            t.match_proposals.c.copy_id.is_(None), column.in_(wanted))
-        with self.engine.connect() as conn:
-            return {str(r[0]): int(r[1]) for r in conn.execute(query)}
+        column = "erp_id" if side == "erp" else "crm_id"
+        with self.connect() as conn:
+            rows = select_in(conn, f"SELECT {column}, id FROM match_proposals WHERE entity = ? AND status = 'open' "
+                                   f"AND copy_id IS NULL AND {column} IN", list(ids), entity)
+        return {str(r[0]): int(r[1]) for r in rows}
 
     def aliases(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """Copies created under another name after a unique collision: copy id -> (field, alias)."""
-        wanted = list(ids)
-        if not wanted:
-            return {}
-        query = select(t.match_proposals.c.copy_id, t.match_proposals.c.field, t.match_proposals.c.alias).where(
-            t.match_proposals.c.entity == entity, t.match_proposals.c.copy_side == side,
-            t.match_proposals.c.copy_id.in_(wanted),
-            t.match_proposals.c.status != "coupled")
-        with self.engine.connect() as conn:
-            return {str(r[0]): (str(r[1]), str(r[2])) for r in conn.execute(query)}
+        with self.connect() as conn:
+            rows = select_in(conn, "SELECT copy_id, field, alias FROM match_proposals WHERE entity = ? "
+                                   "AND copy_side = ? AND status != 'coupled' AND copy_id IN", list(ids), entity, side)
+        return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
 
     def kept_apart(self, entity: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Of these (erp id, crm id) pairs, those a person decided are two different records."""
@@ -100,17 +91,17 @@ class Proposals(Repository):
         query = select(t.match_proposals.c.erp_id, t.match_proposals.c.crm_id).where(
             t.match_proposals.c.entity == entity, t.match_proposals.c.status == "apart",
             t.match_proposals.c.erp_id.in_([e for e, _ in wanted]))
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return {(str(r[0]), str(r[1])) for r in conn.execute(query)} & wanted
 
     def decide(self, proposal_id: int, status: str, actor: str) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(t.match_proposals).where(t.match_proposals.c.id == proposal_id).values(
                 status=status, decided_at=clock.now(), decided_by=actor))
 
     def close_of(self, entity: str, erp_id: str, crm_id: str, actor: str) -> None:
         """Other open proposals of either record are moot once it is coupled."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(t.match_proposals).where(
                 t.match_proposals.c.entity == entity, t.match_proposals.c.status == "open",
                 or_(t.match_proposals.c.erp_id == erp_id, t.match_proposals.c.crm_id == crm_id)).values(

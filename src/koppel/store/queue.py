@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, insert, select, update
 from koppel import clock
 from koppel.errors import UsageError
 from koppel.store import tables as t
-from koppel.store.base import Repository
+from koppel.store.base import Repository, select_in
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class ErrorQueue(Repository):
         if not rows:
             return
         now = clock.now()
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             for r in rows:
                 key = and_(t.errors.c.entity == r.entity, t.errors.c.source == r.source,
                            t.errors.c.source_id == r.source_id, t.errors.c.status.in_(["open", "held"]))
@@ -70,7 +70,7 @@ class ErrorQueue(Repository):
         "open" and class "transient", those a system failed to take for a passing reason."""
         query = select(t.errors).where(t.errors.c.entity == entity, t.errors.c.status == status,
                                        t.errors.c.error_class == error_class).order_by(t.errors.c.id)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [_error(r) for r in conn.execute(query)]
 
     def list(self, status: str | None = "open", *, limit: int | None = None) -> list[ErrorRow]:
@@ -79,40 +79,44 @@ class ErrorQueue(Repository):
             query = query.where(t.errors.c.status == status)
         if limit:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [_error(r) for r in conn.execute(query)]
 
     def get(self, error_id: int) -> ErrorRow:
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             row = conn.execute(select(t.errors).where(t.errors.c.id == error_id)).first()
         if row is None:
             raise UsageError(f"no error {error_id} in the queue", hint="list them with `koppel errors list`")
         return _error(row)
 
     def set_status(self, error_ids: Iterable[int], status: str) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(t.errors).where(t.errors.c.id.in_(list(error_ids))).values(
                 status=status, updated_at=clock.now()))
 
     def set_payload(self, error_id: int, payload: Mapping[str, Any]) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(t.errors).where(t.errors.c.id == error_id).values(
                 payload=dict(payload), edited=True, updated_at=clock.now()))
 
     def resolve_for(self, entity: str, source: str, source_ids: Iterable[str]) -> None:
         """A record that went through closes its open error entries."""
-        ids = list(source_ids)
-        if not ids:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(update(t.errors).where(
-                t.errors.c.entity == entity, t.errors.c.source == source,
-                t.errors.c.source_id.in_(ids), t.errors.c.status.in_(["open", "held"]),
-            ).values(status="resolved", updated_at=clock.now()))
+        with self.begin() as conn:
+            waiting = conn.execute(select(t.errors.c.id).where(
+                t.errors.c.status.in_(["open", "held"]), t.errors.c.entity == entity,
+                t.errors.c.source == source).limit(1)).first()
+            if waiting is None:  # the usual case: nothing of this entity waits at all
+                return
+            found = [r[0] for r in select_in(conn, "SELECT id FROM errors WHERE entity = ? AND source = ? "
+                                                   "AND status IN ('open', 'held') AND source_id IN",
+                                             list(source_ids), entity, source)]
+            if found:  # most records that go through had no entry: one look-up, no update
+                conn.execute(update(t.errors).where(t.errors.c.id.in_(found)).values(
+                    status="resolved", updated_at=clock.now()))
 
     def counts(self) -> dict[str, int]:
         query = select(t.errors.c.status, func.count()).group_by(t.errors.c.status)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return {row[0]: row[1] for row in conn.execute(query)}
 
 

@@ -15,32 +15,32 @@ from koppel.store.base import Repository, insert_many
 
 class Runs(Repository):
     def start(self, kind: str, scope: str | None = None) -> int:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             result = conn.execute(insert(t.runs).values(
                 kind=kind, scope=scope, status="running", started_at=clock.now()).returning(t.runs.c.id))
             return int(result.scalar_one())
 
     def finish(self, run_id: int, status: str, stats: Mapping[str, Any], message: str | None = None) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(
                 status=status, finished_at=clock.now(), stats=dict(stats), message=message))
 
     def last(self, limit: int = 10) -> list[dict[str, Any]]:
         query = select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def counts(self) -> dict[str, int]:
         """Runs by status, for the metrics."""
         query = select(t.runs.c.status, func.count()).group_by(t.runs.c.status)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return {row[0]: row[1] for row in conn.execute(query)}
 
     def record_systems(self, reached: Iterable[str], failed: Mapping[str, str]) -> None:
         """After a run: the systems it reached are up; a system it could not reach is down (since
         the first such run), with the error."""
         now = clock.now()
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             known = {r.system: r for r in conn.execute(select(t.system_status))}
             for system in {*reached, *failed}:
                 down = system in failed
@@ -56,7 +56,7 @@ class Runs(Repository):
 
     def systems(self) -> dict[str, dict[str, Any]]:
         """What the last runs saw of each system (empty before the first run)."""
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return {r.system: {k: v for k, v in r._mapping.items() if k != "system"}
                     for r in conn.execute(select(t.system_status))}
 
@@ -81,11 +81,11 @@ class Audit(Repository):
     def add(self, entries: Sequence[AuditEntry]) -> None:
         if entries:
             now = clock.now()
-            with self.engine.begin() as conn:
+            with self.begin() as conn:
                 # vars(), not asdict(): asdict deep-copies every value written (a third of a load's time)
                 insert_many(conn, t.audit, [{"at": now, **vars(e)} for e in entries])
 
     def entries(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             query = select(t.audit).order_by(t.audit.c.id.desc()).limit(limit)
             return [dict(r._mapping) for r in conn.execute(query)]

@@ -16,14 +16,14 @@ from koppel.store.base import Repository
 class Submissions(Repository):
     def get(self, key: str) -> dict[str, Any]:
         """What the submission with this key has made so far ({} for a new one)."""
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             made = conn.execute(select(t.submissions.c.made).where(t.submissions.c.key == key)).scalar()
         return dict(made or {})
 
     def record(self, key: str, kind: str, made: Mapping[str, Any]) -> None:
         """Remember what the submission has made, as soon as it has made it."""
         now = clock.now()
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             known = conn.execute(select(t.submissions.c.made).where(t.submissions.c.key == key)).scalar()
             if known is None:
                 conn.execute(insert(t.submissions).values(key=key, kind=kind, made=dict(made),

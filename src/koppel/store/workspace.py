@@ -71,7 +71,7 @@ class Users(Repository):
         if not name.strip():
             raise UsageError("a user needs a name", hint="e.g. `koppel users add anna --role viewer`")
         try:
-            with self.engine.begin() as conn:
+            with self.begin() as conn:
                 conn.execute(t.users.insert().values(name=name, role=role, created_at=clock.now(),
                                                      disabled=False))
         except IntegrityError:
@@ -81,17 +81,17 @@ class Users(Repository):
         return found
 
     def get(self, name: str) -> UserRow | None:
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
         return _user(row) if row is not None else None
 
     def list(self) -> list[UserRow]:
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [_user(r) for r in conn.execute(select(t.users).order_by(t.users.c.id))]
 
     def set_disabled(self, name: str, disabled: bool) -> UserRow:
         self.existing(name)
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(t.users).where(t.users.c.name == name).values(disabled=disabled))
         return self.existing(name)
 
@@ -101,7 +101,7 @@ class Users(Repository):
             raise UsageError(f"language {language!r} is not one of {', '.join(LANGUAGES)}",
                              hint="choose en, de or nl")
         self.existing(name)
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(t.users).where(t.users.c.name == name).values(language=language))
         return self.existing(name)
 
@@ -116,7 +116,7 @@ class Tokens(Repository):
         """A new token for `user`: its row and the secret, which is never seen again."""
         owner = Users(self.engine).existing(user)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             token_id = conn.execute(t.api_tokens.insert().values(
                 user_id=owner.id, token_hash=hash_token(secret), label=label, created_at=clock.now(),
                 revoked=False).returning(t.api_tokens.c.id)).scalar_one()
@@ -127,19 +127,19 @@ class Tokens(Repository):
                  .order_by(t.api_tokens.c.id))
         if user is not None:
             query = query.where(t.users.c.name == user)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [_token(r) for r in conn.execute(query)]
 
     def revoke(self, token_id: int) -> TokenRow:
         self._existing_token(token_id)
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(t.api_tokens).where(t.api_tokens.c.id == token_id).values(revoked=True))
         return self._existing_token(token_id)
 
     def _existing_token(self, token_id: int) -> TokenRow:
         query = (select(*_TOKEN_COLUMNS).join(t.users, t.users.c.id == t.api_tokens.c.user_id)
                  .where(t.api_tokens.c.id == token_id))
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
             raise UsageError(f"no token {token_id}", hint="list them with `koppel tokens list`")
@@ -151,7 +151,7 @@ class Tokens(Repository):
                  .join(t.users, t.users.c.id == t.api_tokens.c.user_id)
                  .where(t.api_tokens.c.token_hash == hash_token(secret),
                         t.api_tokens.c.revoked.is_(False), t.users.c.disabled.is_(False)))
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
@@ -163,7 +163,7 @@ class Tokens(Repository):
         query = (select(t.users.c.language).join(t.api_tokens, t.users.c.id == t.api_tokens.c.user_id)
                  .where(t.api_tokens.c.token_hash == hash_token(secret), t.api_tokens.c.revoked.is_(False),
                         t.users.c.disabled.is_(False)))
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             found: str | None = conn.execute(query).scalar()
         return found
 
@@ -172,6 +172,6 @@ class Tokens(Repository):
         if last_used is not None and last_used.tzinfo is None:
             last_used = last_used.replace(tzinfo=now.tzinfo)  # SQLite hands back naive datetimes
         if last_used is None or now - last_used >= _TOUCH_EVERY:
-            with self.engine.begin() as conn:
+            with self.begin() as conn:
                 conn.execute(update(t.api_tokens).where(t.api_tokens.c.id == token_id)
                              .values(last_used_at=now))

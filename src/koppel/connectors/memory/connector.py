@@ -35,15 +35,16 @@ class _Table:
 
     def put(self, record_id: str, seq: int, values: dict[str, Any], record: Entity | None = None) -> None:
         old = self.rows.get(record_id)
-        self.records.pop(record_id, None)
         if record is not None:
             self.records[record_id] = record
+        else:
+            self.records.pop(record_id, None)
         if old is not None:
             self._unindex(record_id, old[1])
+            self.rows.move_to_end(record_id)
         self.rows[record_id] = (seq, values)
-        self.rows.move_to_end(record_id)
         for fields, index in self.indexes.items():
-            key = tuple(values.get(f) for f in fields)
+            key = tuple([values.get(f) for f in fields])
             if None not in key:
                 index.setdefault(key, record_id)
 
@@ -212,7 +213,7 @@ class MemoryConnector:
         if op.id is not None and op.id not in self.tables[entity].rows:
             return WriteOutcome(op.key, op.id, RecordError(
                 f"{entity} {op.id} does not exist", system=self.name))
-        values = {k: v for k, v in op.values.items() if f"{entity}.{k}" not in self.dropped}
+        values = {k: v for k, v in op.values.items() if f"{entity}.{k}" not in self.dropped} if self.dropped else op.values
         holder = self._holder(entity, values, op.id)
         if holder is not None:
             return WriteOutcome(op.key, op.id, UniqueCollision(
@@ -224,7 +225,9 @@ class MemoryConnector:
             return WriteOutcome(op.key, op.id, RecordError(str(exc), system=self.name))
         if op.id is None and op.ref:
             self.refs[entity][op.ref] = record_id
-        return WriteOutcome(op.key, record_id, version=str(self.tables[entity].rows[record_id][0]))
+        table = self.tables[entity]
+        return WriteOutcome(op.key, record_id, version=str(table.rows[record_id][0]),
+                            stored=table.record(record_id, entity_class(entity)))
 
     def _holder(self, entity: str, values: Mapping[str, Any], record_id: str | None) -> str | None:
         field = self.unique.get(entity)
