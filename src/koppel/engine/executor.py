@@ -220,8 +220,10 @@ class Executor:
                 wrong = self.verify(entity, target, [(u.target_id, v) for u, v, o in
                                                       zip(chunk, values, outcomes, strict=True) if o.ok],
                                     _stored(outcomes))
-                for u, o in zip(chunk, outcomes, strict=True):
-                    self._after_update(u, o, wrong.get(u.target_id), failed, stats)
+                with self.store.together():  # the chunk's audit rows and queue entries: one commit
+                    self.store.audit.add([entry for u, o in zip(chunk, outcomes, strict=True)
+                                          if (entry := self._after_update(u, o, wrong.get(u.target_id), failed,
+                                                                          stats)) is not None])
 
     def write_updates(self, target: Side, entity: str, ops: list[WriteOp]) -> list[WriteOutcome]:
         """Write updates; the ops whose own answer was a transient failure are sent again (an
@@ -268,21 +270,22 @@ class Executor:
         return {i: d for i, d in found.items() if d}
 
     def _after_update(self, u: Update, o: WriteOutcome, dropped: list[Difference] | None,
-                      failed: dict[int, set[str] | None], stats: Counter[str]) -> None:
+                      failed: dict[int, set[str] | None], stats: Counter[str]) -> AuditEntry | None:
+        """Count, queue and tell an update's outcome; the audit entry of one that was written."""
         operation = "revert" if u.revert else "update"
         if not o.ok:
             failed[u.link_id] = None
             self._park([(u.entity, u.source, u.source_id, u.target, operation, u.values, o)], stats)
-            return
+            return None
         stats["reverted" if u.revert else "updated"] += 1
         self._told("reverted" if u.revert else "updated", u.entity, f"{u.source}:{u.source_id}",
                    f"{u.target}:{u.target_id}")
-        self.store.audit.add([_audit(operation, u.entity, f"{u.target}:{u.target_id}", u.values,
-                                 f"{u.source}:{u.source_id}", self.run_id)])
         if dropped:
             failed[u.link_id] = (failed.get(u.link_id) or set()) | {d.field for d in dropped}
             self._park([(u.entity, u.source, u.source_id, u.target, operation, u.values,
                          dropped_outcome(u.target, u.target_id, dropped))], stats)
+        return _audit(operation, u.entity, f"{u.target}:{u.target_id}", u.values, f"{u.source}:{u.source_id}",
+                      self.run_id)
 
     def _deletes(self, plan: Plan, stats: Counter[str]) -> None:
         for d in plan.deletes:
