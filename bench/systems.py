@@ -252,7 +252,7 @@ class DiskCRM:
                 parts = {f: getattr(record, f) for f in fields}
                 if all(v not in (None, "") for v in parts.values()):
                     keys.append((entity, _key(parts), record_id))
-            outcomes.append(WriteOutcome(op.key, record_id, version=str(seq), stored=record))
+            outcomes.append(WriteOutcome(op.key, record_id, version=str(seq), stored=record.model_dump(mode="json")))
         self.db.execute("BEGIN")
         self.db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)", rows)
         self.db.executemany("INSERT OR IGNORE INTO keys VALUES (?, ?, ?)", keys)

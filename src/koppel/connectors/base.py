@@ -80,9 +80,9 @@ class WriteOutcome:
     error: KoppelError | None = field(default=None)
     #: the record's version stamp right after this write, where the system answers it
     version: str | None = None
-    #: the record as the system stored it, where its answer to the write carries it (the engine
-    #: then verifies the write from it instead of reading the record back)
-    stored: Entity | None = None
+    #: the record as the system stored it, as canonical JSON values, where its answer to the
+    #: write carries it (the engine then verifies the write from it instead of reading it back)
+    stored: JsonValues | None = None
 
     @property
     def ok(self) -> bool:

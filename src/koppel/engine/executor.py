@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import structlog
 
 from koppel.config.policy import Policy, Side
-from koppel.connectors.base import Connector, WriteOp, WriteOutcome
+from koppel.connectors.base import Connector, JsonValues, WriteOp, WriteOutcome
 from koppel.engine import matcher
 from koppel.engine.plan import Create, Merge, Plan, Update
 from koppel.engine.planner import Scope
@@ -26,7 +26,6 @@ from koppel.engine.retry import Retries
 from koppel.engine.translate import Translator
 from koppel.engine.verify import Difference, differences
 from koppel.errors import FatalError, KoppelError, RecordError, TransientError, UniqueCollision
-from koppel.model import Entity
 from koppel.store import AuditEntry, NewLink, Parked, Store
 
 T = TypeVar("T")
@@ -250,7 +249,7 @@ class Executor:
         self.call(target, self.connectors[target].check)
 
     def verify(self, entity: str, target: Side, written: list[tuple[str, dict[str, Any]]],
-               answered: Mapping[str, Entity] | None = None) -> dict[str, list[Difference]]:
+               answered: Mapping[str, JsonValues] | None = None) -> dict[str, list[Difference]]:
         """What `target` stored for the records just written, the fields it did not keep: from
         the record its answer to the write carried (`answered`), else read back.
 
@@ -258,11 +257,11 @@ class Executor:
         version of it (the ERP reprices a quote's lines)."""
         if not written:
             return {}
-        kept = dict(answered or {})
-        unread = [i for i, _ in written if i not in kept]
+        stored = dict(answered or {})
+        unread = [i for i, _ in written if i not in stored]
         if unread:
-            kept.update((r.id, r.record) for r in self.call(target, self.connectors[target].read, entity, unread))
-        stored = {i: r.model_dump(mode="json") for i, r in kept.items()}
+            stored.update((r.id, r.record.model_dump(mode="json"))
+                          for r in self.call(target, self.connectors[target].read, entity, unread))
         rules = self.policy.rules(entity).fields
         readable = self.connectors[target].discover()[entity].readable
         checked = [f for f in readable if f in rules and not rules[f].once]
@@ -377,7 +376,7 @@ def _without(snapshot: dict[str, Any], dropped: list[Difference] | None) -> dict
     return {k: v for k, v in snapshot.items() if k not in gone}
 
 
-def _stored(outcomes: Sequence[WriteOutcome]) -> dict[str, Entity]:
+def _stored(outcomes: Sequence[WriteOutcome]) -> dict[str, JsonValues]:
     """The records the target's answers to a write carried, by id."""
     return {o.id: o.stored for o in outcomes if o.ok and o.id and o.stored is not None}
 

@@ -174,11 +174,13 @@ class Engine:
         """What to do with a batch read from `side`; `unlinked`: links this batch's plan drops
         already (the owner's copy of a record a non-owner deleted is planned as new)."""
         scope = self.scope(entity, side, fired)
+        stamped = [r.id for r in records if r.version is not None] if scope.suppress_echo else []
+        stamps = self.store.links.stamps(entity, side, stamped) if stamped else {}
+        fresh = [r for r in records if r.id not in stamps or stamps[r.id][1] != r.version
+                 or stamps[r.id][0] in unlinked]
+        echoes, records = len(records) - len(fresh), fresh  # koppel's own creates, known by their stamp
         links = {k: link for k, link in self.store.links.by_ids(
             entity, side, [r.id for r in records] + list(deleted)).items() if link.id not in unlinked}
-        fresh = [r for r in records if not (scope.suppress_echo and r.version is not None and r.id in links
-                                             and links[r.id].version_on(side) == r.version)]
-        echoes, records = len(records) - len(fresh), fresh  # koppel's own writes, known by their stamp
         changes = executor.translate.records(entity, side, records)
         self._unalias(entity, side, changes, links)
         current = self._current(scope, changes, links, executor)

@@ -49,8 +49,8 @@ class Translator:
         pairs = {(e, str(v)) for _, values in records for e, v in collect_refs(values, refs)}
         known: dict[tuple[str, str], int] = {}
         for target in {e for e, _ in pairs}:
-            links = self.store.links.by_ids(target, side, [v for e, v in pairs if e == target])
-            known.update(((target, k), link.id) for k, link in links.items())
+            found = self.store.links.link_ids(target, side, [v for e, v in pairs if e == target])
+            known.update(((target, k), link_id) for k, link_id in found.items())
         changes = []
         for record_id, values in records:
             missing = tuple((e, str(v)) for e, v in collect_refs(values, refs) if (e, str(v)) not in known)

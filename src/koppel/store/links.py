@@ -80,6 +80,25 @@ class Links(Repository):
         return {row[1 if side == "erp" else 2]: LinkRow(row[0], entity, row[1], row[2], raw=row[3],
                                                          erp_version=row[4], crm_version=row[5]) for row in rows}
 
+    def link_ids(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, int]:
+        """The link of each record known by its id on `side` (references translated), without
+        loading snapshots."""
+        column = "erp_id" if side == "erp" else "crm_id"
+        with self.connect() as conn:
+            rows = select_in(conn, f"SELECT {column}, id FROM links WHERE entity = ? AND {column} IN",
+                             list(set(ids)), entity)
+        return {row[0]: row[1] for row in rows}
+
+    def stamps(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """Of records known by their id on `side`, those koppel created there: id -> (link id,
+        the version stamp the create answered). Without snapshots: the look-up of a batch of
+        echoes."""
+        column, version = ("erp_id", "erp_version") if side == "erp" else ("crm_id", "crm_version")
+        with self.connect() as conn:
+            rows = select_in(conn, f"SELECT {column}, id, {version} FROM links WHERE entity = ? "
+                                   f"AND {version} IS NOT NULL AND {column} IN", list(set(ids)), entity)
+        return {row[0]: (row[1], row[2]) for row in rows}
+
     def by_link_ids(self, link_ids: Iterable[int]) -> dict[int, LinkRow]:
         found: dict[int, LinkRow] = {}
         with self.connect() as conn:
@@ -90,13 +109,10 @@ class Links(Repository):
 
     def ids_on(self, side: str, link_ids: Iterable[int]) -> dict[int, str]:
         """The id on `side` of each link, without loading snapshots."""
-        column = t.links.c.erp_id if side == "erp" else t.links.c.crm_id
-        found: dict[int, str] = {}
+        column = "erp_id" if side == "erp" else "crm_id"
         with self.connect() as conn:
-            for chunk in chunks(list(set(link_ids))):
-                query = select(t.links.c.id, column).where(t.links.c.id.in_(chunk))
-                found.update((row[0], row[1]) for row in conn.execute(query))
-        return found
+            rows = select_in(conn, f"SELECT id, {column} FROM links WHERE id IN", list(set(link_ids)))
+        return dict(rows)
 
     def add(self, entity: str, rows: Sequence[tuple[str, str, Mapping[str, Any]] | NewLink]) -> None:
         """Record new couplings (erp_id, crm_id, snapshot[, erp_version, crm_version]) in one

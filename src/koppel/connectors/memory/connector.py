@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import count
 from pathlib import Path
@@ -28,7 +27,7 @@ class _Table:
     """One entity's records in modification order, with natural-key indexes."""
 
     def __init__(self, keys: tuple[tuple[str, ...], ...]) -> None:
-        self.rows: OrderedDict[str, tuple[int, dict[str, Any]]] = OrderedDict()
+        self.rows: dict[str, tuple[int, dict[str, Any]]] = {}  # in modification order
         self.deleted: list[tuple[int, str]] = []
         self.records: dict[str, Entity] = {}  # validated once, shared: entities are immutable
         self.indexes: dict[tuple[str, ...], dict[tuple[Any, ...], str]] = {k: {} for k in keys}
@@ -41,7 +40,7 @@ class _Table:
             self.records.pop(record_id, None)
         if old is not None:
             self._unindex(record_id, old[1])
-            self.rows.move_to_end(record_id)
+            del self.rows[record_id]  # to the end: the newest
         self.rows[record_id] = (seq, values)
         for fields, index in self.indexes.items():
             key = tuple([values.get(f) for f in fields])
@@ -227,7 +226,7 @@ class MemoryConnector:
             self.refs[entity][op.ref] = record_id
         table = self.tables[entity]
         return WriteOutcome(op.key, record_id, version=str(table.rows[record_id][0]),
-                            stored=table.record(record_id, entity_class(entity)))
+                            stored=table.rows[record_id][1])
 
     def _holder(self, entity: str, values: Mapping[str, Any], record_id: str | None) -> str | None:
         field = self.unique.get(entity)
