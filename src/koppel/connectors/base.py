@@ -6,8 +6,9 @@ Values crossing this boundary are canonical records on the way in and canonical 
 (`Entity.model_dump(mode="json")`, possibly partial) on the way out.
 
 Beyond the contract a connector may have optional abilities, each a Protocol below with its
-own fact types (provisioning, references, stock, invoice facts, owners, the company currency).
-Callers find an ability one way: `isinstance(connector, Ability)`, and import no connector.
+own fact types (provisioning, references, related reads, stock, invoice facts, owners, the
+company currency). Callers find an ability one way: `isinstance(connector, Ability)`, and
+import no connector; `read_related` below is the one way to ask for related records.
 """
 
 from __future__ import annotations
@@ -130,6 +131,17 @@ class References(Protocol):
 
 
 @runtime_checkable
+class RelatedReader(Protocol):
+    """Optional: a connector that reads the records related to given ids with its system's own
+    filter (a Tryton domain, a REST query parameter), so that a caller asking for one account's
+    documents does not read every document of the system."""
+
+    def read_related(self, entity: str, field: str, ids: Sequence[str]) -> list[RemoteRecord]:
+        """The records of `entity` whose reference `field` (a canonical field, e.g. "account")
+        holds one of `ids`, in no particular order; none for no ids."""
+
+
+@runtime_checkable
 class Connector(Protocol):
     """The contract. Batches in, per-record outcomes out; errors sorted by koppel.errors."""
 
@@ -235,3 +247,29 @@ class OwnerSource(Protocol):
 
     def account_owners(self) -> dict[str, str | None]:
         """Account id -> its owner's name (None: nobody), for every account."""
+
+
+# --- related reads: the system's filter where it has one, else one scan ---------------------
+
+
+def read_related(connector: Connector, entity: str, field: str, ids: Sequence[str]) -> list[RemoteRecord]:
+    """The records of `entity` whose `field` holds one of `ids`: natively where the connector is
+    a `RelatedReader`, else by one full read of the entity (`scan_related`)."""
+    if not ids:
+        return []
+    if isinstance(connector, RelatedReader):
+        return connector.read_related(entity, field, ids)
+    return scan_related(connector, entity, field, ids)
+
+
+def scan_related(connector: Connector, entity: str, field: str, ids: Sequence[str]) -> list[RemoteRecord]:
+    """The fallback of `read_related`: every record of `entity` read, the related ones kept.
+    Connectors call it too for a field their system cannot filter by."""
+    wanted = {str(i) for i in ids}
+    return [record for batch in connector.read_changes(entity, None) for record in batch.records
+            if _refers(record, field, wanted)]
+
+
+def _refers(record: RemoteRecord, field: str, wanted: set[str]) -> bool:
+    value = getattr(record.record, field, None)
+    return value is not None and str(value) in wanted

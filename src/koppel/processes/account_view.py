@@ -1,6 +1,7 @@
 """The account 360°: one customer as both systems hold it right now, read live through the
 connectors, with each field's owner (from the policy), the system its value came from, when it
-was last synced and whether it is stale; plus contacts, quotes, orders, invoices and cases.
+was last synced and whether it is stale; plus contacts, quotes, orders, invoices and cases,
+each read by the account's id (`read_related`), never by a scan of the system.
 
 Documents stay in their system (R13): the view carries references, `fetch_document` reads one live.
 """
@@ -15,6 +16,7 @@ from typing import Any, cast
 
 from koppel import clock
 from koppel.config.policy import FieldRule, Side, other
+from koppel.connectors.base import read_related
 from koppel.engine.sync import SIDES, Engine
 from koppel.errors import UsageError
 from koppel.model import ENTITIES, Entity
@@ -200,8 +202,12 @@ class AccountView:
         return _dump(found[0].record) if found else None
 
     def _related(self, side: Side, entity: str, account_id: str) -> list[tuple[str, dict[str, Any]]]:
-        """Records of `entity` in `side` that belong to the account (a scan: the contract has no filter)."""
-        return [(i, v) for i, v in self._scan(side, entity) if v.get("account") == account_id]
+        """Records of `entity` in `side` that belong to the account, read by the system's own
+        filter (`read_related`): what belongs to this account, not every record of the system."""
+        connector = self.engine.connectors[side]
+        if entity not in connector.discover():
+            return []
+        return [(r.id, _dump(r.record)) for r in read_related(connector, entity, "account", [account_id])]
 
     def _scan(self, side: Side, entity: str) -> Iterator[tuple[str, dict[str, Any]]]:
         connector = self.engine.connectors[side]

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from koppel import clock
 from koppel.config.policy import Side
 from koppel.config.settings import OrderEntrySettings
-from koppel.connectors.base import Connector, StockSource, Supply, WriteOp
+from koppel.connectors.base import Connector, StockSource, Supply, WriteOp, read_related
 from koppel.engine import Engine, writes
 from koppel.errors import KoppelError, RecordError
 from koppel.model import Money
@@ -290,10 +290,10 @@ def _written(engine: Engine, side: Side, entity: str, op: WriteOp, what: str, ac
 
 
 def _first_contact(crm: Connector, account_id: str) -> str:
-    for batch in crm.read_changes("contact", None):
-        for record in batch.records:
-            if getattr(record.record, "account", None) == account_id:
-                return record.id
+    """The account's first contact, read by the account's id (not every contact of the CRM)."""
+    found = read_related(crm, "contact", "account", [account_id])
+    if found:
+        return found[0].id
     raise OrderEntryError(f"CRM account {account_id} has no contact; a CRM quote needs one",
                           hint="add a contact to the account or pass contact_id")
 

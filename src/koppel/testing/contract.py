@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from koppel.connectors.base import Connector, EntityInfo, WriteOp
+from koppel.connectors.base import Connector, EntityInfo, WriteOp, read_related
 from koppel.errors import KoppelError, RecordError
 from koppel.model import ENTITIES, entity_class
 
@@ -136,6 +136,20 @@ class ConnectorContract:
             wanted = {f: values[f] for f in key}
             missing = {f: f"nobody-{self.unique()}" for f in key}
             assert connector.find(entity, [wanted, missing]) == [record_id, None]
+
+    def test_read_related_returns_what_belongs_to_the_given_accounts(self, connector: Connector) -> None:
+        """Records of three accounts in one call; a fourth account's record is left out."""
+        for entity in self.entities:
+            if "account" not in ENTITIES[entity].model_fields or entity == "account":
+                continue
+            rows = [self.make(connector, entity, self.unique()) for _ in range(4)]
+            ids = self.create(connector, entity, rows)
+            accounts = [str(r["account"]) for r in rows]
+            found = read_related(connector, entity, "account", accounts[:3])
+            assert sorted(r.id for r in found) == sorted(ids[:3])
+            assert {str(getattr(r.record, "account", None)) for r in found} == set(accounts[:3])
+            assert read_related(connector, entity, "account", [accounts[3]])[0].id == ids[3]
+            assert read_related(connector, entity, "account", []) == []
 
     def test_rejected_record_gets_its_own_outcome(self, connector: Connector) -> None:
         for entity in self.entities:

@@ -31,6 +31,8 @@ class _Table:
         self.deleted: list[tuple[int, str]] = []
         self.records: dict[str, Entity] = {}  # validated once, shared: entities are immutable
         self.indexes: dict[tuple[str, ...], dict[tuple[Any, ...], str]] = {k: {} for k in keys}
+        #: field -> value -> ids, built on the first related read by that field, then kept
+        self.related: dict[str, dict[str | None, set[str]]] = {}
 
     def put(self, record_id: str, seq: int, values: dict[str, Any], record: Entity | None = None) -> None:
         old = self.rows.get(record_id)
@@ -42,6 +44,8 @@ class _Table:
             self._unindex(record_id, old[1])
             del self.rows[record_id]  # to the end: the newest
         self.rows[record_id] = (seq, values)
+        for field, referring in self.related.items():
+            referring.setdefault(_ref(values, field), set()).add(record_id)
         for fields, index in self.indexes.items():
             key = tuple([values.get(f) for f in fields])
             if None not in key:
@@ -53,7 +57,19 @@ class _Table:
         self._unindex(record_id, values)
         self.deleted.append((seq, record_id))
 
+    def referring(self, field: str, values: set[str]) -> list[str]:
+        """Ids of the records whose `field` holds one of `values`, oldest change first."""
+        index = self.related.get(field)
+        if index is None:
+            index = self.related[field] = {}
+            for record_id, (_, row) in self.rows.items():
+                index.setdefault(_ref(row, field), set()).add(record_id)
+        found = set[str]().union(*(index.get(v, set()) for v in values))
+        return sorted(found, key=lambda i: self.rows[i][0])
+
     def _unindex(self, record_id: str, values: dict[str, Any]) -> None:
+        for field, related in self.related.items():
+            related.get(_ref(values, field), set()).discard(record_id)
         for fields, index in self.indexes.items():
             key = tuple(values.get(f) for f in fields)
             if index.get(key) == record_id:
@@ -75,6 +91,12 @@ class _Table:
             found.append((record_id, seq, values))
         found.reverse()
         return found
+
+
+def _ref(values: dict[str, Any], field: str) -> str | None:
+    """A reference's value as an index key (ids are texts; other values are not references)."""
+    value = values.get(field)
+    return value if isinstance(value, str) else None
 
 
 class MemoryConnector:
@@ -139,6 +161,13 @@ class MemoryConnector:
         self.calls["read"] += 1
         table, cls = self.tables[entity], entity_class(entity)
         return [RemoteRecord(i, table.record(i, cls), version=str(table.rows[i][0])) for i in ids if i in table.rows]
+
+    def read_related(self, entity: str, field: str, ids: Sequence[str]) -> list[RemoteRecord]:
+        self.calls["read_related"] = self.calls.get("read_related", 0) + 1
+        self._maybe_fail()
+        table, cls = self.tables[entity], entity_class(entity)
+        return [RemoteRecord(i, table.record(i, cls), version=str(table.rows[i][0]))
+                for i in table.referring(field, {str(i) for i in ids})]
 
     def find(self, entity: str, keys: Sequence[JsonValues]) -> list[str | None]:
         table = self.tables[entity]

@@ -1,0 +1,101 @@
+"""The account 360° reads what belongs to the account, by each system's filter: no system is
+read in full, and the view shows what the full reads showed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+import pytest
+
+from koppel.connectors.base import ChangeBatch, read_related
+from koppel.connectors.memory import MemoryConnector
+from koppel.processes.account_view import AccountView
+from koppel.testing.builders import Pair, customer, twin
+from koppel.testing.scans import ScanningAccountView
+
+
+def money(amount: str) -> dict[str, str]:
+    return {"amount": amount, "currency": "EUR"}
+
+
+def documents(pair: Pair, n: int) -> str:
+    """Customer n with a contact, an order and its shipment, two invoices and a CRM case."""
+    account = customer(pair, n)
+    pair.erp.put("contact", {"last_name": f"Muster {n}", "email": f"m{n}@example.com", "account": account})
+    order = pair.erp.put("order", {"number": f"SO{n}", "account": account, "state": "confirmed",
+                                   "total": money("100")})
+    pair.erp.put("shipment", {"number": f"SH{n}", "order": order, "account": account,
+                              "planned_date": "2026-03-01"})
+    for k, state in enumerate(("posted", "paid")):
+        pair.erp.put("invoice", {"number": f"INV{n}-{k}", "account": account, "order": order, "state": state,
+                                 "due_date": "2020-01-01", "amount_to_pay": money("0" if k else "119")})
+    return account
+
+
+@pytest.fixture
+def three(pair: Pair) -> list[str]:
+    accounts = [documents(pair, n) for n in (1, 2, 3)]
+    pair.engine.sync()
+    for n, account in enumerate(accounts, 1):
+        pair.crm.put("case", {"subject": f"Broken {n}", "account": twin(pair.store, account)})
+        pair.crm.put("contact", {"last_name": f"Crm only {n}", "account": twin(pair.store, account)})
+    return accounts
+
+
+def no_scans(monkeypatch: pytest.MonkeyPatch, *systems: MemoryConnector) -> None:
+    def scan(entity: str, cursor: str | None, *, batch_size: int = 500) -> Iterator[ChangeBatch]:
+        raise AssertionError(f"{entity} was read in full")
+    for system in systems:
+        monkeypatch.setattr(system, "read_changes", scan)
+
+
+def test_the_360_view_reads_no_system_in_full_and_shows_what_the_scans_showed(
+        pair: Pair, three: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    key = f"erp:{three[1]}"
+    before = ScanningAccountView(pair.engine).account(key)
+    no_scans(monkeypatch, pair.erp, pair.crm)
+    after = AccountView(pair.engine).account(key)
+    assert after is not None and before is not None
+    assert asdict(after) == asdict(before)
+    assert [o["number"] for o in after.orders] == ["SO2"]
+    assert [i["number"] for i in after.invoices] == ["INV2-0", "INV2-1"]
+    assert after.orders[0]["planned_ship_date"] == "2026-03-01"
+    assert [c["subject"] for c in after.complaints] == ["Broken 2"]
+    assert sorted(c["last_name"] for c in after.contacts) == ["Crm only 2", "Muster 2"]
+    assert after.open_amounts and after.overdue_amounts
+    assert pair.erp.calls["read_related"] >= 4 and pair.crm.calls["read_related"] >= 3
+
+
+def test_the_360_view_from_the_crm_side_equals_the_scans_too(pair: Pair, three: list[str]) -> None:
+    key = f"crm:{twin(pair.store, three[0])}"
+    assert asdict(AccountView(pair.engine).account(key) or {}) == asdict(
+        ScanningAccountView(pair.engine).account(key) or {})
+
+
+def test_a_connector_without_related_reads_is_scanned_once_per_call(pair: Pair, three: list[str]) -> None:
+    class Plain:
+        """Only the contract: no `read_related`."""
+
+        def __init__(self, inner: MemoryConnector) -> None:
+            self.inner, self.scans = inner, 0
+
+        def read_changes(self, entity: str, cursor: str | None, **kw: Any) -> Iterator[ChangeBatch]:
+            self.scans += 1
+            return self.inner.read_changes(entity, cursor, **kw)
+
+    plain = Plain(pair.erp)
+    found = read_related(plain, "invoice", "account", three[:2])  # type: ignore[arg-type]
+    assert sorted(pair.erp.get("invoice", r.id)["number"] for r in found) == [
+        "INV1-0", "INV1-1", "INV2-0", "INV2-1"]
+    assert plain.scans == 1
+
+
+def test_related_reads_follow_changes_after_the_first_read(pair: Pair, three: list[str]) -> None:
+    assert len(read_related(pair.erp, "order", "account", [three[0]])) == 1
+    order = pair.erp.put("order", {"number": "SO-new", "account": three[0]})
+    pair.erp.put("order", {"account": three[2]}, pair.erp.ids("order")[0])  # moved to another account
+    assert [r.id for r in read_related(pair.erp, "order", "account", [three[0]])] == [order]
+    pair.erp.remove("order", order)
+    assert read_related(pair.erp, "order", "account", [three[0]]) == []
