@@ -23,6 +23,7 @@ from koppel.connectors.base import (
     StockFacts,
     WriteOp,
     WriteOutcome,
+    scan_related,
 )
 from koppel.connectors.incremental import Cursor
 from koppel.connectors.tryton import changes, finance, invoicing, lookups, mapping_docs, provisioning, stock
@@ -118,6 +119,20 @@ class TrytonConnector(Workflow):
         for chunk in _chunks(wanted, self.settings.batch_size):
             found += self._records(entity, spec, list(chunk), None)
         return found
+
+    def read_related(self, entity: str, field: str, ids: Sequence[str]) -> list[RemoteRecord]:
+        """One `search` by the field's domain (`party in ids`, a contact's relation to the
+        account …), then the records found; a field without a domain here is scanned for."""
+        spec = self._spec(entity)
+        where = spec.related_by.get(field)
+        if where is None:
+            return scan_related(self, entity, field, ids)
+        wanted = sorted({int(i) for i in ids if str(i).isdigit()})
+        if not wanted:
+            return []
+        found = self.client.model(spec.model, "search", [*spec.domain(self.lookups), *where(self.lookups, wanted)],
+                                  0, None, [["id", "ASC"]], context=ALL)
+        return self.read(entity, [str(i) for i in found])
 
     def find(self, entity: str, keys: Sequence[JsonValues]) -> list[str | None]:
         """One search_read per key shape and batch: `field in [values]`, matched here."""

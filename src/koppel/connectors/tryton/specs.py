@@ -18,6 +18,8 @@ from koppel.connectors.tryton.mapping import Lookups, Row
 
 Convert = Callable[[Row, Lookups], dict[str, Any]]
 Domain = Callable[[Lookups], list[Any]]
+#: the domain of the records whose reference holds one of the given ids
+RelatedDomain = Callable[[Lookups, list[int]], list[Any]]
 
 
 def _none(lk: Lookups) -> list[Any]:
@@ -41,6 +43,8 @@ class Spec:
     keys: Mapping[str, str] = field(default_factory=dict)
     #: rows of other models whose changes count as changes of the record
     related: tuple[Related, ...] = ()
+    #: canonical reference field -> the domain that finds records by it (`read_related`)
+    related_by: Mapping[str, RelatedDomain] = field(default_factory=dict)
 
 
 def _accounts(lk: Lookups) -> list[Any]:
@@ -67,6 +71,19 @@ def _payments(lk: Lookups) -> list[Any]:
 def _quotes(lk: Lookups) -> list[Any]:
     """Sales handed over from a CRM quote: those with a reference (the quote number)."""
     return [("reference", "!=", None), ("reference", "!=", "")]
+
+
+def _where(path: str) -> RelatedDomain:
+    """Records whose `path` (a many2one) is one of the ids."""
+    return lambda lk, ids: [(path, "in", ids)]
+
+
+def _employees(lk: Lookups, ids: list[int]) -> list[Any]:
+    """Contact persons whose contact relation points to one of the accounts."""
+    return [("relations", "where", [("type", "=", lk.contact_relation), ("to", "in", ids)])]
+
+
+BY_PARTY = {"account": _where("party")}
 
 
 def _no_credit_note(row: Row, lk: Lookups) -> dict[str, Any]:
@@ -110,7 +127,8 @@ SPECS: dict[str, Spec] = {
                                 "postcode": "addresses.postal_code"}, related=PARTY_CHILDREN + FINANCE_ROWS),
     "contact": Spec(
         "party.party", m.PARTY_FIELDS, m.contact_values, readable=CONTACT_WRITES, writable=CONTACT_WRITES,
-        can_delete=True, domain=_contacts, keys={"email": "contact_mechanisms.value"}, related=PARTY_CHILDREN),
+        can_delete=True, domain=_contacts, keys={"email": "contact_mechanisms.value"}, related=PARTY_CHILDREN,
+        related_by={"account": _employees}),
     "product": Spec(
         "product.product", m.PRODUCT_FIELDS, m.product_values, readable=PRODUCT_WRITES,
         writable=PRODUCT_WRITES, can_delete=True, keys={"code": "code", "name": "name"},
@@ -119,29 +137,30 @@ SPECS: dict[str, Spec] = {
         "sale.sale", d.ORDER_FIELDS, d.order_values, readable=ORDER_READS,
         writable=frozenset({"reference", "account", "order_date", "currency", "payment_term", "lines"}),
         can_delete=True, keys={"number": "number", "reference": "reference", "account": "party"},
-        related=SALE_ROWS),
+        related=SALE_ROWS, related_by=BY_PARTY),
     "quote": Spec(
         "sale.sale", q.QUOTE_FIELDS, q.quote_values, readable=QUOTE_READS, writable=QUOTE_WRITES,
-        domain=_quotes, keys={"number": "reference"}, related=SALE_ROWS),
+        domain=_quotes, keys={"number": "reference"}, related=SALE_ROWS, related_by=BY_PARTY),
     "shipment": Spec(
         "stock.shipment.out", d.SHIPMENT_FIELDS, d.shipment_values,
         readable=frozenset({"number", "order", "account", "state", "planned_date", "effective_date"}),
-        keys={"number": "number"}),
+        keys={"number": "number"}, related_by={"account": _where("customer")}),
     "invoice": Spec(
         "account.invoice", d.INVOICE_FIELDS, d.invoice_values, readable=INVOICE_READS,
-        domain=_invoices, keys={"number": "number"}),
+        domain=_invoices, keys={"number": "number"}, related_by=BY_PARTY),
     "credit_note": Spec(
         "account.invoice", d.INVOICE_FIELDS, _no_credit_note,
         readable=frozenset({"number", "account", "invoice", "state", "credit_date", "total", "lines"}),
-        domain=_credit_notes, keys={"number": "number"}),
+        domain=_credit_notes, keys={"number": "number"}, related_by=BY_PARTY),
     "payment": Spec(
         "account.move.line", d.PAYMENT_FIELDS, d.payment_values,
-        readable=frozenset({"account", "invoice", "payment_date", "amount", "method"}), domain=_payments),
+        readable=frozenset({"account", "invoice", "payment_date", "amount", "method"}), domain=_payments,
+        related_by={**BY_PARTY, "invoice": _where("invoice_payment")}),
     "case": Spec(
         "sale.complaint", d.CASE_FIELDS, d.case_values,
         readable=frozenset({"number", "subject", "kind", "account", "order", "quote", "description", "erp_state"}),
         writable=frozenset({"subject", "account", "order", "quote", "description"}), can_delete=True,
-        keys={"number": "number"}),
+        keys={"number": "number"}, related_by={"account": _where("customer")}),
     "currency": Spec(
         "currency.currency", d.CURRENCY_FIELDS, d.currency_values,
         readable=frozenset({"code", "name", "symbol", "rate"}), keys={"code": "code"}),
