@@ -40,6 +40,8 @@ class EntitySpec:
     create_defaults: Json = field(default_factory=dict)
     #: list fields hashed for the summary strategy
     summary_keys: tuple[str, ...] = ()
+    #: canonical reference field -> the list's query parameter that filters by it (one id each)
+    filters: Mapping[str, str] = field(default_factory=dict)
 
     def created_id(self, answer: Json) -> str | None:
         """Accounts, contacts, cases answer {"id": …}; products and documents the full object."""
@@ -69,6 +71,8 @@ def _plain(mapper: Callable[[Json], Json]) -> Callable[[Json, str], Json]:
 
 
 _SHARING: Json = {"assigned_to": [], "teams": [], "contacts": []}
+#: the documents' lists filter by their account (`?account=<id>`); the contacts' list cannot
+BY_ACCOUNT = {"account": "account"}
 
 SPECS: dict[str, EntitySpec] = {
     "account": EntitySpec(
@@ -84,19 +88,20 @@ SPECS: dict[str, EntitySpec] = {
         "quote", "invoices/estimates/", _key("results"), _obj("estimate"), d.quote_in, d.quote_out,
         d.QUOTE_READS, d.QUOTE_WRITES, "summary", update_method="PUT", serial_create=True,
         summary_keys=("estimate_number", "title", "status", "account", "contact", "total_amount",
-                      "currency", "expiry_date", "issue_date")),
+                      "currency", "expiry_date", "issue_date"), filters=BY_ACCOUNT),
     "invoice": EntitySpec(
         "invoice", "invoices/", _key("results"), _obj("invoice"), d.invoice_in, d.invoice_out,
         d.INVOICE_READS, d.INVOICE_WRITES, "summary", update_method="PUT", can_delete=False,
         serial_create=True,
         summary_keys=("invoice_number", "invoice_title", "status", "account", "contact", "issue_date",
-                      "due_date", "total_amount", "amount_due", "currency", "line_items_count")),
+                      "due_date", "total_amount", "amount_due", "currency", "line_items_count"),
+        filters=BY_ACCOUNT),
     "case": EntitySpec(
         "case", "cases/", _key("cases"), _obj("cases_obj"), _plain(d.case_in), d.case_out,
         d.CASE_READS, d.CASE_WRITES, "content",
-        create_defaults={**_SHARING, "status": "New", "priority": "Normal"}),
+        create_defaults={**_SHARING, "status": "New", "priority": "Normal"}, filters=BY_ACCOUNT),
     "activity": EntitySpec(
         "activity", "tasks/", _key("tasks"), _obj("task_obj"), _plain(d.activity_in), d.activity_out,
         d.ACTIVITY_READS, d.ACTIVITY_WRITES, "content",
-        create_defaults={**_SHARING, "status": "New", "priority": "Medium"}),
+        create_defaults={**_SHARING, "status": "New", "priority": "Medium"}, filters=BY_ACCOUNT),
 }
