@@ -99,3 +99,13 @@ def test_related_reads_follow_changes_after_the_first_read(pair: Pair, three: li
     assert [r.id for r in read_related(pair.erp, "order", "account", [three[0]])] == [order]
     pair.erp.remove("order", order)
     assert read_related(pair.erp, "order", "account", [three[0]]) == []
+
+
+def test_order_entrys_customer_list_reads_the_crm_alone(
+        pair: Pair, three: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    prospect = pair.crm.put("account", {"name": "Prospect GmbH"})
+    customer(pair, 9)  # an ERP customer not yet coupled: no CRM account to quote for
+    no_scans(monkeypatch, pair.erp)
+    listed = AccountView(pair.engine).accounts(None, include_uncoupled=True, uncoupled_from=("crm",))
+    assert sorted(a.key for a in listed if not a.coupled) == [f"crm:{prospect}"]
+    assert sum(a.coupled for a in listed) == 3

@@ -8,7 +8,7 @@ Documents stay in their system (R13): the view carries references, `fetch_docume
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -93,18 +93,19 @@ class AccountView:
     # --- the list -----------------------------------------------------------------------
 
     def accounts(self, search: str | None = None, *, include_uncoupled: bool = False,
-                 limit: int = 100) -> list[AccountSummary]:
-        """Coupled accounts from the links; with `include_uncoupled`, each system's others too."""
+                 uncoupled_from: Sequence[Side] = SIDES, limit: int = 100) -> list[AccountSummary]:
+        """Coupled accounts from the links; with `include_uncoupled`, the others of the systems
+        in `uncoupled_from` too (each read in full: only those a caller needs)."""
         found = [_summary_of_link(link) for link in self.store.links.all("account")]
         if include_uncoupled:
-            found += self._uncoupled()
+            found += self._uncoupled(uncoupled_from)
         wanted = (search or "").casefold()
         hits = (s for s in found if not wanted or wanted in f"{s.name} {s.number} {s.key}".casefold())
         return [s for _, s in zip(range(limit), hits, strict=False)]
 
-    def _uncoupled(self) -> list[AccountSummary]:
+    def _uncoupled(self, sides: Sequence[Side]) -> list[AccountSummary]:
         out: list[AccountSummary] = []
-        for side in SIDES:
+        for side in sides:
             records = dict(self._scan(side, "account"))
             known = self.store.links.by_ids("account", side, records)
             for record_id, values in records.items():

@@ -44,7 +44,9 @@ def order_form(request: Request, ws: WorkspaceDep, user: PageUser, account: str 
         report = processes.availability(ws, [li.product for li in lines], [li.quantity for li in lines],
                                         requested_date=wanted)
     with ws.peers():
-        accounts = [a for a in ws.view.accounts(None, include_uncoupled=True, limit=5000) if a.crm_id]
+        # a CRM quote is placed for a CRM account: the ERP's uncoupled customers are not read
+        accounts = [a for a in ws.view.accounts(None, include_uncoupled=True, uncoupled_from=("crm",), limit=5000)
+                    if a.crm_id]
     accounts.sort(key=lambda a: (a.name or "").casefold())
     rows = [(li.product, str(li.quantity)) for li in lines] + [("", "1")] * max(1, ROWS - len(lines))
     return page(request, ws.runtime, user, "order_entry.html", accounts=accounts, products=_products(ws),
