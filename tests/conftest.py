@@ -35,11 +35,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @contextmanager
-def real_peers(name: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+def real_peers(name: str, *, backend: str = "sqlite") -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """A fresh Tryton and BottleCRM under `name`, dropped afterwards; the test is skipped where
     they cannot run (no Python 3.12 for BottleCRM)."""
     try:
-        with peers.both(name) as both:
+        with peers.both(name, backend=backend) as both:
             yield both
     except peers.PeerUnavailable as exc:
         pytest.skip(str(exc))

@@ -28,6 +28,11 @@ def setup(config: ConfigOption = DEFAULT_CONFIG,
     with runtime(config) as rt:
         before, after = provisioning.setup(rt.connectors, rt.settings.policy, rt.engine.entities(),
                                            dry_run=dry_run)
+        if not dry_run and rt.settings.jobs.runner_for(rt.settings.store.url) == "procrastinate":
+            from koppel.workers import fleet
+
+            with fleet.opened(rt.settings):  # Procrastinate's schema, applied where missing
+                pass
     there = [i for i in before if not i.missing]
     made = [i for i in after if not i.missing]
     left = [i for i in after if i.missing]

@@ -208,6 +208,10 @@ def run(config: ConfigOption = DEFAULT_CONFIG,
     """Live mode: sync every poll interval, the full batch on its schedule, until Ctrl-C."""
     from koppel.engine.jobs import Scheduler, Worker
 
+    settings = load_settings(config)
+    if settings.jobs.runner_for(settings.store.url) == "procrastinate":  # one worker does it all
+        worker(config, concurrency=1)
+        return
     with runtime(config) as rt:
         with contextlib.suppress(ConnectorError):  # a system down: live mode starts, its runs say `failed`
             provisioning.require(rt.connectors, rt.settings.policy, rt.engine.entities())
@@ -226,6 +230,25 @@ def run(config: ConfigOption = DEFAULT_CONFIG,
         except KeyboardInterrupt:
             scheduler.stop.set()
             out.console.print(_("stopped"))
+
+
+@commands.command()
+def worker(config: ConfigOption = DEFAULT_CONFIG,
+           concurrency: Annotated[int, typer.Option(min=1, help="Jobs this worker runs at once.")] = 1,
+           queues: Annotated[list[str] | None, typer.Option("--queue", help="Only these queues.")] = None,
+           until_empty: Annotated[bool, typer.Option(help="Stop once no job waits.")] = False) -> None:
+    """Run koppel's jobs from Procrastinate's queue (the store on PostgreSQL) until Ctrl-C: start
+    one on each machine, or several; the live poll and the nightly batch fire once across all."""
+    from koppel.workers import fleet
+
+    settings = load_settings(config)
+    if settings.jobs.runner_for(settings.store.url) != "procrastinate":
+        raise UsageError("koppel worker runs jobs from Procrastinate's queue, which needs the store on PostgreSQL",
+                         hint='set [store] url = "postgresql+psycopg://…" in koppel.toml; on SQLite, `koppel run` '
+                              "runs everything in one process")
+    out.console.print(_("worker: {n} at once, polling every {seconds} s, full batch at '{schedule}'; Ctrl-C stops",
+                        n=concurrency, seconds=f"{settings.sync.poll_interval:g}", schedule=settings.sync.schedule))
+    fleet.run_worker(settings, concurrency=concurrency, queues=queues, wait=not until_empty)
 
 
 @commands.command()

@@ -99,6 +99,21 @@ class WorkspaceSettings(BaseModel):
     language: Literal["en", "de", "nl"] = "en"
 
 
+class JobsSettings(BaseModel):
+    """`[jobs]`: who runs koppel's jobs. `auto`: Procrastinate workers (`koppel worker`, on any
+    number of machines) when the store is PostgreSQL, else koppel's own queue in one process."""
+
+    model_config = ConfigDict(extra="forbid")
+    runner: Literal["auto", "embedded", "procrastinate"] = "auto"
+    #: seconds without a worker's heartbeat after which its running jobs are taken up again
+    stalled_after: float = Field(default=30, gt=0)
+
+    def runner_for(self, store_url: str) -> Literal["embedded", "procrastinate"]:
+        if self.runner != "auto":
+            return self.runner
+        return "procrastinate" if store_url.startswith("postgresql") else "embedded"
+
+
 class SettingsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     store: StoreSettings = Field(default_factory=StoreSettings)
@@ -107,6 +122,7 @@ class SettingsFile(BaseModel):
     order_entry: OrderEntrySettings = Field(default_factory=OrderEntrySettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     policy: dict[str, Any] = Field(default_factory=dict)
     maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     overrides: list[Any] = Field(default_factory=list)
@@ -122,6 +138,7 @@ class Settings:
         self.order_entry = data.order_entry
         self.analytics = data.analytics
         self.workspace = data.workspace
+        self.jobs = data.jobs
         self.policy = policy
         self.path = path
 

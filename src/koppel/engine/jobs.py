@@ -26,6 +26,19 @@ LOCK = "sync"  # one writer at a time: no record is synced by two jobs at once
 KINDS = ("sync", "full", "record", "retry")
 
 
+def run_job(engine: Engine, kind: str, payload: dict[str, Any]) -> RunReport:
+    """What a job of `kind` does, whoever runs it (koppel's own queue or Procrastinate's workers).
+    A job run again after a crash resumes from the cursors and links already saved."""
+    if kind == "record":
+        return engine.sync_record(payload["side"], payload["entity"], payload["id"])
+    if kind == "retry":
+        return engine.retry_errors(payload["errors"])
+    if kind not in KINDS:
+        raise UsageError(f"no job kind {kind!r}", hint=f"one of {', '.join(KINDS)}")
+    return engine.sync(payload.get("entities"), kind="full" if kind == "full" else "incremental",
+                       full=kind == "full")
+
+
 def next_run(schedule: str, after: datetime) -> datetime:
     """The next time the cron expression fires after `after`."""
     if not croniter.is_valid(schedule):
@@ -58,14 +71,8 @@ class Worker:
         return report
 
     def _execute(self, job: dict[str, Any]) -> RunReport:
-        payload, kind = job["payload"], job["kind"]
-        log.info("job started", job=job["id"], kind=kind, payload=payload)
-        if kind == "record":
-            return self.engine.sync_record(payload["side"], payload["entity"], payload["id"])
-        if kind == "retry":
-            return self.engine.retry_errors(payload["errors"])
-        return self.engine.sync(payload.get("entities"), kind="full" if kind == "full" else "incremental",
-                                full=kind == "full")
+        log.info("job started", job=job["id"], kind=job["kind"], payload=job["payload"])
+        return run_job(self.engine, job["kind"], job["payload"])
 
     def _finish(self, job: dict[str, Any], report: RunReport) -> None:
         if report.status == "failed" and job["attempts"] < self.engine.settings.retry_attempts:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from koppel.config.policy import Side
-from koppel.engine.jobs import LOCK
 from koppel.engine.sync import RunReport
 from koppel.services.workspace import Workspace
 
@@ -25,9 +24,8 @@ def sync_record(ws: Workspace, actor: str, side: Side, entity: str, record_id: s
     a record is never synced by two jobs at once."""
     record = f"{side}:{record_id}"
     ws.runtime.engine.entities([entity])  # an unknown entity is refused before anything runs
-    if not wait or ws.runtime.store.jobs.list("running", 1):
-        job = ws.runtime.store.jobs.enqueue("record", {"side": side, "entity": entity, "id": record_id},
-                                            lock_key=LOCK)
+    if not wait or ws.queue.busy():
+        job = ws.queue.enqueue("record", {"side": side, "entity": entity, "id": record_id})
         ws.audit(actor, "enqueue-sync", record, entity=entity, after={"job": job})
         return RecordSync(job_id=job)
     with ws.peers() as rt:
@@ -41,6 +39,6 @@ def enqueue_sync(ws: Workspace, actor: str, entities: Sequence[str] | None = Non
     """Queue an incremental (or full) sync for the worker; None: the same job already waits."""
     ws.runtime.engine.entities(entities)  # validates the names
     payload = {"entities": list(entities)} if entities else {}
-    job = ws.runtime.store.jobs.enqueue("full" if full else "sync", payload, lock_key=LOCK)
+    job = ws.queue.enqueue("full" if full else "sync", payload)
     ws.audit(actor, "enqueue-sync", "all", after={"job": job, "full": full, **payload})
     return job

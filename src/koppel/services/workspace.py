@@ -15,6 +15,7 @@ from typing import Any
 from koppel.engine.runtime import Runtime
 from koppel.processes.account_view import AccountView
 from koppel.store import AuditEntry
+from koppel.workers.queue import JobQueue, queue_for
 
 
 @dataclass
@@ -25,6 +26,11 @@ class Workspace:
     @property
     def view(self) -> AccountView:
         return AccountView(self.runtime.engine)
+
+    @property
+    def queue(self) -> JobQueue:
+        """Where jobs wait: koppel's own queue, or Procrastinate's (`[jobs] runner`)."""
+        return queue_for(self.runtime.settings, self.runtime.store)
 
     @contextmanager
     def peers(self) -> Iterator[Runtime]:

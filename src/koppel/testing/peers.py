@@ -70,9 +70,10 @@ def running(kind: str, name: str, **start_options: Any) -> Iterator[dict[str, An
 
 
 @contextmanager
-def both(name: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """A fresh Tryton and BottleCRM under `name`, stopped and dropped on the way out."""
-    with running("tryton", name) as erp, running("bottlecrm", name) as crm:
+def both(name: str, *, backend: str = "sqlite") -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """A fresh Tryton and BottleCRM under `name` (their databases on `backend`), stopped and
+    dropped on the way out."""
+    with running("tryton", name, backend=backend) as erp, running("bottlecrm", name, backend=backend) as crm:
         yield erp, crm
 
 

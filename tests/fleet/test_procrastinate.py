@@ -1,0 +1,167 @@
+"""koppel's jobs on Procrastinate, on the local PostgreSQL: the same job code as koppel's own
+queue, several at once in one worker, a sync queued twice waiting once, a record job, a run that
+failed tried again, and the jobs of a worker that died taken up again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, text
+
+from koppel.config import load_settings
+from koppel.config.settings import Settings
+from koppel.connectors.memory import MemoryConnector
+from koppel.engine import Engine
+from koppel.store import Store
+from koppel.workers import fleet
+from koppel.workers.queue import FleetQueue, queue_for
+
+pytestmark = pytest.mark.postgres
+PG_ADMIN = os.environ.get("KOPPEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    name = f"koppel_fleet_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    (tmp_path / "koppel.toml").write_text(f"""
+[store]
+url = "{url}"
+[sync]
+retry_attempts = 2
+retry_base_delay = 0
+[jobs]
+stalled_after = 2
+[systems.erp]
+connector = "memory"
+[systems.crm]
+connector = "memory"
+""")
+    try:
+        yield load_settings(tmp_path / "koppel.toml")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class Systems:
+    """Both systems in this process, shared by every worker thread's engine."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.erp, self.crm = MemoryConnector("erp"), MemoryConnector("crm")
+        self.stores: list[Store] = []
+
+    def engine(self) -> Engine:
+        store = Store.open(self.settings.store.url)
+        self.stores.append(store)
+        return Engine(store, {"erp": self.erp, "crm": self.crm}, self.settings.policy, self.settings.sync)
+
+    def run_until_empty(self, concurrency: int = 3) -> None:
+        """Run a worker until no job waits that it could take now."""
+        fleet.run_worker(self.settings, concurrency=concurrency, engines=fleet.Engines(self.settings, self.engine),
+                         wait=False)
+
+    def run_until_done(self, queue: FleetQueue, job: int | None, timeout: float = 30) -> str:
+        """Run workers until `job` is finished (a job held back by another's lock, or waiting to
+        be tried again, waits a round)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.run_until_empty()
+            status = {j["id"]: j["status"] for j in queue.jobs()}[job]
+            if status not in ("queued", "running"):
+                return str(status)
+            time.sleep(0.2)
+        return "still waiting"
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.close()
+
+
+@pytest.fixture
+def systems(settings: Settings) -> Iterator[Systems]:
+    made = Systems(settings)
+    yield made
+    made.close()
+
+
+def test_queued_jobs_run_on_procrastinate_with_koppel_s_job_code(settings: Settings, systems: Systems) -> None:
+    for i in range(30):
+        account = systems.erp.put("account", {"name": f"Customer {i}", "number": f"C{i}"})
+        systems.erp.put("contact", {"first_name": "Anna", "last_name": f"P{i}", "account": account,
+                                    "email": f"a{i}@example.com"})
+    store = Store.open(settings.store.url)
+    queue = queue_for(settings, store)
+    assert isinstance(queue, FleetQueue)  # PostgreSQL store, `[jobs] runner = "auto"`
+    first = queue.enqueue("sync", {})
+    assert first is not None and queue.enqueue("sync", {}) is None  # the same sync waits once
+    assert [(j["id"], j["status"]) for j in queue.jobs()] == [(first, "queued")]
+    systems.run_until_empty()
+    assert len(systems.crm.ids("account")) == 30 and len(systems.crm.ids("contact")) == 30
+    coupled = {link.crm_id for link in store.links.all("contact")}
+    assert coupled == set(systems.crm.ids("contact"))  # every CRM contact has its link, none twice
+    jobs = {j["id"]: j for j in queue.jobs()}  # beside it, the periodic poll and recovery fired
+    assert (jobs[first]["kind"], jobs[first]["status"]) == ("sync", "done")
+
+    changed = systems.erp.ids("account")[3]
+    systems.erp.put("account", {"name": "Renamed"}, changed)
+    record_job = queue.enqueue("record", {"side": "erp", "entity": "account", "id": changed})
+    assert systems.run_until_done(queue, record_job) == "done"
+    crm_id = store.links.by_ids("account", "erp", [changed])[changed].crm_id
+    assert systems.crm.get("account", crm_id)["name"] == "Renamed"
+    store.close()
+
+
+def test_a_run_that_failed_is_tried_again_and_ends_failed_after_its_attempts(settings: Settings,
+                                                                            systems: Systems) -> None:
+    systems.erp.put("account", {"name": "Customer", "number": "C1"})
+    systems.crm.transient_failures = 10**6  # the CRM is down for good
+    store = Store.open(settings.store.url)
+    queue = queue_for(settings, store)
+    job = queue.enqueue("sync", {})
+    assert systems.run_until_done(queue, job) == "failed"
+    row = {j["id"]: j for j in queue.jobs()}[job]
+    assert (row["status"], row["attempts"]) == ("failed", 2)  # [sync] retry_attempts
+    assert systems.crm.ids("account") == []
+    runs = store.runs.last(50)  # the job's two tries, and the periodic polls meanwhile
+    assert len(runs) >= 2 and {r["status"] for r in runs} == {"failed"}
+    store.close()
+
+
+def test_the_jobs_of_a_worker_that_died_are_taken_up_again(settings: Settings, systems: Systems) -> None:
+    systems.erp.put("account", {"name": "Customer", "number": "C1"})
+    store = Store.open(settings.store.url)
+    queue = queue_for(settings, store)
+    job = queue.enqueue("sync", {})
+    conninfo = fleet.conninfo(settings.store.url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:  # a worker took it, then was killed (-9)
+        dead = conn.execute("INSERT INTO procrastinate_workers (last_heartbeat) "
+                            "VALUES (now() - interval '1 hour') RETURNING id").fetchone()
+        assert dead is not None
+        conn.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE id = %s", (dead[0], job))
+    assert [(j["id"], j["status"]) for j in queue.jobs()] == [(job, "running")]
+    systems.run_until_empty()  # a doing job is no work for a worker: nothing runs
+    assert systems.crm.ids("account") == []
+
+    app = fleet.build_app(settings, fleet.Engines(settings, systems.engine))
+
+    async def recover() -> int:
+        async with app.open_async():
+            return int(await app.tasks["koppel.recover"](timestamp=0))
+
+    assert asyncio.run(recover()) == 1
+    assert systems.run_until_done(queue, job) == "done"
+    assert len(systems.crm.ids("account")) == 1
+    store.close()
