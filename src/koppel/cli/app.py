@@ -14,14 +14,14 @@ from typing import Annotated
 import typer
 
 from koppel import i18n
-from koppel.cli import demo, logs, onboarding, privacy, serve, sync
+from koppel.cli import demo, logs, migrate, onboarding, privacy, serve, sync
 from koppel.cli import output as out
 from koppel.errors import KoppelError, UsageError
 from koppel.i18n import _
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="koppel couples your CRM and your ERP under one ownership policy.")
-for module in (sync, onboarding, serve, privacy, demo):  # each module's commands, in help order
+for module in (sync, onboarding, migrate, serve, privacy, demo):  # each module's commands, in help order
     app.add_typer(module.commands)
 
 

@@ -28,14 +28,30 @@ commands.add_typer(tokens_app, name="tokens")
 @commands.command()
 def serve(config: ConfigOption = DEFAULT_CONFIG,
           host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700) -> None:
-    """Run the REST API (OpenAPI at /openapi.json) until Ctrl-C."""
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
+          root_path: Annotated[str, typer.Option(
+              "--root-path", envvar="KOPPEL_ROOT_PATH",
+              help="The sub-path a reverse proxy serves koppel under (e.g. /koppel), with the "
+                   "prefix stripped by the proxy; empty when koppel has the host to itself.")] = "",
+          forwarded_allow_ips: Annotated[str, typer.Option(
+              "--forwarded-allow-ips", envvar="KOPPEL_FORWARDED_ALLOW_IPS",
+              help="Comma-separated addresses (or networks, or *) of the proxies whose X-Forwarded-For "
+                   "and X-Forwarded-Proto headers are believed.")] = "127.0.0.1,::1") -> None:
+    """Run the workspace and the REST API (OpenAPI at /openapi.json) until Ctrl-C."""
     import uvicorn
 
     settings = load_settings(config)
+    root = normal_root_path(root_path)
     out.err.print(_("koppel workspace on {url} (API: /api/v1, spec: /openapi.json); Ctrl-C stops",
-                    url=f"http://{host}:{port}/"), highlight=False)
-    uvicorn.run(workspace_app(settings), host=host, port=port, log_config=None)  # koppel's log format
+                    url=f"http://{host}:{port}{root}/"), highlight=False)
+    uvicorn.run(workspace_app(settings), host=host, port=port, root_path=root, proxy_headers=True,
+                forwarded_allow_ips=forwarded_allow_ips, log_config=None)  # koppel's log format
+
+
+def normal_root_path(root_path: str) -> str:
+    """`/koppel` for `koppel`, `/koppel/` or `/koppel`; empty for `` and `/`."""
+    root = root_path.strip().strip("/")
+    return f"/{root}" if root else ""
 
 
 def workspace_app(settings: Settings) -> FastAPI:
