@@ -108,7 +108,11 @@ def test_queued_jobs_run_on_procrastinate_with_koppel_s_job_code(settings: Setti
     first = queue.enqueue("sync", {})
     assert first is not None and queue.enqueue("sync", {}) is None  # the same sync waits once
     assert [(j["id"], j["status"]) for j in queue.jobs()] == [(first, "queued")]
+    waiting = queue.fleet()
+    assert (waiting.runner, waiting.waiting, waiting.running, waiting.per_minute) == ("procrastinate", {"sync": 1}, 0, 0)
+    assert waiting.oldest_waiting is not None
     systems.run_until_empty()
+    assert queue.fleet().per_minute > 0  # (a periodic poll may wait now: it fired meanwhile)
     assert len(systems.crm.ids("account")) == 30 and len(systems.crm.ids("contact")) == 30
     coupled = {link.crm_id for link in store.links.all("contact")}
     assert coupled == set(systems.crm.ids("contact"))  # every CRM contact has its link, none twice
@@ -152,6 +156,8 @@ def test_the_jobs_of_a_worker_that_died_are_taken_up_again(settings: Settings, s
         assert dead is not None
         conn.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE id = %s", (dead[0], job))
     assert [(j["id"], j["status"]) for j in queue.jobs()] == [(job, "running")]
+    status = queue.fleet()
+    assert status.running == 1 and [(w["id"], w["alive"]) for w in status.workers] == [(dead[0], False)]
     systems.run_until_empty()  # a doing job is no work for a worker: nothing runs
     assert systems.crm.ids("account") == []
 
@@ -163,5 +169,32 @@ def test_the_jobs_of_a_worker_that_died_are_taken_up_again(settings: Settings, s
 
     assert asyncio.run(recover()) == 1
     assert systems.run_until_done(queue, job) == "done"
+    assert len(systems.crm.ids("account")) == 1
+    store.close()
+
+
+def test_a_dead_worker_s_poll_ends_where_the_next_poll_waits_already(settings: Settings, systems: Systems) -> None:
+    systems.erp.put("account", {"name": "Customer", "number": "C1"})
+    store = Store.open(settings.store.url)
+    queue = queue_for(settings, store)
+    app = fleet.build_app(settings, fleet.Engines(settings, systems.engine))
+    with app.open():
+        fleet.ensure_schema(app)
+        stalled = app.tasks["koppel.poll"].defer(timestamp=1)
+        with psycopg.connect(fleet.conninfo(settings.store.url), autocommit=True) as conn:
+            dead = conn.execute("INSERT INTO procrastinate_workers (last_heartbeat) "
+                                "VALUES (now() - interval '1 hour') RETURNING id").fetchone()
+            assert dead is not None
+            conn.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE id = %s",
+                         (dead[0], stalled))
+        waiting = app.tasks["koppel.poll"].defer(timestamp=2)  # the next period's poll, queued meanwhile
+
+    async def recover() -> int:
+        async with app.open_async():
+            return int(await app.tasks["koppel.recover"](timestamp=0))
+
+    assert asyncio.run(recover()) == 1  # it cannot go back to the queue beside its twin: it ends
+    assert {j["id"]: j["status"] for j in queue.jobs()}[stalled] == "failed"
+    assert systems.run_until_done(queue, waiting) == "done"  # the lock it held is free: the twin runs
     assert len(systems.crm.ids("account")) == 1
     store.close()

@@ -16,6 +16,7 @@ from koppel.config.settings import Settings
 from koppel.engine.runtime import Runtime, open_runtime
 from koppel.services.workspace import Workspace
 from koppel.store import Store
+from koppel.workers.queue import FleetStatus
 
 Opener = Callable[[Settings], AbstractContextManager[Runtime]]
 
@@ -35,10 +36,15 @@ def create_app(settings: Settings, *, opener: Opener = open_runtime) -> FastAPI:
     app = FastAPI(title="koppel", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="koppel's workspace API: the account 360°, sync on demand, the error queue.")
     errors.install(app)
-    app.state.metrics = metrics.install(app, lambda: _store(app))
+    app.state.metrics = metrics.install(app, lambda: _store(app), lambda: _fleet(app))
     for module in (system, accounts, sync, queue, matches, reconcile, processes, admin):
         app.include_router(module.router, responses=errors.RESPONSES)
     return app
+
+
+def _fleet(app: FastAPI) -> FleetStatus | None:
+    workspace: Workspace | None = getattr(app.state, "workspace", None)
+    return workspace.queue.fleet() if workspace else None
 
 
 def _store(app: FastAPI) -> Store | None:

@@ -14,14 +14,17 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from koppel import clock
 from koppel.store import Store
+from koppel.workers.queue import FleetStatus
 
 
 class StoreCollector(Collector):
     """Reads the store on every scrape: always current, nothing to keep in step."""
 
-    def __init__(self, store: Callable[[], Store | None]) -> None:
-        self.store = store
+    def __init__(self, store: Callable[[], Store | None],
+                 fleet: Callable[[], FleetStatus | None] = lambda: None) -> None:
+        self.store, self.fleet = store, fleet
 
     def collect(self) -> Iterator[Metric]:
         store = self.store()
@@ -35,6 +38,22 @@ class StoreCollector(Collector):
                                 value=len(store.findings.violations()))
         yield from _last_run(store)
         yield from _systems(store)
+        status = self.fleet()
+        if status is not None:
+            yield from _fleet(status)
+
+
+def _fleet(status: FleetStatus) -> Iterator[Metric]:
+    """The job runners: workers alive, jobs waiting per kind and running, the oldest wait, the rate."""
+    yield GaugeMetricFamily("koppel_workers_alive", "Workers whose heartbeat is recent",
+                            value=sum(1 for w in status.workers if w["alive"]))
+    yield _labelled("koppel_jobs_waiting", "Jobs waiting, by kind", "kind", status.waiting)
+    yield GaugeMetricFamily("koppel_jobs_running", "Jobs running now", value=status.running)
+    oldest = GaugeMetricFamily("koppel_jobs_oldest_waiting_seconds", "How long the longest-waiting job waits")
+    oldest.add_metric([], (clock.now() - status.oldest_waiting).total_seconds() if status.oldest_waiting else 0)
+    yield oldest
+    yield GaugeMetricFamily("koppel_jobs_per_minute", "Jobs finished per minute over the last ten minutes",
+                            value=status.per_minute)
 
 
 def _systems(store: Store) -> Iterator[Metric]:
@@ -87,8 +106,9 @@ class RequestMetrics:
         return response
 
 
-def install(app: FastAPI, store: Callable[[], Store | None]) -> CollectorRegistry:
+def install(app: FastAPI, store: Callable[[], Store | None],
+            fleet: Callable[[], FleetStatus | None] = lambda: None) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(StoreCollector(store))
+    registry.register(StoreCollector(store, fleet))
     app.middleware("http")(RequestMetrics(registry))
     return registry

@@ -77,6 +77,21 @@ class Job(Out):
     updated_at: datetime
 
 
+class Worker(Out):
+    id: int | str
+    last_heartbeat: datetime | None
+    alive: bool
+
+
+class Fleet(Out):
+    runner: str
+    workers: list[Worker]
+    waiting: dict[str, int]
+    running: int
+    oldest_waiting: datetime | None
+    per_minute: float
+
+
 class SyncRecordIn(In):
     system: Side
     entity: Name

@@ -100,14 +100,15 @@ def _sync_record(rt: Runtime, record: str, entity: list[str] | None, dry_run: bo
 
 @commands.command()
 def status(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = False) -> None:
-    """Links per entity, open errors, conflicts, violations and the last runs."""
+    """Links per entity, open errors, conflicts, violations, the last runs, and the job runners."""
     settings = load_settings(config)
     from koppel.store import Store
+    from koppel.workers.queue import queue_for
     store = Store.open(settings.store.url)
     try:
         data: dict[str, Any] = {"systems": store.runs.systems(), "links": store.links.counts(), "errors": store.errors.counts(),
                 "conflicts": len(store.findings.conflicts()), "violations": len(store.findings.violations()),
-                "runs": store.runs.last(5)}
+                "runs": store.runs.last(5), "jobs": queue_for(settings, store).fleet().as_dict()}
     finally:
         store.close()
     if json_output:
@@ -123,6 +124,12 @@ def status(config: ConfigOption = DEFAULT_CONFIG, json_output: JsonOption = Fals
     out.table(_("last runs"), [_("run"), _("kind"), _("status"), _("started"), _("finished"), _("message")],
               ([r["id"], r["kind"], r["status"], r["started_at"], r["finished_at"], r["message"]]
                for r in data["runs"]))
+    jobs = data["jobs"]
+    out.table(_("jobs ({runner})", runner=jobs["runner"]), [_("kind"), _("waiting")], sorted(jobs["waiting"].items()))
+    out.console.print(_("running: {running}   workers alive: {alive} of {workers}   jobs a minute: {rate}   "
+                        "oldest waiting since: {since}", running=jobs["running"],
+                        alive=sum(1 for w in jobs["workers"] if w["alive"]), workers=len(jobs["workers"]),
+                        rate=jobs["per_minute"], since=jobs["oldest_waiting"] or "—"), highlight=False)
 
 
 @errors_app.command("list")

@@ -39,7 +39,8 @@ log = structlog.get_logger("koppel.workers")
 QUEUE = "koppel"
 #: job kind -> Procrastinate task name
 TASKS = {"sync": "koppel.sync", "full": "koppel.full", "record": "koppel.record", "retry": "koppel.retry"}
-KIND_OF = {task: kind for kind, task in TASKS.items()} | {"koppel.poll": "sync", "koppel.nightly": "full"}
+KIND_OF = {task: kind for kind, task in TASKS.items()} | {"koppel.poll": "sync", "koppel.nightly": "full",
+                                                        "koppel.recover": "recover"}
 
 
 class RunFailed(Exception):
@@ -141,8 +142,12 @@ def build_app(settings: Settings, engines: Engines | None = None) -> procrastina
         """Jobs of workers whose heartbeat stopped go back to the queue."""
         stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=settings.jobs.stalled_after))
         for job in stalled:
-            log.warning("job taken up again: its worker stopped", job=job.id, task=job.task_name)
-            await app.job_manager.retry_job(job)
+            try:
+                await app.job_manager.retry_job(job)
+                log.warning("job taken up again: its worker stopped", job=job.id, task=job.task_name)
+            except procrastinate.exceptions.UniqueViolation:  # the same poll waits already: it does the work
+                await app.job_manager.finish_job(job, procrastinate.jobs.Status.FAILED, delete_job=False)
+                log.warning("job ended: its worker stopped and the same job waits", job=job.id, task=job.task_name)
         return len(stalled)
 
     app.koppel_engines = pool  # type: ignore[attr-defined]  # closed by run_worker

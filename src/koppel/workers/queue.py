@@ -3,10 +3,13 @@ runs them: koppel's own queue in the store, or Procrastinate's workers (fleet.py
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import text
 
+from koppel import clock
 from koppel.config.settings import Settings
 from koppel.engine.jobs import LOCK
 from koppel.store import Store
@@ -15,6 +18,26 @@ from koppel.workers import fleet
 #: Procrastinate's job states in koppel's words (those of its own queue)
 STATUS = {"todo": "queued", "doing": "running", "succeeded": "done", "failed": "failed",
           "cancelled": "cancelled", "aborting": "running", "aborted": "failed"}
+
+
+#: the window over which jobs per minute are counted
+RATE_WINDOW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class FleetStatus:
+    """The job runners at a glance: who works, what waits, how long, how fast."""
+
+    runner: str  # embedded | procrastinate
+    workers: list[dict[str, Any]] = field(default_factory=list)  # id, last_heartbeat, alive
+    waiting: dict[str, int] = field(default_factory=dict)  # job kind -> jobs waiting
+    running: int = 0
+    oldest_waiting: datetime | None = None  # since when the longest-waiting job waits
+    per_minute: float = 0.0  # jobs finished per minute over the last ten minutes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"runner": self.runner, "workers": self.workers, "waiting": self.waiting, "running": self.running,
+                "oldest_waiting": self.oldest_waiting, "per_minute": self.per_minute}
 
 
 class JobQueue(Protocol):
@@ -26,6 +49,9 @@ class JobQueue(Protocol):
 
     def jobs(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The newest jobs (in the shape of koppel's own queue rows), optionally of one status."""
+
+    def fleet(self) -> FleetStatus:
+        """Workers, jobs waiting per kind, the oldest waiting, jobs finished per minute."""
 
 
 class EmbeddedQueue:
@@ -42,6 +68,20 @@ class EmbeddedQueue:
 
     def jobs(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         return self.store.jobs.list(status, limit)
+
+    def fleet(self) -> FleetStatus:
+        since = clock.now() - RATE_WINDOW
+        with self.store.connection() as conn:
+            waiting: dict[Any, Any] = dict(conn.execute(text(
+                "SELECT kind, count(*) FROM jobs WHERE status = 'queued' GROUP BY kind")).all())
+            oldest = conn.execute(text("SELECT min(created_at) FROM jobs WHERE status = 'queued'")).scalar()
+            running = conn.execute(text("SELECT count(*) FROM jobs WHERE status = 'running'")).scalar()
+            finished = conn.execute(text("SELECT count(*) FROM jobs WHERE status IN ('done', 'failed') "
+                                         "AND updated_at >= :since"), {"since": since}).scalar()
+        holders = [j["locked_by"] for j in self.store.jobs.list("running", 50) if j["locked_by"]]
+        return FleetStatus("embedded", [{"id": h, "last_heartbeat": None, "alive": True} for h in sorted(set(holders))],
+                           {str(k): int(n) for k, n in waiting.items()}, int(running or 0), _moment(oldest),
+                           round(int(finished or 0) / (RATE_WINDOW.total_seconds() / 60), 2))
 
 
 class FleetQueue:
@@ -72,6 +112,42 @@ class FleetQueue:
                  "attempts": r.attempts, "payload": {k: v for k, v in dict(r.args).items() if k != "timestamp"},
                  "run_after": r.scheduled_at or r.created_at, "locked_by": str(r.worker_id) if r.worker_id else None,
                  "created_at": r.created_at, "updated_at": r.updated_at} for r in rows]
+
+    def fleet(self) -> FleetStatus:
+        stalled_after = self.settings.jobs.stalled_after
+        with self.store.connection() as conn:
+            if not conn.execute(text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")).scalar():
+                return FleetStatus("procrastinate")
+            workers = conn.execute(text(
+                "SELECT id, last_heartbeat, last_heartbeat >= now() - make_interval(secs => :after) AS alive "
+                "FROM procrastinate_workers ORDER BY id"), {"after": stalled_after}).all()
+            waiting = conn.execute(text(
+                "SELECT j.task_name, count(*), min(e.at) FROM procrastinate_jobs j LEFT JOIN procrastinate_events e "
+                "ON e.job_id = j.id AND e.type = 'deferred' WHERE j.queue_name = :queue AND j.status = 'todo' "
+                "GROUP BY j.task_name"), {"queue": fleet.QUEUE}).all()
+            running = conn.execute(text("SELECT count(*) FROM procrastinate_jobs WHERE queue_name = :queue "
+                                        "AND status = 'doing'"), {"queue": fleet.QUEUE}).scalar()
+            finished = conn.execute(text(
+                "SELECT count(*) FROM procrastinate_events e JOIN procrastinate_jobs j ON j.id = e.job_id "
+                "WHERE j.queue_name = :queue AND e.type IN ('succeeded', 'failed') AND e.at >= :since"),
+                {"queue": fleet.QUEUE, "since": clock.now() - RATE_WINDOW}).scalar()
+        per_kind: dict[str, int] = {}
+        for task, count, _ in waiting:
+            kind = fleet.KIND_OF.get(task, task)
+            per_kind[kind] = per_kind.get(kind, 0) + int(count)
+        oldest = min((at for _, _, at in waiting if at is not None), default=None)
+        return FleetStatus("procrastinate",
+                           [{"id": w.id, "last_heartbeat": w.last_heartbeat, "alive": bool(w.alive)} for w in workers],
+                           per_kind, int(running or 0), oldest,
+                           round(int(finished or 0) / (RATE_WINDOW.total_seconds() / 60), 2))
+
+
+def _moment(value: Any) -> datetime | None:
+    """A time from a raw query (SQLite answers text, and keeps UTC without saying so)."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def queue_for(settings: Settings, store: Store) -> JobQueue:

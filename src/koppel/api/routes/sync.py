@@ -29,9 +29,16 @@ def runs(rt: RuntimeDep, _user: Viewer, limit: Limit = 50) -> list[s.Run]:
 
 
 @router.get("/jobs", response_model=list[s.Job])
-def jobs(rt: RuntimeDep, _user: Viewer, status: JobStatus | None = None, limit: Limit = 50) -> list[s.Job]:
-    """The job queue, newest first."""
-    return [s.Job.model_validate(j) for j in rt.store.jobs.list(status, limit)]
+def jobs(ws: WorkspaceDep, _user: Viewer, status: JobStatus | None = None, limit: Limit = 50) -> list[s.Job]:
+    """The job queue, newest first (koppel's own, or Procrastinate's with the store on PostgreSQL)."""
+    return [s.Job.model_validate(j) for j in ws.queue.jobs(status, limit)]
+
+
+@router.get("/fleet", response_model=s.Fleet)
+def fleet(ws: WorkspaceDep, _user: Viewer) -> s.Fleet:
+    """The job runners: the workers and their heartbeats, jobs waiting per kind and running, since
+    when the oldest waits, and jobs finished per minute."""
+    return s.Fleet.model_validate(ws.queue.fleet().as_dict())
 
 
 @router.post("/sync/record", response_model=s.SyncRecordOut,

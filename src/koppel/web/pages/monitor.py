@@ -31,10 +31,11 @@ Decided = Literal["open", "coupled", "apart", "all"]
 def overview(request: Request, ws: WorkspaceDep, user: PageUser) -> Response:
     store = ws.runtime.store
     runs = store.runs.last(30)
-    status = {"last_run": runs[0] if runs else None, "queued": len(store.jobs.list("queued", 500)),
-              "running": len(store.jobs.list("running", 500)), "errors": store.errors.counts(),
-              "links": store.links.counts(), "systems": store.runs.systems()}
-    return page(request, ws.runtime, user, "monitor.html", runs=runs, jobs=store.jobs.list(None, 15), status=status)
+    fleet = ws.queue.fleet()
+    status = {"last_run": runs[0] if runs else None, "queued": sum(fleet.waiting.values()), "running": fleet.running,
+              "fleet": fleet, "errors": store.errors.counts(), "links": store.links.counts(),
+              "systems": store.runs.systems()}
+    return page(request, ws.runtime, user, "monitor.html", runs=runs, jobs=ws.queue.jobs(None, 15), status=status)
 
 
 @router.post("/sync")
