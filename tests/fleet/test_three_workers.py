@@ -6,6 +6,7 @@ consistent, although one worker is killed with SIGKILL in the middle of it all."
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -27,7 +28,8 @@ from tests.conftest import real_peers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.tryton, pytest.mark.bottlecrm]
 PG_ADMIN = os.environ.get("KOPPEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-N = int(os.environ.get("KOPPEL_FLEET_N", "30"))
+N = int(os.environ.get("KOPPEL_FLEET_N", "30"))  # `./dev torture` runs it larger, with more kills
+KILLS = int(os.environ.get("KOPPEL_FLEET_KILLS", "1"))
 
 
 @pytest.fixture
@@ -89,26 +91,35 @@ def test_three_workers_one_killed_reach_the_policy_s_state_with_nothing_twice(tm
         assert all(o.ok for o in made), [o.error for o in made if not o.ok]
         erp_ids = [o.id or "" for o in made]
 
-        logs = [open(tmp_path / f"worker-{i}.log", "w") for i in range(4)]  # noqa: SIM115 - closed below
-        for log in logs:
-            log.write("")
-            log.flush()
+        logs: list[Path] = []
         env = {**os.environ, "KOPPEL_LOG_LEVEL": "info", "KOPPEL_LOG_FORMAT": "json"}
 
-        def start(i: int) -> subprocess.Popen[str]:
-            return subprocess.Popen([*koppel, "worker", "-c", str(config)], env=env, stdout=logs[i],
-                                    stderr=subprocess.STDOUT, text=True)
+        def start() -> subprocess.Popen[str]:
+            logs.append(tmp_path / f"worker-{len(logs)}.log")
+            with logs[-1].open("w") as log:
+                return subprocess.Popen([*koppel, "worker", "-c", str(config)], env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, text=True)
 
-        workers = [start(i) for i in range(3)]
+        workers = [start() for _ in range(3)]  # workers[i] writes logs[slot[i]]
+        slot = [0, 1, 2]
         store = Store.open(store_url)
+        killed = 0
         try:
-            # the initial load: one worker is killed (SIGKILL) while it runs a sync, its job with it
-            wait_for(lambda: any(running_a_sync(tmp_path / f"worker-{i}.log") for i in range(3)),
-                     "a worker running a sync", every=0.05)
-            victim = next(i for i in range(3) if running_a_sync(tmp_path / f"worker-{i}.log"))
-            workers[victim].send_signal(signal.SIGKILL)
-            workers[victim].wait(10)
-            wait_for(lambda: len(store.links.all("account")) == N, "the initial load")
+            # the initial load: a worker is killed (SIGKILL) while it runs a sync, its job with it, and
+            # a new one started in its place, as an operator would
+            while killed < KILLS and len(store.links.all("account")) < N:
+                busy = [i for i in range(3) if running_a_sync(logs[slot[i]])]
+                if not busy:
+                    time.sleep(0.05)
+                    continue
+                victim = random.choice(busy)
+                workers[victim].send_signal(signal.SIGKILL)
+                workers[victim].wait(10)
+                killed += 1
+                workers[victim] = start()
+                slot[victim] = len(logs) - 1
+            assert killed >= 1, "no worker was caught running a sync"
+            wait_for(lambda: len(store.links.all("account")) == N, "the initial load", timeout=240 + N)
             twins = {link.erp_id: link.crm_id for link in store.links.all("account")}
 
             # a stream of edits on both sides while the workers poll
@@ -123,7 +134,6 @@ def test_three_workers_one_killed_reach_the_policy_s_state_with_nothing_twice(tm
                 person = {"first_name": "Mia", "last_name": f"Fleet {k:03d}", "email": f"mia{k}@fleet.example",
                           "account": twins[erp_id]}
                 assert crm.write("contact", [WriteOp("c", person)])[0].ok
-            workers[victim] = start(3)  # its replacement, as an operator would start one
 
             def settled() -> bool:
                 erp_accounts, crm_accounts = everything(erp, "account"), everything(crm, "account")
@@ -145,8 +155,6 @@ def test_three_workers_one_killed_reach_the_policy_s_state_with_nothing_twice(tm
                     worker.wait(30)
                 except subprocess.TimeoutExpired:
                     worker.kill()
-            for log in logs:
-                log.close()
 
         # by value, through both systems' own APIs: nothing twice, every link both ways
         erp_accounts, crm_accounts = everything(erp, "account"), everything(crm, "account")
@@ -164,7 +172,7 @@ def test_three_workers_one_killed_reach_the_policy_s_state_with_nothing_twice(tm
         crm_people = everything(crm, "contact")
         for erp_id, person in people.items():  # each person at the ERP twin of its CRM account
             assert twins[person.account] == crm_people[person_links[erp_id]].account
-        logs_text = "\n".join((tmp_path / f"worker-{i}.log").read_text() for i in range(4))
+        logs_text = "\n".join(log.read_text() for log in logs)
         assert "its worker stopped" in logs_text  # the killed worker's sync was taken up (or ended for its twin)
         store.close()
         erp.close()
