@@ -105,10 +105,20 @@ def million(timeout: float) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def peak_rss_mb() -> int:
+    """This process's peak resident memory since it started its program (VmHWM). Not getrusage's
+    ru_maxrss: Linux keeps that across exec, so a child started by a large parent reports the
+    parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def child(n: int, url: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = run(n, url, Path(tmp), incremental=False, crm_on_disk=True)
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 

@@ -10,6 +10,7 @@ fatal error stops the run.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,8 +44,11 @@ class Executor:
     run_id: int | None = None
 
     def __post_init__(self) -> None:
-        # bound once per run: an event below the configured level then costs a no-op call
+        # bound once per run: an event below the configured level then costs a no-op call, and
+        # a batch's events are not even formatted
         self._records = records.bind()
+        enabled = getattr(self._records, "is_enabled_for", None)
+        self._telling = bool(enabled(logging.INFO)) if callable(enabled) else True
 
     def call(self, system: Side, fn: Callable[..., T], *args: Any) -> T:
         return self.retries.call(system, fn, *args)
@@ -90,7 +94,7 @@ class Executor:
                                      f"{c.source}:{c.source_id}", self.run_id) for c, i, _ in made])
         stats["created"] += len(made)
         stats["renamed"] += sum(1 for c, _, _ in made if c.source_id in renamed)
-        for c, i, _ in made:
+        for c, i, _ in made if self._telling else ():
             self._told("renamed" if c.source_id in renamed else "created", c.entity, f"{c.source}:{c.source_id}",
                        f"{target}:{i}")
         self._propose_renamed(scope, [(c, i) for c, i, _ in made if c.source_id in renamed], renamed)

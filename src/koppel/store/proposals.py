@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 
 from koppel import clock
 from koppel.store import tables as t
@@ -72,6 +72,9 @@ class Proposals(Repository):
         """Of these record ids, those in an open proposal that is not a collision: id -> proposal."""
         column = "erp_id" if side == "erp" else "crm_id"
         with self.connect() as conn:
+            if conn.exec_driver_sql(_mark(conn, "SELECT 1 FROM match_proposals WHERE entity = ? AND status = 'open' "
+                                                "LIMIT 1"), (entity,)).first() is None:
+                return {}  # the usual case: nothing of this entity waits for a person
             rows = select_in(conn, f"SELECT {column}, id FROM match_proposals WHERE entity = ? AND status = 'open' "
                                    f"AND copy_id IS NULL AND {column} IN", list(ids), entity)
         return {str(r[0]): int(r[1]) for r in rows}
@@ -79,6 +82,9 @@ class Proposals(Repository):
     def aliases(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """Copies created under another name after a unique collision: copy id -> (field, alias)."""
         with self.connect() as conn:
+            if conn.exec_driver_sql(_mark(conn, "SELECT 1 FROM match_proposals WHERE entity = ? AND copy_id "
+                                                "IS NOT NULL LIMIT 1"), (entity,)).first() is None:
+                return {}  # no copy was ever made under another name
             rows = select_in(conn, "SELECT copy_id, field, alias FROM match_proposals WHERE entity = ? "
                                    "AND copy_side = ? AND status != 'coupled' AND copy_id IN", list(ids), entity, side)
         return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
@@ -106,3 +112,8 @@ class Proposals(Repository):
                 t.match_proposals.c.entity == entity, t.match_proposals.c.status == "open",
                 or_(t.match_proposals.c.erp_id == erp_id, t.match_proposals.c.crm_id == crm_id)).values(
                 status="superseded", decided_at=clock.now(), decided_by=actor))
+
+
+def _mark(conn: Connection, sql: str) -> str:
+    """`?` placeholders in the driver's own style."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")

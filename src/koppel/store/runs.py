@@ -61,7 +61,7 @@ class Runs(Repository):
                     for r in conn.execute(select(t.system_status))}
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: one is made per record written, and a frozen one costs twice as much
 class AuditEntry:
     """One line of the audit trail: who did what to which record, and where it came from."""
 
