@@ -41,8 +41,10 @@ def run(crm: BottleCrmConnector, n: int, k: int) -> dict[str, Any]:
     outcomes, create_s = timed(crm.write, "account", ops)
     ids = [o.id for o in outcomes if o.ok]
     (total, cursor), full_scan_s = timed(drain, crm, None)
-    changes = [WriteOp(f"u{i}", {"vat_id": f"DE{i:09d}"}, record_id) for i, record_id in enumerate(ids[:k])]
-    crm.write("account", changes)
+    # a field BottleCRM has without `koppel setup` (the peer is as bare as a user's)
+    changes = [WriteOp(f"u{i}", {"phone": f"+49 30 {i:06d}"}, record_id) for i, record_id in enumerate(ids[:k])]
+    changed = crm.write("account", changes)
+    assert all(o.ok for o in changed), [o.error for o in changed if not o.ok]
     (found, _), incremental_s = timed(drain, crm, cursor)
     spec = SPECS["account"]
     _, list_s = timed(lambda: list(crm.client.pages(spec.path, spec.rows)))
