@@ -193,3 +193,34 @@ def test_koppel_toml_names_the_language_for_browsers_that_ask_for_none_koppel_sp
         assert "Sign in" in client.get("/signin", headers={"accept-language": "en-GB"}).text
         api = client.get("/api/v1/errors", headers={"accept-language": "fr"})  # the API: Accept-Language only
         assert api.status_code == 401 and "create one with" in api.json()["hint"]
+
+
+def test_behind_a_proxy_under_a_root_path_every_link_and_redirect_keeps_it(tmp_path: Path) -> None:
+    """`koppel serve --root-path /koppel` behind a proxy that forwards /koppel/…: the pages link,
+    post and redirect under /koppel, never to the host's root."""
+    (tmp_path / "koppel.toml").write_text(CONFIG)
+    settings: Settings = load_settings(tmp_path / "koppel.toml", env={})
+    pair = make_pair(url=settings.store.url)
+    erp_id = customer(pair, 1)
+    pair.engine.sync(["account"])
+    pair.store.users.add("operator-anna", "operator")
+    token = pair.store.tokens.create("operator-anna", "tests")[1]
+    app = create_workspace(settings, opener=opener_for(pair))
+    with TestClient(app, base_url="http://testserver", root_path="/koppel") as client:
+        first = client.get("/koppel/monitor", follow_redirects=False)
+        assert first.headers["location"] == "/koppel/signin?next=/koppel/monitor"
+        signin = client.get("/koppel/signin?next=/koppel/monitor")
+        assert 'action="/koppel/signin"' in signin.text and 'href="/static/' not in signin.text
+        signed = client.post("/koppel/signin", data={"token": token, "next": "/koppel/monitor"}, follow_redirects=False)
+        assert signed.headers["location"] == "/koppel/monitor"
+        assert client.get("/koppel/", follow_redirects=False).headers["location"] == "/koppel/accounts"
+        for path in ("/koppel/monitor", "/koppel/accounts", f"/koppel/accounts/erp:{erp_id}", "/koppel/monitor/errors"):
+            html = client.get(path).text
+            links = re.findall(r'(?:href|action|src)="(/[^"]*)"', html)
+            assert links and all(link.startswith("/koppel/") for link in links), (path, [
+                link for link in links if not link.startswith("/koppel/")][:5])
+        synced = client.post(f"/koppel/accounts/erp:{erp_id}/sync", follow_redirects=False,
+                             headers={"referer": f"http://testserver/koppel/accounts/erp:{erp_id}"})
+        assert synced.headers["location"] == f"/koppel/accounts/erp:{erp_id}"
+        assert client.get("/koppel/static/koppel.css").status_code == 200
+        assert client.get("/koppel/api/v1/accounts", headers={"authorization": f"Bearer {token}"}).status_code == 200

@@ -25,7 +25,7 @@ from koppel.i18n import _, translate
 from koppel.web import auth, language
 from koppel.web.language import PageLanguage
 from koppel.web.pages import accounts, analytics, monitor, orders
-from koppel.web.render import HERE, Flash, bare, page, redirect
+from koppel.web.render import HERE, Flash, PageRoot, app_path, bare, page, redirect
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 _NOT_PAGES = ("/api/", "/health", "/metrics", "/openapi.json", "/static/")
@@ -37,6 +37,7 @@ def create_workspace(settings: Settings, *, opener: Opener = open_runtime) -> Fa
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.state.language = settings.workspace.language
     app.add_middleware(PageLanguage)
+    app.add_middleware(PageRoot)
     for module in (auth, language, accounts, monitor, orders, analytics):
         app.include_router(module.router)
     app.add_api_route("/", lambda: redirect("/accounts"), include_in_schema=False)
@@ -52,7 +53,7 @@ def _install_errors(app: FastAPI) -> None:
 
 def _dispatch(api_handler: Handler) -> Handler:
     async def handle(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith(_NOT_PAGES):
+        if app_path(request).startswith(_NOT_PAGES):
             return await api_handler(request, exc)
         return _page_error(request, exc)
     return handle

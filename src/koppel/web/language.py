@@ -21,7 +21,7 @@ from koppel.errors import UsageError
 from koppel.i18n import _
 from koppel.services import users
 from koppel.web.auth import COOKIE, PageUser, came_from, same_origin
-from koppel.web.render import Flash, redirect
+from koppel.web.render import Flash, app_path, redirect
 
 router = APIRouter(include_in_schema=False)
 API_PATHS = ("/api/", "/health", "/metrics", "/openapi.json")
@@ -44,7 +44,7 @@ class PageLanguage:
 
 def page_language(request: Request, choice: str | None = None) -> str:
     browser = i18n.from_accept_language(request.headers.get("accept-language"))
-    if request.url.path.startswith(API_PATHS):
+    if app_path(request).startswith(API_PATHS):
         return i18n.resolve(browser)
     default = getattr(request.app.state, "language", i18n.DEFAULT)
     return i18n.resolve(choice if choice is not None else chosen(request), browser, default)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -18,6 +19,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from koppel import clock
 from koppel.engine.runtime import Runtime
@@ -181,7 +183,7 @@ def page(request: Request, rt: Runtime, user: UserRow, name: str, status_code: i
     """A full page: the template with the frame's context; a pending flash is shown and cleared."""
     flash = read_flash(request)
     frame = {"user": user, "can_operate": can_operate(user), "nav": nav_counts(rt), "flash": flash,
-             "path": request.url.path, "languages": NAMES}
+             "path": app_path(request), "languages": NAMES}
     return bare(request, name, status_code, **frame, **context)
 
 
@@ -201,8 +203,49 @@ def nav_counts(rt: Runtime) -> dict[str, int]:
             "violations": len(rt.store.findings.violations("open"))}
 
 
+#: the path the workspace is served under behind a proxy (`koppel serve --root-path`), per request
+ROOT: ContextVar[str] = ContextVar("koppel_root_path", default="")
+
+
+def root() -> str:
+    return ROOT.get()
+
+
+templates.env.globals["root"] = root  # `{{ root() }}/accounts` in every link of a template
+
+
+def rooted(url: str) -> str:
+    """A path of the workspace as the browser must ask for it: under the root path, once."""
+    base = ROOT.get()
+    if not base or not url.startswith("/") or url.startswith("//") or url == base or url.startswith(
+            (base + "/", base + "?")):
+        return url
+    return base + url
+
+
+def app_path(request: Request) -> str:
+    """The request's path within the workspace (without the root path a proxy serves it under)."""
+    path, base = request.url.path, request.scope.get("root_path", "")
+    return path[len(base):] or "/" if base and path.startswith(base) else path
+
+
+class PageRoot:
+    """ASGI middleware: pages and redirects of this request link under its root path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = ROOT.set(str(scope.get("root_path", "")).rstrip("/")) if scope["type"] == "http" else None
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if token is not None:
+                ROOT.reset(token)
+
+
 def redirect(url: str, flash: Flash | None = None) -> Response:
-    response = RedirectResponse(url, status_code=303)
+    response = RedirectResponse(rooted(url), status_code=303)
     if flash is not None:
         raw = json.dumps([flash.kind, flash.text, flash.detail]).encode()
         response.set_cookie(FLASH, base64.urlsafe_b64encode(raw).decode(), max_age=60, httponly=True,
