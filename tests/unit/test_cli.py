@@ -39,6 +39,8 @@ def test_sync_status_and_json(workdir: Path) -> None:
     status = json.loads(koppel("status", "--json", cwd=workdir).stdout)
     assert status["links"]["account"] == 12 and status["runs"][0]["status"] == "ok"
     assert status["errors"] == {"held": 40}  # the CRM's 20 prospects and their contacts wait
+    jobs = status["jobs"]  # SQLite: koppel's own queue, nothing waiting, no worker
+    assert (jobs["runner"], jobs["waiting"], jobs["running"], jobs["workers"]) == ("embedded", {}, 0, [])
 
 
 def test_check_masks_secrets(workdir: Path) -> None:
@@ -63,7 +65,7 @@ def test_a_crm_edit_reaches_the_erp_between_two_runs(workdir: Path) -> None:
 
 
 def test_bad_input_is_one_message_never_a_traceback(workdir: Path) -> None:
-    for args in (["sync", "--record", "nonsense"], ["sync", "--entity", "spaceship"],
+    for args in (["sync", "--record", "nonsense"], ["sync", "--entity", "spaceship"], ["worker"],
                  ["conflicts", "resolve", "1", "--winner", "both"], ["errors", "retry", "999"]):
         result = koppel(*args, cwd=workdir)
         assert result.returncode == 2, (args, result.stderr)
