@@ -7,11 +7,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, select, update
 
 from koppel import clock
 from koppel.store import tables as t
-from koppel.store.base import Repository, bind, chunks, dumps, insert_many, loads, select_in
+from koppel.store.base import Repository, Unit, bind, chunks, dumps, insert_many, loads, select_in
 
 
 class LinkRow:
@@ -68,8 +68,10 @@ _COLUMNS = (t.links.c.id, t.links.c.entity, t.links.c.erp_id, t.links.c.crm_id, 
 
 
 class Links(Repository):
-    _grown = 0  # links this process added
-    _analyze_at = 5_000
+    def __init__(self, engine: Engine, unit: Unit | None = None) -> None:
+        super().__init__(engine, unit)
+        self._grown = 0  # links this process added
+        self._analyze_at = 5_000  # … when the table's statistics are refreshed next (PostgreSQL)
 
     def by_ids(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, LinkRow]:
         """Links of records known by their id on `side`, keyed by that id."""

@@ -95,7 +95,8 @@ class Engines:
 
 
 def build_app(settings: Settings, engines: Engines | None = None) -> procrastinate.App:
-    """koppel's tasks on a Procrastinate app for the store's database."""
+    """koppel's tasks on a Procrastinate app for the store's database; its jobs run on `engines`
+    (the caller closes them), or on engines opened from `settings` (a queueing app runs none)."""
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(settings.store.url)))
     pool = engines or Engines(settings)
     # a run fails as a whole when a system is down (it retried its own calls already): tried again
@@ -150,7 +151,6 @@ def build_app(settings: Settings, engines: Engines | None = None) -> procrastina
                 log.warning("job ended: its worker stopped and the same job waits", job=job.id, task=job.task_name)
         return len(stalled)
 
-    app.koppel_engines = pool  # type: ignore[attr-defined]  # closed by run_worker
     return app
 
 
@@ -188,7 +188,8 @@ def defer(settings: Settings, kind: str, payload: dict[str, Any]) -> int | None:
 def run_worker(settings: Settings, *, concurrency: int = 1, queues: list[str] | None = None,
                engines: Engines | None = None, wait: bool = True) -> None:
     """Run a worker until stopped (Ctrl-C, SIGTERM); with `wait` false, until the queue is empty."""
-    app = build_app(settings, engines)
+    pool = engines or Engines(settings)
+    app = build_app(settings, pool)
     try:
         with app.open():
             ensure_schema(app)
@@ -196,4 +197,4 @@ def run_worker(settings: Settings, *, concurrency: int = 1, queues: list[str] | 
                        install_signal_handlers=wait, update_heartbeat_interval=max(1.0, settings.jobs.stalled_after / 6),
                        stalled_worker_timeout=settings.jobs.stalled_after)
     finally:
-        app.koppel_engines.close()  # type: ignore[attr-defined]
+        pool.close()
