@@ -31,14 +31,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
 from koppel.cli import logs
 from koppel.config.policy import default_policy_data, load_policy
 from koppel.config.settings import SyncSettings
 from koppel.connectors.memory import MemoryConnector
 from koppel.engine import Engine
 from koppel.store import Store
+from koppel.testing.postgres import fresh_database
 
 sys.path.insert(0, str(Path(__file__).parent))
 from systems import DiskCRM, GeneratedERP
@@ -52,16 +51,8 @@ def store_url(kind: str, workdir: Path, n: int) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{workdir}/bench-{n}-{uuid.uuid4().hex[:6]}.db"
         return
-    name = f"koppel_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("koppel_bench", PG_ADMIN) as url:
+        yield url
 
 
 def run(n: int, url: str, workdir: Path, *, incremental: bool = True, crm_on_disk: bool = False) -> dict[str, Any]:

@@ -27,9 +27,16 @@ from koppel.model import ENTITIES, Entity, entity_class
 BENCH_ENTITIES = ("account", "contact")
 
 
-def _infos() -> dict[str, EntityInfo]:
-    return {e: EntityInfo(readable=frozenset(ENTITIES[e].model_fields), writable=frozenset(ENTITIES[e].model_fields))
-            for e in BENCH_ENTITIES}
+class _BenchSystem:
+    """What both systems answer alike: always reachable, every canonical field of the two
+    entities readable and writable."""
+
+    def check(self) -> None:
+        return None
+
+    def discover(self) -> Mapping[str, EntityInfo]:
+        return {e: EntityInfo(readable=frozenset(ENTITIES[e].model_fields),
+                              writable=frozenset(ENTITIES[e].model_fields)) for e in BENCH_ENTITIES}
 
 
 def account_values(i: int) -> dict[str, Any]:
@@ -46,7 +53,7 @@ def contact_values(i: int) -> dict[str, Any]:
 _MAKE = {"account": ("A", account_values), "contact": ("P", contact_values)}
 
 
-class GeneratedERP:
+class GeneratedERP(_BenchSystem):
     """N accounts (ids A0…) with one contact each (P0…), generated when read. Modification
     sequence: record i of an entity was last changed at i + 1; changes made later (`put`, a
     write) take the next numbers after N and are held."""
@@ -86,12 +93,6 @@ class GeneratedERP:
         return record_id
 
     # --- the contract -------------------------------------------------------------------
-
-    def check(self) -> None:
-        return None
-
-    def discover(self) -> Mapping[str, EntityInfo]:
-        return _infos()
 
     def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500) -> Iterator[ChangeBatch]:
         floor = int(cursor or 0)
@@ -161,7 +162,7 @@ class GeneratedERP:
         return None
 
 
-class DiskCRM:
+class DiskCRM(_BenchSystem):
     """A system keeping its records in a SQLite file: one row per record (its canonical JSON,
     validated on write), its modification sequence (the version stamp and the change feed),
     and an index of natural keys."""
@@ -180,12 +181,6 @@ class DiskCRM:
         top = self.db.execute("SELECT max(seq), count(*) FROM records").fetchone()
         self._seq = count((top[0] or 0) + 1)
         self._ids = count((top[1] or 0) + 1)
-
-    def check(self) -> None:
-        return None
-
-    def discover(self) -> Mapping[str, EntityInfo]:
-        return _infos()
 
     def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500) -> Iterator[ChangeBatch]:
         floor = int(cursor or 0)

@@ -4,11 +4,9 @@ the two commands a deployment leans on."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,14 +14,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from koppel.cli import serve as serve_module
 from koppel.cli.app import app
 from koppel.config import load_settings
-
-PG_ADMIN = os.environ.get("KOPPEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+from koppel.testing.postgres import fresh_database
 
 
 @pytest.fixture
@@ -107,12 +103,7 @@ def test_migrate_says_where_the_store_stands(config: Path) -> None:
 
 @pytest.mark.postgres
 def test_migrate_applies_procrastinates_schema_on_postgresql(config: Path) -> None:
-    name = f"koppel_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    with fresh_database() as url:
         config.write_text(config.read_text().replace('url = "sqlite:///.koppel/koppel.db"', f'url = "{url}"'))
         assert load_settings(config).jobs.runner_for(url) == "procrastinate"
         reports = []
@@ -122,7 +113,3 @@ def test_migrate_applies_procrastinates_schema_on_postgresql(config: Path) -> No
             reports.append(json.loads(result.stdout))
         assert [r["procrastinate_schema"] for r in reports] == ["applied", "present"]
         assert reports[0]["before"] is None and reports[1]["before"] == reports[1]["head"]
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()

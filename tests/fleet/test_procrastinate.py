@@ -5,35 +5,32 @@ failed tried again, and the jobs of a worker that died taken up again."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
 
 from koppel.config import load_settings
 from koppel.config.settings import Settings
 from koppel.connectors.memory import MemoryConnector
 from koppel.engine import Engine
 from koppel.store import Store
+from koppel.testing.postgres import fresh_database
 from koppel.workers import fleet
 from koppel.workers.queue import FleetQueue, queue_for
 
 pytestmark = pytest.mark.postgres
-PG_ADMIN = os.environ.get("KOPPEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
-    name = f"koppel_fleet_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    with fresh_database("koppel_fleet") as url:
+        yield from _settings(tmp_path, url)
+
+
+def _settings(tmp_path: Path, url: str) -> Iterator[Settings]:
     (tmp_path / "koppel.toml").write_text(f"""
 [store]
 url = "{url}"
@@ -47,12 +44,7 @@ connector = "memory"
 [systems.crm]
 connector = "memory"
 """)
-    try:
-        yield load_settings(tmp_path / "koppel.toml")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield load_settings(tmp_path / "koppel.toml")
 
 
 class Systems:

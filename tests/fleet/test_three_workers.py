@@ -11,39 +11,29 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from koppel.connectors.base import Connector, WriteOp
 from koppel.connectors.bottlecrm import create as create_crm
 from koppel.connectors.tryton import create as create_erp
 from koppel.store import Store
 from koppel.testing import peers
+from koppel.testing.postgres import fresh_database
 from tests.conftest import real_peers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.tryton, pytest.mark.bottlecrm]
-PG_ADMIN = os.environ.get("KOPPEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 N = int(os.environ.get("KOPPEL_FLEET_N", "30"))  # `./dev torture` runs it larger, with more kills
 KILLS = int(os.environ.get("KOPPEL_FLEET_KILLS", "1"))
 
 
 @pytest.fixture
 def store_url() -> Iterator[str]:
-    name = f"koppel_fleet_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("koppel_fleet") as url:
+        yield url
 
 
 def everything(system: Connector, entity: str) -> dict[str, Any]:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from koppel.store import AuditEntry, Parked, Store
-
-PG_ADMIN = os.environ.get("KOPPEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+from koppel.testing.postgres import fresh_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -23,18 +20,12 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         yield opened
         opened.close()
         return
-    name = f"koppel_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    opened = Store.open(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield opened
-    finally:
-        opened.close()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database() as url:
+        opened = Store.open(url)
+        try:
+            yield opened
+        finally:
+            opened.close()
 
 
 def test_links_are_unique_on_both_sides(store: Store) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, insert, or_, select, update
 
 from koppel import clock
 from koppel.store import tables as t
@@ -68,12 +68,17 @@ class Proposals(Repository):
             row = conn.execute(select(t.match_proposals).where(t.match_proposals.c.id == proposal_id)).first()
         return ProposalRow(**dict(row._mapping)) if row is not None else None
 
+    @staticmethod
+    def _any(conn: Connection, entity: str, condition: ColumnElement[bool]) -> bool:
+        """Does any proposal of `entity` meet `condition`? (Most batches: none, and no look-up.)"""
+        return conn.execute(select(t.match_proposals.c.id).where(
+            t.match_proposals.c.entity == entity, condition).limit(1)).first() is not None
+
     def proposed_ids(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, int]:
         """Of these record ids, those in an open proposal that is not a collision: id -> proposal."""
         column = "erp_id" if side == "erp" else "crm_id"
         with self.connect() as conn:
-            if conn.exec_driver_sql(_mark(conn, "SELECT 1 FROM match_proposals WHERE entity = ? AND status = 'open' "
-                                                "LIMIT 1"), (entity,)).first() is None:
+            if not self._any(conn, entity, t.match_proposals.c.status == "open"):
                 return {}  # the usual case: nothing of this entity waits for a person
             rows = select_in(conn, f"SELECT {column}, id FROM match_proposals WHERE entity = ? AND status = 'open' "
                                    f"AND copy_id IS NULL AND {column} IN", list(ids), entity)
@@ -82,8 +87,7 @@ class Proposals(Repository):
     def aliases(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """Copies created under another name after a unique collision: copy id -> (field, alias)."""
         with self.connect() as conn:
-            if conn.exec_driver_sql(_mark(conn, "SELECT 1 FROM match_proposals WHERE entity = ? AND copy_id "
-                                                "IS NOT NULL LIMIT 1"), (entity,)).first() is None:
+            if not self._any(conn, entity, t.match_proposals.c.copy_id.is_not(None)):
                 return {}  # no copy was ever made under another name
             rows = select_in(conn, "SELECT copy_id, field, alias FROM match_proposals WHERE entity = ? "
                                    "AND copy_side = ? AND status != 'coupled' AND copy_id IN", list(ids), entity, side)
@@ -113,7 +117,3 @@ class Proposals(Repository):
                 or_(t.match_proposals.c.erp_id == erp_id, t.match_proposals.c.crm_id == crm_id)).values(
                 status="superseded", decided_at=clock.now(), decided_by=actor))
 
-
-def _mark(conn: Connection, sql: str) -> str:
-    """`?` placeholders in the driver's own style."""
-    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")

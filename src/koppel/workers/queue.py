@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from koppel import clock
 from koppel.config.settings import Settings
@@ -105,7 +105,7 @@ class FleetQueue:
             WHERE j.queue_name = :queue AND j.status::text = ANY(:statuses)
             GROUP BY j.id ORDER BY j.id DESC LIMIT :limit""")
         with self.store.connection() as conn:
-            if not conn.execute(text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")).scalar():
+            if not _has_schema(conn):
                 return []
             rows = conn.execute(query, {"queue": fleet.QUEUE, "statuses": wanted, "limit": limit}).all()
         return [{"id": r.id, "kind": fleet.KIND_OF.get(r.task_name, r.task_name), "status": STATUS[r.status],
@@ -116,7 +116,7 @@ class FleetQueue:
     def fleet(self) -> FleetStatus:
         stalled_after = self.settings.jobs.stalled_after
         with self.store.connection() as conn:
-            if not conn.execute(text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")).scalar():
+            if not _has_schema(conn):
                 return FleetStatus("procrastinate")
             workers = conn.execute(text(
                 "SELECT id, last_heartbeat, last_heartbeat >= now() - make_interval(secs => :after) AS alive "
@@ -140,6 +140,11 @@ class FleetQueue:
                            [{"id": w.id, "last_heartbeat": w.last_heartbeat, "alive": bool(w.alive)} for w in workers],
                            per_kind, int(running or 0), oldest,
                            round(int(finished or 0) / (RATE_WINDOW.total_seconds() / 60), 2))
+
+
+def _has_schema(conn: Connection) -> bool:
+    """Has Procrastinate's schema been applied to this database (by a worker, or `koppel setup`)?"""
+    return bool(conn.execute(text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")).scalar())
 
 
 def _moment(value: Any) -> datetime | None:
