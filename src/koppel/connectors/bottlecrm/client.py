@@ -6,6 +6,8 @@ failure becomes a koppel error here and nowhere else.
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -39,6 +41,9 @@ class BottleCrmClient:
             limits=httpx.Limits(max_connections=settings.concurrency),
         )
         self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix=f"bottlecrm-{system}")
+        #: requests sent, by "METHOD path" (a list's pages count one each): what a read cost
+        self.requests: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
 
     # --- verbs ---------------------------------------------------------------------------
 
@@ -101,6 +106,8 @@ class BottleCrmClient:
 
     def _once(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
               body: Mapping[str, Any] | None = None) -> Json:
+        with self._count_lock:
+            self.requests[f"{method} {path}"] += 1
         try:
             response = self._http.request(method, path, params=params,
                                           json=dict(body) if body is not None else None)

@@ -31,8 +31,11 @@ class BottleCrmSettings(BaseModel):
     find_scan_ttl: float = Field(default=120.0, ge=0)
     #: currency of money custom fields when the record has none
     default_currency: str = "EUR"
-    #: seconds the `updated_at` cursor re-reads before its last stamp (late commits)
+    #: seconds the `updated_at` cursor and the activity feed re-read before their last stamp (late commits)
     lag: float = Field(default=2.0, ge=0)
+    #: between full reads, find changes of accounts, contacts and tasks through BottleCRM's
+    #: activity feed (one request a poll) instead of scanning their lists; false: always scan
+    change_feed: bool = True
     #: the `setup` object printed by the peer script (pipeline id, custom field keys …)
     setup: dict[str, Any] = Field(default_factory=dict)
 

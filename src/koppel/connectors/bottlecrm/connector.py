@@ -1,18 +1,21 @@
 """The BottleCRM connector: the koppel contract on top of BottleCRM's REST API (django-crm 1.35).
 
-Reads scan list endpoints and keep what they knew in the cursor (changes.py); writes go out
-in parallel within the configured concurrency, PATCH where BottleCRM allows it; lookups by
-natural key filter where the server can and scan where it cannot.
+Reads scan list endpoints and keep what they knew in the cursor (changes.py); between full
+reads, polls of accounts, contacts and tasks read the activity feed and only the records it
+names. Writes go out in parallel within the configured concurrency, PATCH where BottleCRM
+allows it; lookups by natural key filter where the server can and scan where it cannot.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 
 from koppel.connectors.base import (
@@ -31,8 +34,10 @@ from koppel.connectors.bottlecrm.config import BottleCrmSettings
 from koppel.connectors.bottlecrm.finder import Finder
 from koppel.connectors.bottlecrm.mapping import owner_of
 from koppel.connectors.bottlecrm.specs import SPECS, EntitySpec
-from koppel.errors import RecordError, TransientError, UniqueCollision
+from koppel.errors import AuthError, RecordError, TransientError, UniqueCollision
 from koppel.model import Entity, entity_class
+
+log = structlog.get_logger("koppel.bottlecrm")
 
 
 class BottleCrmConnector:
@@ -46,6 +51,11 @@ class BottleCrmConnector:
         self.finder = Finder(self.client, self._canonical, settings.find_scan_ttl)
         self._task_lock = threading.Lock()
         self._numbering_lock = threading.Lock()
+        #: change reads by how they found the changes: "feed", "scan", "overflowed" (a feed read
+        #: that fell back to a scan, also counted there)
+        self.reads: Counter[str] = Counter()
+        self._feed_off = False  # the feed cannot be used: scan for this connector's life
+        self._feed_checked = False  # the token's role was looked at (once)
 
     # --- the contract -------------------------------------------------------------------
 
@@ -58,22 +68,24 @@ class BottleCrmConnector:
 
     def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500
                      ) -> Iterator[ChangeBatch]:
+        """The records the activity feed names since the cursor's feed position, where the entity
+        has a feed and the cursor a position; else (a full read, an old cursor, a feed that
+        overflowed or cannot be read) a scan of the whole list, which records the feed's
+        position as it was before the scan began."""
         spec, position = SPECS[entity], changes.ChangeCursor.load(cursor)
-        rows = list(self.client.pages(spec.path, spec.rows))
-        self.finder.scanned(spec, rows)
-        present = [str(r["id"]) for r in rows]
-        deleted = position.deleted(present)
-        found = self._candidates(spec, rows, position)
-        for start in range(0, max(len(found), 1), batch_size):
-            chunk = found[start:start + batch_size]
-            records, delivered = self._records_of(spec, chunk)
-            changes.advance(position, delivered, self.settings.lag)
-            last = start + batch_size >= len(found)
-            if last:
-                changes.forget(position, deleted)
-                if spec.strategy == "stamp":
-                    position.known.update({i: "" for i in present if i not in position.known})
-            yield ChangeBatch(records, deleted if last else [], position.dump())
+        feed = self._feed(spec)
+        if feed is not None and position.feed is not None and spec.feed is not None:
+            news = changes.news(feed, spec.feed, position.feed, self.settings.lag)
+            if not news.overflowed:
+                self.reads["feed"] += 1
+                yield from self._read_named(spec, position, news.ids, feed, batch_size)
+                return
+            self.reads["overflowed"] += 1
+            log.warning("change feed overflowed: scanning the list", system=self.name, entity=entity,
+                        feed_rows=len(feed), hint="more than 50 changes since the last poll; "
+                        "a shorter poll interval keeps polls on the feed")
+        self.reads["scan"] += 1
+        yield from self._scan(spec, position, feed, batch_size)
 
     def read(self, entity: str, ids: Sequence[str]) -> list[RemoteRecord]:
         spec = SPECS[entity]
@@ -171,6 +183,80 @@ class BottleCrmConnector:
             return spec.detail(self.client.get(f"{spec.path}{record_id}/")) or None
         except NotFound:
             return None
+
+    def _feed(self, spec: EntitySpec) -> list[changes.Activity] | None:
+        """The newest page of the entity's activity feed; None where it has none or it cannot
+        vouch for every change (said once, then every read of this connector scans)."""
+        if spec.feed is None or not self.settings.change_feed or self._feed_off:
+            return None
+        try:
+            why = None if self._feed_checked else self._feed_refused()
+            self._feed_checked = True
+            found = None if why else changes.activities(self.client.get(
+                "activities/", {"entity_type": spec.feed, "limit": changes.FEED_LIMIT}))
+            why = why or ("its answer carries no activities" if found is None else None)
+        except (AuthError, NotFound) as exc:  # an older BottleCRM (404), a token it refuses (403)
+            found, why = None, exc.message
+        if found is None:
+            self._feed_off = True
+            log.warning("change feed unavailable: every read scans the lists", system=self.name,
+                        entity=spec.entity, error=why, hint="koppel reads BottleCRM's activity feed "
+                        "(GET /api/activities/) with an org admin's token; without it each poll lists "
+                        "every account")
+        return found
+
+    def _feed_refused(self) -> str | None:
+        """Why the token's feed cannot be trusted, or None: BottleCRM shows a member only the
+        activities of records they may open, so a deleted record's never; an admin sees all."""
+        role = (self.client.get("profile/").get("user_obj") or {}).get("role")
+        return None if role == "ADMIN" else f"the token's user is no org admin (role {role})"
+
+    def _scan(self, spec: EntitySpec, position: changes.ChangeCursor, feed: list[changes.Activity] | None,
+              batch_size: int) -> Iterator[ChangeBatch]:
+        """Every row of the list against the hashes the cursor knew; the last batch carries the
+        feed position read before the list (None without a feed: the next read scans again)."""
+        rows = list(self.client.pages(spec.path, spec.rows))
+        self.finder.scanned(spec, rows)
+        present = [str(r["id"]) for r in rows]
+
+        def finish() -> None:
+            if spec.strategy == "stamp":
+                position.known.update({i: "" for i in present if i not in position.known})
+            position.feed = None if feed is None else changes.moved(None, feed, self.settings.lag)
+
+        yield from self._batches(spec, position, self._candidates(spec, rows, position),
+                                 position.deleted(present), batch_size, finish)
+
+    def _read_named(self, spec: EntitySpec, position: changes.ChangeCursor, ids: list[str],
+                    feed: list[changes.Activity], batch_size: int) -> Iterator[ChangeBatch]:
+        """The records the feed named, each read by id: a changed one is delivered by the same
+        hash or stamp rules as a scan's row, a known one that is gone (404) as deleted."""
+        details = self.client.parallel(lambda i: self._detail(spec, i), ids)
+        rows = [row for row in details if row is not None]
+        deleted = sorted(i for i, row in zip(ids, details, strict=True) if row is None and i in position.known)
+        self.finder.changed(spec, rows, deleted)
+        lag = self.settings.lag
+
+        def finish() -> None:
+            position.feed = changes.moved(position.feed, feed, lag)
+
+        yield from self._batches(spec, position, self._candidates(spec, rows, position), deleted,
+                                 batch_size, finish)
+
+    def _batches(self, spec: EntitySpec, position: changes.ChangeCursor, found: list[changes.Candidate],
+                 deleted: list[str], batch_size: int, finish: Callable[[], None]) -> Iterator[ChangeBatch]:
+        """The candidates in batches, each with the cursor to resume after it; deletes and
+        `finish` (the feed position, the ids known) only with the last, so a read cut short
+        resumes with the position it began from."""
+        for start in range(0, max(len(found), 1), batch_size):
+            chunk = found[start:start + batch_size]
+            records, delivered = self._records_of(spec, chunk)
+            changes.advance(position, delivered, self.settings.lag)
+            last = start + batch_size >= len(found)
+            if last:
+                changes.forget(position, deleted)
+                finish()
+            yield ChangeBatch(records, deleted if last else [], position.dump())
 
     def _candidates(self, spec: EntitySpec, rows: list[Json], position: changes.ChangeCursor
                     ) -> list[changes.Candidate]:

@@ -65,6 +65,17 @@ class Finder:
         with self._lock:
             self._scans[spec.entity] = (time.monotonic(), index)
 
+    def changed(self, spec: EntitySpec, rows: Iterable[Json], deleted: Iterable[str]) -> None:
+        """A change read through the activity feed saw these rows change and these ids go: a
+        cached scan learns them (its age stays: the feed does not see every change)."""
+        index = {str(row["id"]): values for row in rows if (values := self._values(spec, row)) is not None}
+        with self._lock:
+            if spec.entity in self._scans:
+                scan = self._scans[spec.entity][1]
+                scan.update(index)
+                for record_id in deleted:
+                    scan.pop(record_id, None)
+
     def written(self, entity: str, record_id: str, values: JsonValues) -> None:
         """The connector created or updated a record: a cached scan learns its new values."""
         with self._lock:

@@ -42,6 +42,10 @@ class EntitySpec:
     summary_keys: tuple[str, ...] = ()
     #: canonical reference field -> the list's query parameter that filters by it (one id each)
     filters: Mapping[str, str] = field(default_factory=dict)
+    #: the `entity_type` of the entity's rows in BottleCRM's activity feed, where every change
+    #: made in a request writes one: polls read the feed and the records it names instead of
+    #: scanning the list (None: every read scans)
+    feed: str | None = None
 
     def created_id(self, answer: Json) -> str | None:
         """Accounts, contacts, cases answer {"id": …}; products and documents the full object."""
@@ -77,10 +81,10 @@ BY_ACCOUNT = {"account": "account"}
 SPECS: dict[str, EntitySpec] = {
     "account": EntitySpec(
         "account", "accounts/", _accounts, _obj("account_obj"), m.account_in, m.account_out,
-        m.ACCOUNT_READS, m.ACCOUNT_WRITES, "content"),
+        m.ACCOUNT_READS, m.ACCOUNT_WRITES, "content", feed="Account"),
     "contact": EntitySpec(
         "contact", "contacts/", _key("results"), _obj("contact_obj"), _plain(m.contact_in),
-        m.contact_out, m.CONTACT_READS, m.CONTACT_WRITES, "stamp"),
+        m.contact_out, m.CONTACT_READS, m.CONTACT_WRITES, "stamp", feed="Contact"),
     "product": EntitySpec(
         "product", "invoices/products/", _key("results"), dict, m.product_in, m.product_out,
         m.PRODUCT_READS, m.PRODUCT_WRITES, "stamp", update_method="PUT"),
@@ -103,5 +107,5 @@ SPECS: dict[str, EntitySpec] = {
     "activity": EntitySpec(
         "activity", "tasks/", _key("tasks"), _obj("task_obj"), _plain(d.activity_in), d.activity_out,
         d.ACTIVITY_READS, d.ACTIVITY_WRITES, "content",
-        create_defaults={**_SHARING, "status": "New", "priority": "Medium"}, filters=BY_ACCOUNT),
+        create_defaults={**_SHARING, "status": "New", "priority": "Medium"}, filters=BY_ACCOUNT, feed="Task"),
 }
