@@ -82,7 +82,7 @@ class BottleCrmConnector:
                 return
             self.reads["overflowed"] += 1
             log.warning("change feed overflowed: scanning the list", system=self.name, entity=entity,
-                        feed_rows=len(feed), hint="more than 50 changes since the last poll; "
+                        feed_rows=len(feed), advice="more than 50 changes since the last poll; "
                         "a shorter poll interval keeps polls on the feed")
         self.reads["scan"] += 1
         yield from self._scan(spec, position, feed, batch_size)
@@ -200,7 +200,7 @@ class BottleCrmConnector:
         if found is None:
             self._feed_off = True
             log.warning("change feed unavailable: every read scans the lists", system=self.name,
-                        entity=spec.entity, error=why, hint="koppel reads BottleCRM's activity feed "
+                        entity=spec.entity, error=why, advice="koppel reads BottleCRM's activity feed "
                         "(GET /api/activities/) with an org admin's token; without it each poll lists "
                         "every account")
         return found
