@@ -77,6 +77,20 @@ class Systems:
             time.sleep(0.2)
         return "still waiting"
 
+    def run_until_loaded(self, timeout: float = 60) -> None:
+        """Run workers until no load waits or runs (the live poll hands the entities it has never
+        read to loads of their own, which run side by side)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with psycopg.connect(fleet.conninfo(self.settings.store.url)) as conn:
+                row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'koppel.entity' "
+                                   "AND status IN ('todo', 'doing')").fetchone()
+            if not row or not row[0]:
+                return
+            self.run_until_empty()
+            time.sleep(0.2)
+        raise AssertionError("the loads did not end")
+
     def close(self) -> None:
         for store in self.stores:
             store.close()
@@ -188,5 +202,6 @@ def test_a_dead_worker_s_poll_ends_where_the_next_poll_waits_already(settings: S
     assert asyncio.run(recover()) == 1  # it cannot go back to the queue beside its twin: it ends
     assert {j["id"]: j["status"] for j in queue.jobs()}[stalled] == "failed"
     assert systems.run_until_done(queue, waiting) == "done"  # the lock it held is free: the twin runs
+    systems.run_until_loaded()  # the entities never read before: their loads, which the poll queued
     assert len(systems.crm.ids("account")) == 1
     store.close()

@@ -1,7 +1,8 @@
 """Three `koppel worker` processes on the local PostgreSQL between a real Tryton and a real
-BottleCRM, both on PostgreSQL too: the initial load and a stream of edits on both sides end in
-the state the policy prescribes (what one worker reaches), with no record twice and every link
-consistent, although one worker is killed with SIGKILL in the middle of it all."""
+BottleCRM, both on PostgreSQL too: the initial load (split into shards that the workers apply
+side by side) and a stream of edits on both sides end in the state the policy prescribes (what
+one worker reaches), with no record twice and every link consistent, although one worker is
+killed with SIGKILL in the middle of it all."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from tests.conftest import real_peers
 pytestmark = [pytest.mark.postgres, pytest.mark.tryton, pytest.mark.bottlecrm]
 N = int(os.environ.get("KOPPEL_FLEET_N", "30"))  # `./dev torture` runs it larger, with more kills
 KILLS = int(os.environ.get("KOPPEL_FLEET_KILLS", "1"))
+SHARDS = int(os.environ.get("KOPPEL_FLEET_SHARDS", "2"))  # `[jobs] shards`: each load in this many parts
 
 
 @pytest.fixture
@@ -54,10 +56,11 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 240, every: 
 
 
 def running_a_sync(log: Path) -> bool:
-    """Has this worker started a sync job it has not finished (its log says so)?"""
+    """Has this worker started a sync job (a poll, a load or a shard of one) it has not finished
+    (its log says so)?"""
     last = ""
     for line in log.read_text().splitlines():
-        if "koppel.poll[" in line or "koppel.sync[" in line:
+        if "koppel.poll[" in line or "koppel.sync[" in line or "koppel.entity[" in line:
             last = line
     return '"Starting job' in last
 
@@ -68,7 +71,7 @@ def test_three_workers_one_killed_reach_the_policy_s_state_with_nothing_twice(tm
         config_text, secrets = peers.config_text(erp_info, crm_info, tmp_path, poll_interval=1, batch_size=5)
         config = tmp_path / "koppel.toml"
         config.write_text(config_text.replace(f'url = "sqlite:///{tmp_path / "koppel.db"}"', f'url = "{store_url}"')
-                          + "\n[jobs]\nstalled_after = 5\n")
+                          + f"\n[jobs]\nstalled_after = 5\nshards = {SHARDS}\n")
         (tmp_path / "koppel.secrets.toml").write_text(secrets)
         erp = create_erp("erp", {k: erp_info[k] for k in ("url", "database", "user", "password")})
         crm = create_crm("crm", {"url": crm_info["url"], "token": crm_info["token"]})

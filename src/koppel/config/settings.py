@@ -12,13 +12,14 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from koppel.config.locate import locate
 from koppel.config.policy import Policy, PolicyFile, default_policy_data, merge, semantic_problems
 from koppel.errors import ConfigError
+from koppel.model import ORDER
 
 SECRET_WORDS = ("password", "token", "secret", "api_key", "apikey")
 _PATH_KEYS = re.compile(r"^(path|.*_path|.*_dir)$")
@@ -28,6 +29,20 @@ class SystemSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     connector: str
     settings: dict[str, Any] = Field(default_factory=dict)
+    #: write calls in flight to this system at once, across every worker (None: as many as run;
+    #: Tryton on SQLite takes one writer at a time: 1)
+    max_parallel: int | None = Field(default=None, ge=1, le=1000)
+    #: creates in flight at once per entity, across every worker, beside what the connector asks
+    #: for itself (BottleCRM numbers quotes per day: 1)
+    max_parallel_creates: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(default_factory=dict)
+
+    @field_validator("max_parallel_creates")
+    @classmethod
+    def _entities(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(ORDER))
+        if unknown:
+            raise ValueError(f"not an entity: {', '.join(unknown)} (the entities: {', '.join(ORDER)})")
+        return value
 
 
 class StoreSettings(BaseModel):
@@ -107,6 +122,11 @@ class JobsSettings(BaseModel):
     runner: Literal["auto", "embedded", "procrastinate"] = "auto"
     #: seconds without a worker's heartbeat after which its running jobs are taken up again
     stalled_after: float = Field(default=30, gt=0)
+    #: a load of an entity (the nightly batch, the first read) is split into this many jobs that
+    #: apply a part of its records each, side by side on the workers
+    shards: int = Field(default=1, ge=1, le=256)
+    #: seconds a write waits for a free slot of a system's cap before its run fails
+    slot_timeout: float = Field(default=600, gt=0)
 
     def runner_for(self, store_url: str) -> Literal["embedded", "procrastinate"]:
         if self.runner != "auto":

@@ -142,6 +142,16 @@ class RelatedReader(Protocol):
 
 
 @runtime_checkable
+class WriteLimits(Protocol):
+    """Optional: a connector whose system cannot take some writes side by side, whoever sends
+    them (BottleCRM numbers quotes per day, and two quotes created at once collide). koppel
+    holds these caps across all its workers (engine/caps.py)."""
+
+    def write_limits(self) -> Mapping[str, int]:
+        """Per entity, how many creates the system takes at once."""
+
+
+@runtime_checkable
 class Connector(Protocol):
     """The contract. Batches in, per-record outcomes out; errors sorted by koppel.errors."""
 

@@ -10,6 +10,7 @@ from koppel.config.policy import Side
 from koppel.config.settings import Settings
 from koppel.connectors import registry
 from koppel.connectors.base import Connector
+from koppel.engine import caps
 from koppel.engine.sync import Engine
 from koppel.errors import ConfigError
 from koppel.store import Store
@@ -38,6 +39,7 @@ def open_runtime(settings: Settings) -> Iterator[Runtime]:
                 problems += exc.problems
         if problems:
             raise ConfigError(problems, source=str(settings.path))
+        caps.install(connectors, settings, store.locks)  # across every worker, on PostgreSQL
         engine = Engine(store, connectors, settings.policy, settings.sync)
         yield Runtime(settings, store, connectors, engine)
     finally:

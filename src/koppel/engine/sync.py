@@ -16,8 +16,9 @@ import structlog
 from koppel.config.policy import Policy, Side, other
 from koppel.config.settings import SyncSettings
 from koppel.connectors.base import ChangeBatch, Connector, RemoteRecord, WriteOp
-from koppel.engine import handoffs, matcher, writes
+from koppel.engine import handoffs, matcher, parallel, writes
 from koppel.engine.executor import Executor
+from koppel.engine.parallel import Shard
 from koppel.engine.plan import Create, Hold, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
 from koppel.engine.retry import Retries
@@ -98,11 +99,15 @@ class Engine:
     # --- runs ---------------------------------------------------------------------------
 
     def sync(self, entities: Sequence[str] | None = None, *, dry_run: bool = False,
-             progress: Progress | None = None, kind: str = "incremental", full: bool = False) -> RunReport:
+             progress: Progress | None = None, kind: str = "incremental", full: bool = False,
+             wait: bool = False, shard: Shard | None = None) -> RunReport:
         """Bring every change since the last run across, entity by entity.
 
         `full` reads every record from the start instead of from the cursors (the nightly batch):
-        unchanged records cost a comparison and no write.
+        unchanged records cost a comparison and no write. Each entity is synced as its cursor
+        owner (engine/parallel.py): with `wait`, once the job that owns it now is done, else only
+        if no other job owns it now (one that does is left to it, counted `busy`). A `shard`
+        applies its part of a full read and moves no cursor.
         """
         names = self.entities(entities)
         run_id = self.store.runs.start("dry-run" if dry_run else kind, ",".join(names))
@@ -115,10 +120,14 @@ class Engine:
                 self._preflight(executor)
             for entity in names:
                 stats = report.stats.setdefault(entity, Counter())
-                if not dry_run:
-                    self._retry_held(entity, executor, stats)
-                for side in SIDES:
-                    self._sync_side(entity, side, executor, stats, report, dry_run, progress, full)
+                with parallel.owning(self.store, entity, wait=wait, shard=shard, reading=dry_run) as owned:
+                    if not owned:  # another job reads this entity now (a load): it is left to that job
+                        stats["busy"] += 1
+                        continue
+                    if not dry_run and shard is None:
+                        self._retry_held(entity, executor, stats)
+                    for side in SIDES:
+                        self._sync_side(entity, side, executor, stats, report, dry_run, progress, full, shard)
         except FatalError as exc:
             return self._finish(report, "failed", str(exc), down=exc.system)
         except BaseException as exc:  # a run row is always finished, whatever ends it (Ctrl-C, a stop too)
@@ -150,7 +159,8 @@ class Engine:
         self.preflight = None  # passed: later runs of this engine skip it
 
     def _sync_side(self, entity: str, side: Side, executor: Executor, stats: Counter[str],
-                   report: RunReport, dry_run: bool, progress: Progress | None, full: bool) -> None:
+                   report: RunReport, dry_run: bool, progress: Progress | None, full: bool,
+                   shard: Shard | None = None) -> None:
         connector = self.connectors[side]
         position = [None if full else self.store.cursors.get(side, entity)]  # where a reopened read resumes
 
@@ -158,13 +168,16 @@ class Engine:
             return connector.read_changes(entity, position[0], batch_size=self.settings.batch_size)
 
         for batch in executor.each(side, batches):
-            plan = self._plan(entity, side, batch.records, batch.deleted, executor)
-            stats["read"] += len(batch.records)
-            if dry_run:
-                report.plan.extend(plan.lines() + self._trigger_lines(entity, side, plan))
-            else:
-                self._apply(entity, side, plan, executor, stats)
-                self.store.cursors.set(side, entity, batch.cursor)
+            records, deleted = parallel.part(self.store, entity, side, batch.records, batch.deleted, shard)
+            with parallel.holding(self.store, entity, side, [] if dry_run else [r.id for r in records] + list(deleted)):
+                plan = self._plan(entity, side, records, deleted, executor)
+                stats["read"] += len(records)
+                if dry_run:
+                    report.plan.extend(plan.lines() + self._trigger_lines(entity, side, plan))
+                else:
+                    self._apply(entity, side, plan, executor, stats)
+                    if shard is None:  # a shard moves no cursor: its entity's owner does
+                        self.store.cursors.set(side, entity, batch.cursor)
             position[0] = batch.cursor
             if progress:
                 progress(entity, side, len(batch.records))
@@ -291,11 +304,12 @@ class Engine:
     def sync_ids(self, entity: str, side: Side, ids: Sequence[str], executor: Executor,
                  stats: Counter[str], *, couple: bool = False, follow: bool = True) -> None:
         """Sync the given records now; `couple`: their coupling trigger fires (R2)."""
-        records = executor.call(side, self.connectors[side].read, entity, list(ids))
-        found = {r.id for r in records}
-        fired = list(ids) if couple else []
-        plan = self._plan(entity, side, records, [i for i in ids if i not in found], executor, fired)
-        self._apply(entity, side, plan, executor, stats, fired=fired, follow=follow)
+        with parallel.holding(self.store, entity, side, ids):
+            records = executor.call(side, self.connectors[side].read, entity, list(ids))
+            found = {r.id for r in records}
+            fired = list(ids) if couple else []
+            plan = self._plan(entity, side, records, [i for i in ids if i not in found], executor, fired)
+            self._apply(entity, side, plan, executor, stats, fired=fired, follow=follow)
 
     def sync_record(self, side: Side, entity: str, record_id: str, *, dry_run: bool = False,
                     couple: bool = False) -> RunReport:

@@ -6,6 +6,7 @@ migration. Each repository owns one kind of state and every statement about it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -21,11 +22,15 @@ from koppel.store.erasure import Erasure
 from koppel.store.findings import Findings
 from koppel.store.jobs import Jobs
 from koppel.store.links import Cursors, Links
+from koppel.store.locks import Locks
 from koppel.store.proposals import Proposals
 from koppel.store.queue import ErrorQueue
 from koppel.store.runs import Audit, Runs
 from koppel.store.submissions import Submissions
 from koppel.store.workspace import Tokens, Users
+
+#: one migration at a time in this process: worker threads open their stores side by side
+_MIGRATING = threading.Lock()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -54,6 +59,7 @@ class Store:
         self.tokens = Tokens(engine, unit)  # their API tokens (hashes only)
         self.jobs = Jobs(engine, unit)  # the job queue
         self.erasure = Erasure(engine, unit)  # scrubbing a person from koppel's own state
+        self.locks = Locks(engine)  # who writes what now, across every process (PostgreSQL)
 
     @contextmanager
     def together(self) -> Iterator[None]:
@@ -83,7 +89,7 @@ class Store:
     def migrate(self) -> None:
         config = Config()
         config.set_main_option("script_location", str(files("koppel.store").joinpath("migrations")))
-        with self.engine.begin() as conn:
+        with _MIGRATING, self.engine.begin() as conn:  # Alembic's context is process-global
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
@@ -91,4 +97,5 @@ class Store:
         return self.engine.connect()
 
     def close(self) -> None:
+        self.locks.close()
         self.engine.dispose()

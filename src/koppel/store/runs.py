@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from koppel import clock
 from koppel.store import tables as t
@@ -39,6 +40,14 @@ class Runs(Repository):
     def record_systems(self, reached: Iterable[str], failed: Mapping[str, str]) -> None:
         """After a run: the systems it reached are up; a system it could not reach is down (since
         the first such run), with the error."""
+        for attempt in (1, 2):  # runs finishing side by side may both find a system's row missing
+            try:
+                return self._record_systems(reached, failed)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    def _record_systems(self, reached: Iterable[str], failed: Mapping[str, str]) -> None:
         now = clock.now()
         with self.begin() as conn:
             known = {r.system: r for r in conn.execute(select(t.system_status))}

@@ -1,12 +1,21 @@
 """Procrastinate runs koppel's jobs when the store is PostgreSQL: `koppel worker` on any number
 of machines, all pointing at the same database.
 
-- Every job kind is a Procrastinate task running `run_job`: a sync, the full batch, one record,
-  a retry of queued errors. Jobs that write hold one lock (`LOCK`): no record is synced by two
-  jobs at once, whichever worker takes them.
+- Every job kind is a Procrastinate task running `run_job`. Workers run them side by side:
+  - the live poll (and an on-demand sync) is one incremental job at a time (lock `poll`) over the
+    entities read before, each taken as its cursor owner only if no load owns it now;
+  - a load (the nightly full batch, `koppel.full`, and the first read of an entity, which the
+    poll hands over) is one job per entity (lock `sync:<entity>`) waiting for the loads of what
+    it references (a contact's for its account's); with `[jobs] shards = S`, S jobs before it
+    apply a part of its records each (locks `sync:<entity>:<n>`), and it reads the entity once
+    more as its cursor owner, which costs a comparison per record they applied;
+  - one record on demand (lock `record:<entity>:<side>:<id>`), a retry of queued errors (`retry`).
+  Below the job locks the engine's locks keep a record from being written by two jobs at once
+  and one cursor owner per entity (engine/parallel.py); per-system caps hold across all workers
+  (engine/caps.py).
 - The live poll and the nightly full batch are periodic tasks: each period fires once across
-  all workers (Procrastinate's periodic defers are unique per period); a poll still waiting is
-  not queued twice (queueing lock).
+  all workers (Procrastinate's periodic defers are unique per period); a poll or a load still
+  waiting is not queued twice (queueing locks).
 - A worker that died (`kill -9`, a lost machine) stops sending heartbeats; a periodic task on the
   workers that live takes its jobs up again after `[jobs] stalled_after` seconds. A job run
   again resumes from the cursors and links already saved, so it writes nothing twice.
@@ -21,16 +30,21 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import procrastinate
 import structlog
+from procrastinate.types import JSONValue
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from koppel.config.settings import Settings
-from koppel.engine.jobs import KINDS, LOCK, run_job
+from koppel.engine import parallel
+from koppel.engine.jobs import KINDS, POLL_LOCK, RETRY_LOCK, entity_lock, record_lock, run_job
+from koppel.engine.parallel import Shard
 from koppel.engine.runtime import open_runtime
 from koppel.engine.sync import Engine
 from koppel.errors import UsageError
@@ -38,9 +52,13 @@ from koppel.errors import UsageError
 log = structlog.get_logger("koppel.workers")
 QUEUE = "koppel"
 #: job kind -> Procrastinate task name
-TASKS = {"sync": "koppel.sync", "full": "koppel.full", "record": "koppel.record", "retry": "koppel.retry"}
+TASKS = {"sync": "koppel.sync", "full": "koppel.full", "record": "koppel.record", "retry": "koppel.retry",
+         "entity": "koppel.entity"}
 KIND_OF = {task: kind for kind, task in TASKS.items()} | {"koppel.poll": "sync", "koppel.nightly": "full",
                                                         "koppel.recover": "recover"}
+#: seconds a load waits in its worker's slot for the loads it depends on, before it gives the
+#: slot back and is queued again (a worker whose every slot waits could not run what they wait for)
+WAIT_IN_SLOT = 30.0
 
 
 class RunFailed(Exception):
@@ -111,31 +129,68 @@ def build_app(settings: Settings, engines: Engines | None = None) -> procrastina
             raise RunFailed(report.message or "failed")
         return {"run": report.run_id, "status": report.status, "writes": report.writes}
 
-    @app.task(name=TASKS["sync"], queue=QUEUE, lock=LOCK, retry=retry)
+    def live(group: int) -> dict[str, Any]:
+        """The live poll: an incremental sync of the entities read before; those never read yet
+        are loaded by jobs of their own, side by side (queued where none waits or runs for them)."""
+        engine = pool.get()
+        names = engine.entities()
+        cursors = engine.store.cursors
+        fresh = [e for e in names if cursors.get("erp", e) is None and cursors.get("crm", e) is None]
+        if fresh:
+            with engine.store.connection() as conn:
+                loading = loads_pending(conn, fresh)
+            load(app, [e for e in fresh if e not in loading], group, settings.jobs.shards)
+        rest = [e for e in names if e not in fresh]
+        if not rest:
+            return {"run": None, "status": "ok", "writes": 0, "loading": fresh}
+        return run("sync", {"entities": rest}) | ({"loading": fresh} if fresh else {})
+
+    @app.task(name=TASKS["sync"], queue=QUEUE, lock=POLL_LOCK, retry=retry)
     def sync(entities: list[str] | None = None) -> dict[str, Any]:
+        """On demand: everything since the last run, in this one job (its status is the run's)."""
         return run("sync", {"entities": entities} if entities else {})
 
-    @app.task(name=TASKS["full"], queue=QUEUE, lock=LOCK, retry=retry)
-    def full(entities: list[str] | None = None) -> dict[str, Any]:
-        return run("full", {"entities": entities} if entities else {})
+    @app.task(name=TASKS["full"], queue=QUEUE, pass_context=True)
+    def full(context: procrastinate.JobContext, entities: list[str] | None = None) -> dict[str, Any]:
+        names = pool.get().entities(entities)
+        return {"loading": names, "jobs": load(app, names, _id(context), settings.jobs.shards)}
 
-    @app.task(name=TASKS["record"], queue=QUEUE, lock=LOCK, retry=retry)
+    @app.task(name=TASKS["entity"], queue=QUEUE, retry=retry, pass_context=True)
+    def load_entity(context: procrastinate.JobContext, entity: str, group: int, after: list[str],
+               shard: list[int] | None = None) -> dict[str, Any]:
+        """One entity's load: a shard applies its part, the owner (after its shards) reads all of
+        it once more and moves its cursors; both once the loads of what it references are done."""
+        waited_for = after if shard else [*after, entity]  # the owner also waits for its own shards
+        started = time.monotonic()
+        while True:
+            with pool.get().store.connection() as conn:
+                if not loads_pending(conn, waited_for, before=group, besides=_id(context)):
+                    break
+            if time.monotonic() - started > WAIT_IN_SLOT:  # give the worker's slot back, try again soon
+                again = context.job.task_kwargs
+                _defer_load(app, entity, group, after, Shard(*shard) if shard else None, again=True)
+                return {"run": None, "status": "waiting", "for": again}
+            time.sleep(0.25)
+        return run("entity", {"entity": entity, "shard": shard})
+
+    @app.task(name=TASKS["record"], queue=QUEUE, retry=retry)
     def record(side: str, entity: str, id: str) -> dict[str, Any]:
         return run("record", {"side": side, "entity": entity, "id": id})
 
-    @app.task(name=TASKS["retry"], queue=QUEUE, lock=LOCK, retry=retry)
+    @app.task(name=TASKS["retry"], queue=QUEUE, lock=RETRY_LOCK, retry=retry)
     def retry_errors(errors: list[int]) -> dict[str, Any]:
         return run("retry", {"errors": errors})
 
     @app.periodic(cron=every(settings.sync.poll_interval), periodic_id="live")
-    @app.task(name="koppel.poll", queue=QUEUE, lock=LOCK, queueing_lock="koppel.poll")
-    def poll(timestamp: int) -> dict[str, Any]:
-        return run("sync", {})
+    @app.task(name="koppel.poll", queue=QUEUE, lock=POLL_LOCK, queueing_lock="koppel.poll", pass_context=True)
+    def poll(context: procrastinate.JobContext, timestamp: int) -> dict[str, Any]:
+        return live(_id(context))
 
     @app.periodic(cron=settings.sync.schedule, periodic_id="nightly")
-    @app.task(name="koppel.nightly", queue=QUEUE, lock=LOCK, queueing_lock="koppel.nightly", retry=retry)
-    def nightly(timestamp: int) -> dict[str, Any]:
-        return run("full", {})
+    @app.task(name="koppel.nightly", queue=QUEUE, queueing_lock="koppel.nightly", pass_context=True)
+    def nightly(context: procrastinate.JobContext, timestamp: int) -> dict[str, Any]:
+        names = pool.get().entities()
+        return {"loading": names, "jobs": load(app, names, _id(context), settings.jobs.shards)}
 
     @app.periodic(cron=every(min(settings.jobs.stalled_after / 2, 30)), periodic_id="recover")
     @app.task(name="koppel.recover", queue=QUEUE, queueing_lock="koppel.recover")
@@ -152,6 +207,58 @@ def build_app(settings: Settings, engines: Engines | None = None) -> procrastina
         return len(stalled)
 
     return app
+
+
+def _id(context: procrastinate.JobContext) -> int:
+    return int(context.job.id or 0)
+
+
+def loads_pending(conn: Connection, entities: Sequence[str], *, before: int | None = None,
+                  besides: int | None = None) -> set[str]:
+    """Of `entities`, those with a load waiting or running (of group `before` or earlier, other
+    than job `besides`)."""
+    if not entities:
+        return set()
+    query = ("SELECT DISTINCT args->>'entity' FROM procrastinate_jobs WHERE task_name = :task "
+             "AND status IN ('todo', 'doing') AND args->>'entity' = ANY(:entities)")
+    values: dict[str, Any] = {"task": TASKS["entity"], "entities": list(entities)}
+    if before is not None:
+        query += " AND (args->>'group')::bigint <= :before"
+        values["before"] = before
+    if besides is not None:
+        query += " AND id <> :besides"
+        values["besides"] = besides
+    return {str(row[0]) for row in conn.execute(text(query), values)}
+
+
+def load(app: procrastinate.App, names: Sequence[str], group: int, shards: int) -> list[int]:
+    """Queue the loads of `names` (in dependency order) as group `group`: per entity, `shards`
+    jobs that apply a part each (where more than one), then its cursor owner's. Each waits for
+    the loads of the entities it references; one already waiting for an entity is not queued
+    twice. Returns the ids of the jobs queued."""
+    deps = parallel.dependencies(list(names))
+    queued = []
+    for entity in names:
+        parts: list[Shard | None] = [Shard(i, shards) for i in range(shards)] if shards > 1 else []
+        for part in [*parts, None]:
+            job = _defer_load(app, entity, group, deps[entity], part)
+            if job is not None:
+                queued.append(job)
+    if queued:
+        log.info("loads queued", entities=list(names), shards=shards, group=group, jobs=len(queued))
+    return queued
+
+
+def _defer_load(app: procrastinate.App, entity: str, group: int, after: list[str], shard: Shard | None,
+                *, again: bool = False) -> int | None:
+    waiting = f"load:{entity}" + (f":{shard.index}" if shard else "")
+    task = app.tasks[TASKS["entity"]].configure(lock=entity_lock(entity, shard), queueing_lock=waiting,
+                                                schedule_in={"seconds": 1} if again else None)
+    try:
+        return int(task.defer(entity=entity, group=group, after=list[JSONValue](after),
+                              shard=[shard.index, shard.count] if shard else None))
+    except procrastinate.exceptions.AlreadyEnqueued:  # the same load waits already: it does the work
+        return None
 
 
 def ensure_schema(app: procrastinate.App) -> bool:
@@ -175,12 +282,13 @@ def opened(settings: Settings) -> Iterator[procrastinate.App]:
 
 def defer(settings: Settings, kind: str, payload: dict[str, Any]) -> int | None:
     """Queue a job for the workers; its id, or None where the same sync waits already."""
-    if kind not in TASKS:
+    if kind not in KINDS:
         raise UsageError(f"no job kind {kind!r}", hint=f"one of {', '.join(KINDS)}")
     coalesce = json.dumps([kind, payload], sort_keys=True) if kind in ("sync", "full") else None
+    lock = record_lock(payload["entity"], payload["side"], payload["id"]) if kind == "record" else None
     with opened(settings) as app:
         try:
-            return int(app.tasks[TASKS[kind]].configure(queueing_lock=coalesce).defer(**payload))
+            return int(app.tasks[TASKS[kind]].configure(queueing_lock=coalesce, lock=lock).defer(**payload))
         except procrastinate.exceptions.AlreadyEnqueued:
             return None
 
