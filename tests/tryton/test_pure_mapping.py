@@ -124,3 +124,18 @@ def test_a_price_the_erp_changed_is_noted_never_silent() -> None:
               {"product": 2, "unit_price": Decimal("240")})]
     assert quotes.price_note(lines, "EUR") == "Priced by the ERP: line 1 'Pump': 90.0000 EUR instead of 85 quoted"
     assert quotes.price_note(lines[1:], "EUR") is None
+
+
+def test_a_read_of_some_fields_asks_tryton_for_their_sources_only() -> None:
+    from koppel.connectors.tryton.specs import SPECS
+
+    account, contact = SPECS["account"], SPECS["contact"]
+    for spec in (account, contact):  # every field a party converts to is named: none reads all by accident
+        assert set(spec.readable) <= set(spec.sources) | set(spec.facts)
+        assert {p for paths in spec.sources.values() for p in paths} <= set(spec.fields)
+    assert account.fields_for({"name"}) == ["name"]
+    assert account.fields_for({"postcode", "open_amount"}) == [
+        "addresses.street", "addresses.postal_code", "addresses.city", "addresses.country"]
+    assert contact.fields_for({"account"}) == ["relations.type", "relations.to"]
+    assert account.fields_for({"name", "no such field"}) == account.fields, "unknown: read everything"
+    assert SPECS["order"].fields_for({"reference"}) == SPECS["order"].fields

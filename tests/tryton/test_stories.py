@@ -81,6 +81,51 @@ def test_a_customer_round_trips_with_its_contact_and_product(erp: TrytonConnecto
     assert erp.read("account", [contact]) == [], "a contact person is not an account"
 
 
+def test_a_read_of_some_fields_holds_them_as_the_full_read_does(erp: TrytonConnector) -> None:
+    """What verification reads back: only the fields written, and the same values as a full read
+    of them; the company-dependent fields and the finance facts are not asked of Tryton."""
+    account, contact, _ = _customer(erp)
+    calls: list[tuple[str, str, tuple[Any, ...]]] = []
+    send = erp.client.model
+
+    def counted(model: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append((model, method, args))
+        return send(model, method, *args, **kwargs)
+
+    written = {"name", "email", "billing_address", "postcode"}
+    erp.client.model = counted  # type: ignore[method-assign]
+    try:
+        [some] = erp.read_fields("account", [account], written)
+    finally:
+        del erp.client.model
+    [full] = erp.read("account", [account])
+    assert {f: getattr(some.record, f) for f in written} == {f: getattr(full.record, f) for f in written}
+    assert full.record.payment_term == "Net 14 days" and some.record.payment_term is None
+    assert [m for m, _, _ in calls] == ["party.party"], "no finance facts read"
+    assert "customer_payment_term" not in calls[0][2][-1]
+    person_fields = {"first_name", "last_name", "email", "account", "invoice_recipient"}
+    [person] = erp.read_fields("contact", [contact], person_fields)
+    [whole] = erp.read("contact", [contact])
+    assert {f: getattr(person.record, f) for f in person_fields} == {f: getattr(whole.record, f) for f in person_fields}
+    assert erp.read_fields("account", [contact], written) == [], "a contact person is not an account"
+    [facts] = erp.read_fields("account", [account], {"name", "open_amount"})
+    assert facts.record.open_amount == full.record.open_amount
+
+
+def test_a_new_customer_without_terms_gets_trytons_defaults(erp: TrytonConnector) -> None:
+    """A create leaves a company-dependent field with no value out, so Tryton applies its own
+    default; an update to no value clears it."""
+    [made] = erp.write("account", [WriteOp("a", {"name": f"No terms {_n()}", "payment_term": None,
+                                                 "currency": None, "credit_limit": None})])
+    [row] = erp.client.model("party.party", "read", [int(made.id or 0)],
+                             ["customer_payment_term", "credit_limit_amount"])
+    default = erp.lookups.default_payment_term
+    assert row["customer_payment_term"] == default and row["credit_limit_amount"] is None
+
+    [changed] = erp.write("account", [WriteOp("a", {"payment_term": "Net 14 days"}, id=made.id)])
+    assert changed.ok and erp.read("account", [made.id or ""])[0].record.payment_term == "Net 14 days"
+
+
 def test_a_record_tryton_rejects_carries_trytons_own_message(erp: TrytonConnector) -> None:
     good = {"name": f"Good {_n()}"}
     outcomes = erp.write("account", [WriteOp("bad", {"name": "Bad", "vat_id": "DE000"}),

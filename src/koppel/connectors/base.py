@@ -13,7 +13,7 @@ import no connector; `read_related` below is the one way to ask for related reco
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -128,6 +128,17 @@ class References(Protocol):
     def find_references(self, entity: str, refs: Sequence[str]) -> list[str | None] | None:
         """For each ref, the id of the record created with it, or None; None for an entity
         whose records do not keep one."""
+
+
+@runtime_checkable
+class FieldReader(Protocol):
+    """Optional: a connector whose system reads some fields at a cost (Tryton's company-dependent
+    fields, facts computed from other records), and that reads only the fields a caller needs:
+    verifying a write reads back what was written, not the whole record."""
+
+    def read_fields(self, entity: str, ids: Sequence[str], fields: Collection[str]) -> list[RemoteRecord]:
+        """As `read`, where only the canonical `fields` must hold what the system holds; the
+        others may be left empty."""
 
 
 @runtime_checkable
@@ -259,7 +270,16 @@ class OwnerSource(Protocol):
         """Account id -> its owner's name (None: nobody), for every account."""
 
 
-# --- related reads: the system's filter where it has one, else one scan ---------------------
+# --- partial and related reads: the system's own way where it has one ----------------------
+
+
+def read_fields(connector: Connector, entity: str, ids: Sequence[str], fields: Collection[str]
+                ) -> list[RemoteRecord]:
+    """The records `ids`, holding at least the canonical `fields` (all of them where the
+    connector is no `FieldReader`)."""
+    if isinstance(connector, FieldReader):
+        return connector.read_fields(entity, ids, fields)
+    return connector.read(entity, ids)
 
 
 def read_related(connector: Connector, entity: str, field: str, ids: Sequence[str]) -> list[RemoteRecord]:

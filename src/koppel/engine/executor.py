@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import structlog
 
 from koppel.config.policy import Policy, Side
-from koppel.connectors.base import Connector, JsonValues, WriteOp, WriteOutcome
+from koppel.connectors.base import Connector, JsonValues, WriteOp, WriteOutcome, read_fields
 from koppel.engine import matcher
 from koppel.engine.plan import Create, Merge, Plan, Update
 from koppel.engine.planner import Scope
@@ -261,14 +261,15 @@ class Executor:
         version of it (the ERP reprices a quote's lines)."""
         if not written:
             return {}
-        stored = dict(answered or {})
-        unread = [i for i, _ in written if i not in stored]
-        if unread:
-            stored.update((r.id, r.record.model_dump(mode="json"))
-                          for r in self.call(target, self.connectors[target].read, entity, unread))
         rules = self.policy.rules(entity).fields
         readable = self.connectors[target].discover()[entity].readable
         checked = [f for f in readable if f in rules and not rules[f].once]
+        stored = dict(answered or {})
+        unread = [i for i, _ in written if i not in stored]
+        if unread:  # only the fields to compare: the rest of a record may cost the system more to read
+            wanted = {f for _, values in written for f in values}.intersection(checked)
+            stored.update((r.id, r.record.model_dump(mode="json")) for r in self.call(
+                target, read_fields, self.connectors[target], entity, unread, wanted))
         found = {i: differences(values, stored.get(i), checked) for i, values in written}
         return {i: d for i, d in found.items() if d}
 

@@ -216,7 +216,7 @@ def _mechanism_commands(values: Mapping[str, Any], current: Row, invoice: bool |
 
 def party_vals(entity: str, values: Mapping[str, Any], current: Row, lk: Lookups) -> Vals:
     """Create (current == {}) or write values of an account or contact party."""
-    vals = _account_scalars(values, lk) if entity == "account" else _contact_scalars(values, current)
+    vals = _account_scalars(values, lk, create=not current) if entity == "account" else _contact_scalars(values, current)
     invoice = values.get("invoice_recipient") if "invoice_recipient" in values else None
     mechanisms = _mechanism_commands(values, current, invoice)
     address = _address_vals(values, "billing_address" if entity == "account" else "address", lk)
@@ -240,17 +240,19 @@ def party_vals(entity: str, values: Mapping[str, Any], current: Row, lk: Lookups
     return vals
 
 
-def _account_scalars(values: Mapping[str, Any], lk: Lookups) -> Vals:
+def _account_scalars(values: Mapping[str, Any], lk: Lookups, *, create: bool = False) -> Vals:
+    """The party's own fields. A create leaves out the company-dependent ones that have no value:
+    Tryton keeps each in a record of its own (and applies its defaults where none is given)."""
     vals: Vals = {}
     if "name" in values:
         vals["name"] = values["name"]
     if values.get("number"):
         vals["code"] = values["number"]
-    if "payment_term" in values:
+    if "payment_term" in values and not (create and values["payment_term"] is None):
         vals["customer_payment_term"] = lk.payment_terms.id_of(values["payment_term"], "payment term")
-    if "currency" in values:
+    if "currency" in values and not (create and values["currency"] is None):
         vals["customer_currency"] = lk.currencies.id_of(values["currency"], "currency")
-    if "credit_limit" in values:
+    if "credit_limit" in values and not (create and values["credit_limit"] is None):
         vals["credit_limit_amount"] = amount_of(values["credit_limit"], lk.currency, "credit limit")
     return vals
 

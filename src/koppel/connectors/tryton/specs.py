@@ -6,7 +6,7 @@ Everything here is data; the connector walks it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
@@ -45,6 +45,19 @@ class Spec:
     related: tuple[Related, ...] = ()
     #: canonical reference field -> the domain that finds records by it (`read_related`)
     related_by: Mapping[str, RelatedDomain] = field(default_factory=dict)
+    #: canonical field -> the Tryton fields its value is made of, where a read of some fields
+    #: only (`read_fields`) may leave the others out; canonical fields not named need all
+    sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: canonical fields computed from other records (the finance facts), read only when asked
+    facts: frozenset[str] = frozenset()
+
+    def fields_for(self, wanted: Collection[str]) -> list[str]:
+        """The Tryton fields to read for the canonical fields `wanted`: all unless each one
+        is a known source."""
+        if any(f not in self.sources and f not in self.facts for f in wanted):
+            return self.fields
+        needed = {path for f in wanted for path in self.sources.get(f, ())}
+        return [path for path in self.fields if path in needed]
 
 
 def _accounts(lk: Lookups) -> list[Any]:
@@ -119,16 +132,29 @@ INVOICE_READS = frozenset({"number", "account", "order", "state", "invoice_date"
                            "currency", "untaxed", "tax", "total", "amount_to_pay", "lines",
                            "dunning_level"})
 
+_MECHANISMS = ("contact_mechanisms.type", "contact_mechanisms.value", "contact_mechanisms.invoice")
+_ADDRESS = ("addresses.street", "addresses.postal_code", "addresses.city", "addresses.country")
+#: what account_values and contact_values make each canonical field of (mapping.py)
+ACCOUNT_SOURCES = {
+    "name": ("name",), "number": ("code",), "status": (), "vat_id": ("identifiers.type", "identifiers.code"),
+    "email": _MECHANISMS, "phone": _MECHANISMS, "website": _MECHANISMS,
+    "billing_address": _ADDRESS, "postcode": _ADDRESS, "currency": ("customer_currency",),
+    "payment_term": ("customer_payment_term",), "credit_limit": ("credit_limit_amount",)}
+CONTACT_SOURCES = {
+    "first_name": ("name",), "last_name": ("name",), "email": _MECHANISMS, "phone": _MECHANISMS,
+    "invoice_recipient": _MECHANISMS, "account": ("relations.type", "relations.to"), "address": _ADDRESS}
+
 SPECS: dict[str, Spec] = {
     "account": Spec(
         "party.party", m.PARTY_FIELDS, m.account_values,
         readable=ACCOUNT_WRITES | FINANCE_READS | {"status"}, writable=ACCOUNT_WRITES, can_delete=True,
         domain=_accounts, keys={"number": "code", "vat_id": "identifiers.code", "name": "name",
-                                "postcode": "addresses.postal_code"}, related=PARTY_CHILDREN + FINANCE_ROWS),
+                                "postcode": "addresses.postal_code"}, related=PARTY_CHILDREN + FINANCE_ROWS,
+        sources=ACCOUNT_SOURCES, facts=FINANCE_READS),
     "contact": Spec(
         "party.party", m.PARTY_FIELDS, m.contact_values, readable=CONTACT_WRITES, writable=CONTACT_WRITES,
         can_delete=True, domain=_contacts, keys={"email": "contact_mechanisms.value"}, related=PARTY_CHILDREN,
-        related_by={"account": _employees}),
+        related_by={"account": _employees}, sources=CONTACT_SOURCES),
     "product": Spec(
         "product.product", m.PRODUCT_FIELDS, m.product_values, readable=PRODUCT_WRITES,
         writable=PRODUCT_WRITES, can_delete=True, keys={"code": "code", "name": "name"},
