@@ -97,7 +97,7 @@ class Fleet:
             fleet.run_worker(self.settings, concurrency=3, engines=fleet.Engines(self.settings, self.engine),
                              wait=False)
             with psycopg.connect(fleet.conninfo(self.settings.store.url)) as conn:
-                row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'koppel.entity' "
+                row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'koppel.load' "
                                    "AND status IN ('todo', 'doing')").fetchone()
             if not row or not row[0]:
                 return
@@ -139,7 +139,7 @@ def test_a_full_sync_is_one_load_per_entity_each_after_the_loads_of_what_it_refe
         assert [r["status"] for r in account + contact] == ["ok", "ok"]  # one run each, as its cursor owner
         assert contact[0]["started_at"] >= account[0]["finished_at"]
         assert store.cursors.get("erp", "account") is not None and store.cursors.get("crm", "contact") is not None
-        jobs = [j for j in queue.jobs(limit=100) if j["kind"] == "entity"]
+        jobs = [j for j in queue.jobs(limit=100) if j["kind"] == "load"]
         assert {j["payload"]["entity"] for j in jobs} == set(systems.engine().entities())
         assert {j["status"] for j in jobs} == {"done"}
     finally:

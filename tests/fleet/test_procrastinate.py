@@ -83,7 +83,7 @@ class Systems:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with psycopg.connect(fleet.conninfo(self.settings.store.url)) as conn:
-                row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'koppel.entity' "
+                row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'koppel.load' "
                                    "AND status IN ('todo', 'doing')").fetchone()
             if not row or not row[0]:
                 return

@@ -60,7 +60,7 @@ def running_a_sync(log: Path) -> bool:
     (its log says so)?"""
     last = ""
     for line in log.read_text().splitlines():
-        if "koppel.poll[" in line or "koppel.sync[" in line or "koppel.entity[" in line:
+        if "koppel.poll[" in line or "koppel.sync[" in line or "koppel.load[" in line:
             last = line
     return '"Starting job' in last
 

@@ -49,7 +49,7 @@ WORDS = frozenset({
     N_("in progress"), N_("created"), N_("matched"), N_("updated"), N_("reverted"), N_("deleted"),
     N_("conflicts"), N_("violations"), N_("errors"), N_("read"), N_("invoiced"), N_("none"),
     N_("waiting"), N_("quote"), N_("order"), N_("sale"), N_("return"), N_("up"), N_("down"),
-    N_("full"), N_("incremental"), N_("record"), N_("sync"), N_("reconcile"), N_("retry"),
+    N_("full"), N_("incremental"), N_("record"), N_("sync"), N_("reconcile"), N_("retry"), N_("load"),
     N_("viewer"), N_("operator"), N_("admin"), N_("account"), N_("contact"), N_("product"),
     N_("awaiting payment"),
 })

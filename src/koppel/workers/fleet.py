@@ -52,10 +52,10 @@ from koppel.errors import UsageError
 log = structlog.get_logger("koppel.workers")
 QUEUE = "koppel"
 #: job kind -> Procrastinate task name
-TASKS = {"sync": "koppel.sync", "full": "koppel.full", "record": "koppel.record", "retry": "koppel.retry",
-         "entity": "koppel.entity"}
+TASKS = {"sync": "koppel.sync", "full": "koppel.full", "record": "koppel.record", "retry": "koppel.retry"}
+LOAD = "koppel.load"  # one entity's load (or a shard of it), queued by a full sync, the nightly batch or the poll
 KIND_OF = {task: kind for kind, task in TASKS.items()} | {"koppel.poll": "sync", "koppel.nightly": "full",
-                                                        "koppel.recover": "recover"}
+                                                        "koppel.recover": "recover", LOAD: "load"}
 #: seconds a load waits in its worker's slot for the loads it depends on, before it gives the
 #: slot back and is queued again (a worker whose every slot waits could not run what they wait for)
 WAIT_IN_SLOT = 30.0
@@ -155,7 +155,7 @@ def build_app(settings: Settings, engines: Engines | None = None) -> procrastina
         names = pool.get().entities(entities)
         return {"loading": names, "jobs": load(app, names, _id(context), settings.jobs.shards)}
 
-    @app.task(name=TASKS["entity"], queue=QUEUE, retry=retry, pass_context=True)
+    @app.task(name=LOAD, queue=QUEUE, retry=retry, pass_context=True)
     def load_entity(context: procrastinate.JobContext, entity: str, group: int, after: list[str],
                shard: list[int] | None = None) -> dict[str, Any]:
         """One entity's load: a shard applies its part, the owner (after its shards) reads all of
@@ -221,7 +221,7 @@ def loads_pending(conn: Connection, entities: Sequence[str], *, before: int | No
         return set()
     query = ("SELECT DISTINCT args->>'entity' FROM procrastinate_jobs WHERE task_name = :task "
              "AND status IN ('todo', 'doing') AND args->>'entity' = ANY(:entities)")
-    values: dict[str, Any] = {"task": TASKS["entity"], "entities": list(entities)}
+    values: dict[str, Any] = {"task": LOAD, "entities": list(entities)}
     if before is not None:
         query += " AND (args->>'group')::bigint <= :before"
         values["before"] = before
@@ -252,7 +252,7 @@ def load(app: procrastinate.App, names: Sequence[str], group: int, shards: int) 
 def _defer_load(app: procrastinate.App, entity: str, group: int, after: list[str], shard: Shard | None,
                 *, again: bool = False) -> int | None:
     waiting = f"load:{entity}" + (f":{shard.index}" if shard else "")
-    task = app.tasks[TASKS["entity"]].configure(lock=entity_lock(entity, shard), queueing_lock=waiting,
+    task = app.tasks[LOAD].configure(lock=entity_lock(entity, shard), queueing_lock=waiting,
                                                 schedule_in={"seconds": 1} if again else None)
     try:
         return int(task.defer(entity=entity, group=group, after=list[JSONValue](after),
