@@ -94,6 +94,8 @@ def config_text(erp: dict[str, Any], crm: dict[str, Any], workdir: Path, *, poll
         (workdir / "crm-setup.json").write_text(json.dumps(crm["setup"]))
         erp_setup, crm_setup = (f'setup = "{workdir / "erp-setup.json"}"\n',
                                 f'setup = "{workdir / "crm-setup.json"}"\n')
+    # Tryton on SQLite writes one transaction at a time: one writer across all of koppel's workers
+    erp_cap = "max_parallel = 1\n" if erp.get("backend", "sqlite") == "sqlite" else ""
     config = f"""# written by koppel for the peers started in {workdir}
 [store]
 url = "sqlite:///{workdir / 'koppel.db'}"
@@ -104,7 +106,7 @@ batch_size = {batch_size}
 
 [systems.erp]
 connector = "tryton"
-[systems.erp.settings]
+{erp_cap}[systems.erp.settings]
 url = "{erp['url']}"
 database = "{erp['database']}"
 user = "{erp['user']}"

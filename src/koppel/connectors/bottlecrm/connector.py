@@ -121,6 +121,11 @@ class BottleCrmConnector:
         spec = SPECS[entity]
         return self.client.parallel(lambda i: self._delete_one(spec, i), list(ids))
 
+    def write_limits(self) -> Mapping[str, int]:
+        """Documents numbered from a per-day sequence (quotes, invoices) are created one at a time
+        across all of koppel's workers, as this connector creates them one at a time itself."""
+        return {name: 1 for name, spec in SPECS.items() if spec.serial_create}
+
     # --- provisioning: the custom fields that hold ERP data -------------------------------
 
     def requirements(self) -> list[Requirement]:
