@@ -116,17 +116,21 @@ def _wanted(scope: Scope, values: Mapping[str, Any]) -> bool:
 
 def creation_values(scope: Scope, change: Change) -> dict[str, Any]:
     """Every non-local field the target can store, with policy defaults filled in."""
-    given = change.values
-    return {name: default if given.get(name) is None and default is not None else given.get(name)
-            for name, default in scope.creatable(change.source_id)}
+    fields = scope.creatable(change.source_id)
+    names = [name for name, _ in fields]
+    values = dict(zip(names, map(change.values.get, names), strict=True))
+    for name, default in fields:
+        if default is not None and values[name] is None:
+            values[name] = default
+    return values
 
 
 def natural_keys(scope: Scope, values: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Natural-key candidates with every part present, in the policy's order."""
     keys = []
     for key in scope.rules.match:
-        parts = {name: values.get(name) for name in key}
-        if all(v is not None and v != "" for v in parts.values()):
+        parts = dict(zip(key, map(values.get, key), strict=True))
+        if None not in parts.values() and "" not in parts.values():
             keys.append(parts)
     return keys
 

@@ -29,7 +29,9 @@ def differences(written: Mapping[str, Any], stored: Mapping[str, Any] | None,
     names = [f for f in fields if f in written]
     if stored is None:
         return [Difference(f, written[f], None) for f in names]
-    return [Difference(f, written[f], stored.get(f)) for f in names if not same(written[f], stored.get(f))]
+    get = stored.get
+    return [Difference(f, written[f], get(f)) for f in names
+            if written[f] != get(f) and not same(written[f], get(f))]  # equal: the usual case, no call
 
 
 def same(wrote: Any, stored: Any) -> bool:
