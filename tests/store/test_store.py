@@ -110,3 +110,21 @@ def test_erasure_scrubs_the_audit_and_leaves_it_append_only(store: Store) -> Non
     assert "erika" not in repr(entries) and entries[0]["action"] == "erase"
     with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
         conn.execute(text("UPDATE audit SET actor = 'mallory'"))
+
+
+def test_links_are_searched_in_sql_by_name_number_and_ids_ignoring_case(store: Store) -> None:
+    store.links.add("account", [
+        ("e1", "c1", {"name": "Acme GmbH", "number": "C-100"}), ("e2", "c2", {"name": "Müller Öl AG"}),
+        ("e3", "c3", {"name": "50% off_sale", "number": None}), ("e4", "c4", {"name": "ACME Beta"})])
+    store.links.add("contact", [("e5", "c5", {"name": "Acme contact"})])
+
+    def found(text: str, limit: int = 10) -> list[str]:
+        return [link.erp_id for link in store.links.search("account", text, limit=limit)]
+
+    assert found("acme") == ["e1", "e4"] and found("acme", 1) == ["e1"]  # oldest link first, limited
+    assert found("c-1") == ["e1"] and found("ÖL") == ["e2"] and found("müller öl") == ["e2"]
+    assert found("%") == ["e3"] and found("_s") == ["e3"] and found("o_f") == [] and found("0%o") == []  # wildcards are text
+    assert found("erp:e2") == ["e2"] and found("crm:c3") == ["e3"] and found("e4") == ["e4"]
+    assert found("") == ["e1", "e2", "e3", "e4"] and found("", 2) == ["e1", "e2"]
+    assert found("none") == [] and found("nobody") == []
+    assert store.links.search("account", "acme", limit=1)[0].snapshot == {"name": "Acme GmbH", "number": "C-100"}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from koppel.connectors.base import ChangeBatch, read_related
+from koppel.connectors.base import ChangeBatch, read_related, search_records
 from koppel.connectors.memory import MemoryConnector
 from koppel.processes.account_view import AccountView
 from koppel.testing.builders import Pair, customer, twin
@@ -109,3 +109,89 @@ def test_order_entrys_customer_list_reads_the_crm_alone(
     listed = AccountView(pair.engine).accounts(None, include_uncoupled=True, uncoupled_from=("crm",))
     assert sorted(a.key for a in listed if not a.coupled) == [f"crm:{prospect}"]
     assert sum(a.coupled for a in listed) == 3
+
+
+# --- the account search: the store's SQL and each system's own search, no full read ----------
+
+
+@pytest.fixture
+def mixed(pair: Pair) -> dict[str, str]:
+    """Three coupled customers; two ERP customers and a CRM prospect never coupled; 40 more
+    uncoupled accounts in each system that match no search below."""
+    coupled = [customer(pair, n) for n in (1, 2, 3)]
+    pair.engine.sync(["account"])
+    found = {"coupled": coupled[1], "erp": customer(pair, 7, name="Zebrawerk Süd KG"),
+             "erp_number": customer(pair, 8, name="Other AG", number="ZW-88"),
+             "crm": pair.crm.put("account", {"name": "ZEBRA Prospect Ltd", "status": "prospect"})}
+    for n in range(40):
+        pair.erp.put("account", {"name": f"Filler {n} AG"})
+        pair.crm.put("account", {"name": f"Filler {n} Ltd", "status": "prospect"})
+    return found
+
+
+def test_the_search_finds_coupled_and_uncoupled_accounts_ignoring_case_without_a_full_read(
+        pair: Pair, mixed: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    no_scans(monkeypatch, pair.erp, pair.crm)
+    view = AccountView(pair.engine)
+    assert [a.key for a in view.accounts("ACME 2")] == [f"erp:{mixed['coupled']}"]
+    assert [a.name for a in view.accounts("c3")] == ["Acme 3 GmbH"]  # by the number, from the links
+    assert view.accounts("zebra") == []  # the uncoupled ones only when asked for
+    hits = view.accounts("zebra", include_uncoupled=True)
+    assert [(a.key, a.name, a.coupled) for a in hits] == [
+        (f"erp:{mixed['erp']}", "Zebrawerk Süd KG", False), (f"crm:{mixed['crm']}", "ZEBRA Prospect Ltd", False)]
+    assert (hits[1].erp_id, hits[1].crm_id) == (None, mixed["crm"])
+    assert [a.key for a in view.accounts("süd", include_uncoupled=True)] == [f"erp:{mixed['erp']}"]
+    assert [a.key for a in view.accounts("zw-8", include_uncoupled=True)] == [f"erp:{mixed['erp_number']}"]
+    assert [a.key for a in view.accounts(f"crm:{mixed['crm']}", include_uncoupled=True)] == [f"crm:{mixed['crm']}"]
+    both = view.accounts("acme", include_uncoupled=True)  # coupled first, then each system's others
+    assert [a.coupled for a in both] == [True, True, True]  # a coupled record is listed once
+    assert pair.erp.calls["search"] + pair.crm.calls["search"] <= 12
+
+
+def test_the_search_stops_at_the_limit_and_reads_about_as_many_records(
+        pair: Pair, mixed: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    no_scans(monkeypatch, pair.erp, pair.crm)
+    view = AccountView(pair.engine)
+    assert len(view.accounts(None, limit=2)) == 2
+    read: list[int] = []
+    search = pair.erp.search
+
+    def counted(entity: str, text: str, **kw: Any) -> Iterator[list[Any]]:
+        for page in search(entity, text, **kw):
+            read.append(len(page))
+            yield page
+
+    monkeypatch.setattr(pair.erp, "search", counted)
+    listed = view.accounts("", include_uncoupled=True, limit=10)
+    assert [a.coupled for a in listed] == [True] * 3 + [False] * 7
+    assert all(a.key.startswith("erp:") for a in listed[3:])  # the ERP's filled it: the CRM is not read
+    assert pair.crm.calls.get("search", 0) == 0
+    assert read == [7, 7]  # the first page began with the three coupled ones: one more page, not all 45
+    assert len(view.accounts("filler", include_uncoupled=True, limit=50)) == 50  # 40 of the ERP, 10 of the CRM
+    assert view.accounts("filler", include_uncoupled=True, uncoupled_from=("crm",), limit=5)[0].key.startswith("crm:")
+
+
+def test_a_system_without_a_search_is_scanned_once_and_finds_the_same(pair: Pair, mixed: dict[str, str]) -> None:
+    class Plain:
+        """Only the contract: no `search`."""
+
+        def __init__(self, inner: MemoryConnector) -> None:
+            self.inner, self.scans = inner, 0
+
+        def read_changes(self, entity: str, cursor: str | None, **kw: Any) -> Iterator[ChangeBatch]:
+            self.scans += 1
+            return self.inner.read_changes(entity, cursor, **kw)
+
+    plain = Plain(pair.crm)
+    native = [r.id for page in search_records(pair.crm, "account", "zebra", page_size=5) for r in page]
+    scanned = [r.id for page in search_records(plain, "account", "zebra", page_size=5)  # type: ignore[arg-type]
+               for r in page]
+    assert native == scanned == [mixed["crm"]] and plain.scans == 1
+
+
+def test_the_search_shows_what_the_full_reads_showed(pair: Pair, mixed: dict[str, str]) -> None:
+    new, old = AccountView(pair.engine), ScanningAccountView(pair.engine)
+    for text in ("acme", "ZEBRA", "zw-88", "", "nothing like it"):
+        for limit in (1, 4, 100):
+            assert new.accounts(text, include_uncoupled=True, limit=limit) == old.accounts(
+                text, include_uncoupled=True, limit=limit), (text, limit)

@@ -6,9 +6,10 @@ Values crossing this boundary are canonical records on the way in and canonical 
 (`Entity.model_dump(mode="json")`, possibly partial) on the way out.
 
 Beyond the contract a connector may have optional abilities, each a Protocol below with its
-own fact types (provisioning, references, related reads, stock, invoice facts, owners, the
-company currency). Callers find an ability one way: `isinstance(connector, Ability)`, and
-import no connector; `read_related` below is the one way to ask for related records.
+own fact types (provisioning, references, related reads, text search, stock, invoice facts,
+owners, the company currency). Callers find an ability one way: `isinstance(connector, Ability)`,
+and import no connector; `read_related` below is the one way to ask for related records, and
+`search_records` the one way to find records by a piece of their name or number.
 """
 
 from __future__ import annotations
@@ -150,6 +151,21 @@ class RelatedReader(Protocol):
     def read_related(self, entity: str, field: str, ids: Sequence[str]) -> list[RemoteRecord]:
         """The records of `entity` whose reference `field` (a canonical field, e.g. "account")
         holds one of `ids`, in no particular order; none for no ids."""
+
+
+@runtime_checkable
+class TextSearch(Protocol):
+    """Optional: a connector that finds records by a piece of their name or number with its
+    system's own filter (a Tryton domain with `ilike`, a REST list's name parameter), page by
+    page, so that a person looking for one customer does not make koppel read every customer."""
+
+    def search(self, entity: str, text: str, *, page_size: int, fields: Collection[str] | None = None
+               ) -> Iterator[list[RemoteRecord]]:
+        """The records of `entity` whose name or number contains `text`, ignoring case (every
+        record for an empty text), in pages of about `page_size` in an order the system keeps;
+        each page is read when the caller asks for it, so a caller that has enough stops the
+        reading. With `fields`, only those canonical fields must hold what the system holds
+        (as `read_fields`)."""
 
 
 @runtime_checkable
@@ -303,3 +319,32 @@ def scan_related(connector: Connector, entity: str, field: str, ids: Sequence[st
 def _refers(record: RemoteRecord, field: str, wanted: set[str]) -> bool:
     value = getattr(record.record, field, None)
     return value is not None and str(value) in wanted
+
+
+def search_records(connector: Connector, entity: str, text: str, *, page_size: int,
+                   fields: Collection[str] | None = None) -> Iterator[list[RemoteRecord]]:
+    """The records of `entity` whose name or number contains `text` (ignoring case), page by
+    page: natively where the connector is a `TextSearch`, else from one full read of the
+    entity (`scan_search`), which stops where the caller stops."""
+    if isinstance(connector, TextSearch):
+        return connector.search(entity, text, page_size=page_size, fields=fields)
+    return scan_search(connector, entity, text, page_size=page_size)
+
+
+def scan_search(connector: Connector, entity: str, text: str, *, page_size: int = 500
+                ) -> Iterator[list[RemoteRecord]]:
+    """The fallback of `search_records`: the entity read in full, batch by batch, the records
+    that match kept. Connectors call it too for an entity their system cannot search."""
+    for batch in connector.read_changes(entity, None, batch_size=page_size):
+        found = [record for record in batch.records if matches_text(record.record, text)]
+        if found:
+            yield found
+
+
+def matches_text(record: Entity, text: str) -> bool:
+    """Whether the record's name or number contains `text`, ignoring case (any record for no text)."""
+    wanted = text.casefold()
+    if not wanted:
+        return True
+    values = (getattr(record, "name", None), getattr(record, "number", None))
+    return any(wanted in str(value).casefold() for value in values if value is not None)

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from koppel import clock
 from koppel.config.policy import FieldRule, Side, other
-from koppel.connectors.base import read_related
+from koppel.connectors.base import RemoteRecord, read_related, search_records
 from koppel.engine.sync import SIDES, Engine
 from koppel.errors import UsageError
 from koppel.model import ENTITIES, Entity
@@ -94,26 +94,41 @@ class AccountView:
 
     def accounts(self, search: str | None = None, *, include_uncoupled: bool = False,
                  uncoupled_from: Sequence[Side] = SIDES, limit: int = 100) -> list[AccountSummary]:
-        """Coupled accounts from the links; with `include_uncoupled`, the others of the systems
-        in `uncoupled_from` too (each read in full: only those a caller needs)."""
-        found = [_summary_of_link(link) for link in self.store.links.all("account")]
-        if include_uncoupled:
-            found += self._uncoupled(uncoupled_from)
-        wanted = (search or "").casefold()
-        hits = (s for s in found if not wanted or wanted in f"{s.name} {s.number} {s.key}".casefold())
-        return [s for _, s in zip(range(limit), hits, strict=False)]
+        """Coupled accounts whose last-synced name or number, or id, contains `search` (ignoring
+        case), oldest link first; with `include_uncoupled`, then those of the systems in
+        `uncoupled_from` that are not coupled, found by each system's own search, up to `limit`
+        in all. The store is searched in SQL and each system reads about as many accounts as
+        are still wanted (plus the coupled ones among them), never all of them."""
+        text = (search or "").strip()
+        found = [_summary_of_link(link) for link in self.store.links.search("account", text, limit=limit)]
+        for side in uncoupled_from if include_uncoupled else ():
+            if len(found) >= limit:
+                break
+            found += self._uncoupled(side, text, limit - len(found))
+        return found
 
-    def _uncoupled(self, sides: Sequence[Side]) -> list[AccountSummary]:
+    def _uncoupled(self, side: Side, text: str, wanted: int) -> list[AccountSummary]:
+        """Up to `wanted` accounts of `side` that match `text` and are not coupled, page by
+        page of the system's search; a key (`erp:ID`) is read by its id."""
+        connector = self.engine.connectors[side]
+        if "account" not in connector.discover():
+            return []
         out: list[AccountSummary] = []
-        for side in sides:
-            records = dict(self._scan(side, "account"))
-            known = self.store.links.by_ids("account", side, records)
-            for record_id, values in records.items():
-                if record_id not in known:
-                    ids = {side: record_id, other(side): None}
-                    out.append(AccountSummary(f"{side}:{record_id}", values.get("name"), values.get("number"),
-                                              ids["erp"], ids["crm"], False))
-        return out
+        for page in self._pages(side, text, wanted):
+            coupled = self.store.links.link_ids("account", side, [r.id for r in page])
+            out += [_summary_of_record(side, r.id, r.record) for r in page if r.id not in coupled]
+            if len(out) >= wanted:
+                break
+        return out[:wanted]
+
+    def _pages(self, side: Side, text: str, wanted: int) -> Iterator[list[RemoteRecord]]:
+        key_side, _, record_id = text.partition(":")
+        if key_side in SIDES and record_id:
+            if key_side == side:
+                yield self.engine.connectors[side].read("account", [record_id])
+            return
+        yield from search_records(self.engine.connectors[side], "account", text, page_size=wanted,
+                                  fields=("name", "number"))
 
     # --- the 360° -----------------------------------------------------------------------
 
@@ -210,14 +225,6 @@ class AccountView:
             return []
         return [(r.id, _dump(r.record)) for r in read_related(connector, entity, "account", [account_id])]
 
-    def _scan(self, side: Side, entity: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        connector = self.engine.connectors[side]
-        if entity not in connector.discover():
-            return
-        for batch in connector.read_changes(entity, None):
-            for record in batch.records:
-                yield record.id, _dump(record.record)
-
     def _info(self, side: Side, entity: str) -> frozenset[str]:
         infos = self.engine.connectors[side].discover()
         return infos[entity].readable if entity in infos else frozenset()
@@ -234,6 +241,12 @@ _CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "title", "invoic
 def _summary_of_link(link: LinkRow) -> AccountSummary:
     return AccountSummary(f"erp:{link.erp_id}", link.snapshot.get("name"), link.snapshot.get("number"),
                           link.erp_id, link.crm_id, True)
+
+
+def _summary_of_record(side: Side, record_id: str, record: Entity) -> AccountSummary:
+    ids: dict[Side, str | None] = {side: record_id, other(side): None}
+    return AccountSummary(f"{side}:{record_id}", getattr(record, "name", None), getattr(record, "number", None),
+                          ids["erp"], ids["crm"], False)
 
 
 def _source(rule: FieldRule, present: list[Side], moved: list[Side]) -> Side | None:

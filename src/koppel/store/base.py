@@ -101,6 +101,17 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     conn.exec_driver_sql(sql, params)
 
 
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (escape character `\\`) that matches values containing `text`."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def fold(value: Any) -> str | None:
+    """SQLite's `koppel_fold(x)`: the text casefolded (SQLite's own lower() knows ASCII only)."""
+    return None if value is None else str(value).casefold()
+
+
 def bind(name: str) -> BindParameter[Any]:
     return bindparam(name)
 

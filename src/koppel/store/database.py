@@ -17,7 +17,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 
-from koppel.store.base import Unit, json_text
+from koppel.store.base import Unit, fold, json_text
 from koppel.store.erasure import Erasure
 from koppel.store.findings import Findings
 from koppel.store.jobs import Jobs
@@ -33,12 +33,13 @@ from koppel.store.workspace import Tokens, Users
 _MIGRATING = threading.Lock()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+    dbapi_connection.create_function("koppel_fold", 1, fold, deterministic=True)
 
 
 class Store:
@@ -81,7 +82,7 @@ class Store:
         """Connect and migrate to the newest schema."""
         engine = create_engine(url, future=True, json_serializer=json_text)
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", _sqlite_connect)
         store = cls(engine)
         store.migrate()
         return store

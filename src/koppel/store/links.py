@@ -7,11 +7,34 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Engine,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from koppel import clock
 from koppel.store import tables as t
-from koppel.store.base import Repository, Unit, bind, chunks, dumps, insert_many, loads, select_in
+from koppel.store.base import (
+    Repository,
+    Unit,
+    bind,
+    chunks,
+    dumps,
+    insert_many,
+    like_pattern,
+    loads,
+    select_in,
+)
 
 
 class LinkRow:
@@ -155,6 +178,17 @@ class Links(Repository):
             return [_link(r) for r in conn.execute(
                 select(t.links).where(t.links.c.entity == entity).order_by(t.links.c.id))]
 
+    def search(self, entity: str, text: str, *, limit: int) -> list[LinkRow]:
+        """Links of `entity` whose last-synced name or number, or whose id on either side (as
+        `erp:ID` or `crm:ID`), contains `text` ignoring case; every link for no text. Oldest
+        link first, at most `limit`: one query that matches the snapshots in SQL and stops at
+        the limit, instead of decoding every snapshot here."""
+        query = select(*_COLUMNS).where(t.links.c.entity == entity).order_by(t.links.c.id).limit(limit)
+        with self.connect() as conn:
+            if text:
+                query = query.where(or_(*_matching(conn.dialect.name, text)))
+            return [_link(r) for r in conn.execute(query)]
+
     def counts(self) -> dict[str, int]:
         query = select(t.links.c.entity, func.count()).group_by(t.links.c.entity)
         with self.connect() as conn:
@@ -188,6 +222,25 @@ class Cursors(Repository):
     def reset(self) -> None:
         with self.begin() as conn:
             conn.execute(delete(t.cursors))
+
+
+def _matching(dialect: str, text: str) -> list[ColumnElement[bool]]:
+    """The conditions "contains `text`, ignoring case" on a link's snapshot name and number and
+    its two ids: ILIKE on PostgreSQL; on SQLite, whose LIKE ignores the case of ASCII letters
+    only, LIKE for an ASCII text and the store's `koppel_fold` (Python's casefold) for another."""
+    c, pattern = t.links.c, like_pattern(text)
+    if dialect == "postgresql":
+        snapshot = cast(c.snapshot, JSON)
+        fields = [snapshot["name"].as_string(), snapshot["number"].as_string()]
+    else:
+        fields = [func.json_extract(c.snapshot, "$.name"), func.json_extract(c.snapshot, "$.number")]
+    values = [*fields, literal("erp:") + c.erp_id, literal("crm:") + c.crm_id]
+    if dialect == "postgresql":
+        return [value.ilike(pattern, escape="\\") for value in values]
+    if text.isascii():
+        return [value.like(pattern, escape="\\") for value in values]
+    folded = like_pattern(text.casefold())
+    return [func.koppel_fold(value).like(folded, escape="\\") for value in values]
 
 
 def _link(row: Any) -> LinkRow:

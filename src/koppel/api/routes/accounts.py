@@ -20,9 +20,10 @@ Segment = Annotated[str, Path(min_length=1, max_length=200)]
 @router.get("/accounts", response_model=list[s.AccountSummary])
 def accounts(ws: WorkspaceDep, _user: Viewer,
              search: Annotated[str | None, Query(max_length=200)] = None,
-             uncoupled: Annotated[bool, Query(description="also scan both systems for uncoupled ones")] = False,
+             uncoupled: Annotated[bool, Query(description="also search both systems for uncoupled ones")] = False,
              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[s.AccountSummary]:
-    """Coupled accounts with their ids on both sides (from the links; `uncoupled` reads both systems)."""
+    """Coupled accounts with their ids on both sides, searched in the links; `uncoupled` also asks
+    each system's own search for the accounts not coupled, a page at a time."""
     with ws.peers():
         found = ws.view.accounts(search, include_uncoupled=uncoupled, limit=limit)
     return [s.AccountSummary.model_validate(a) for a in found]

@@ -64,14 +64,15 @@ class BottleCrmClient:
         return self._call("DELETE", path)
 
     def pages(self, path: str, extract: Callable[[Json], list[list[Json]]],
-              params: Mapping[str, Any] | None = None) -> Iterator[Json]:
-        """Every row of a list endpoint, de-duplicated by id.
+              params: Mapping[str, Any] | None = None, *, page_size: int | None = None) -> Iterator[Json]:
+        """Every row of a list endpoint, de-duplicated by id, a page (of `page_size`, at most the
+        configured one) requested when the rows before it have been taken.
 
         `extract` returns the row lists in one page (accounts have two: open and closed);
         paging stops when every list came back shorter than the page. Offsets are computed
         here: the `offset` BottleCRM reports is meaningless.
         """
-        limit, offset, seen = self.settings.page_size, 0, set[str]()
+        limit, offset, seen = min(page_size or self.settings.page_size, self.settings.page_size), 0, set[str]()
         while True:
             page = self.get(path, {**(params or {}), "limit": limit, "offset": offset})
             lists = extract(page)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from koppel.connectors.base import (
     WriteOp,
     WriteOutcome,
     scan_related,
+    scan_search,
 )
 from koppel.connectors.bottlecrm import changes, provisioning
 from koppel.connectors.bottlecrm.client import BottleCrmClient, Json, NotFound
@@ -109,6 +110,28 @@ class BottleCrmConnector:
         else:
             found = [r for r in (self._record(spec, row) for row in rows.values()) if r is not None]
         return [r for r in found if str(getattr(r.record, field, None)) in wanted]
+
+    def search(self, entity: str, text: str, *, page_size: int, fields: Collection[str] | None = None
+               ) -> Iterator[list[RemoteRecord]]:
+        """The list filtered by its name parameter (`?name=`, which BottleCRM matches ignoring
+        case), a page of `page_size` at a time; an entity without one is scanned. BottleCRM
+        cannot filter by the number (a custom field, matched exactly and on PostgreSQL only):
+        a CRM account found by its number is a coupled one, which the link store finds."""
+        spec = SPECS[entity]
+        if spec.search is None or spec.strategy == "summary":
+            yield from scan_search(self, entity, text, page_size=page_size)
+            return
+        page: list[RemoteRecord] = []
+        for row in self.client.pages(spec.path, spec.rows, {spec.search: text} if text else None,
+                                     page_size=page_size):
+            record = self._record(spec, row)
+            if record is not None:
+                page.append(record)
+            if len(page) == page_size:
+                yield page
+                page = []
+        if page:
+            yield page
 
     def find(self, entity: str, keys: Sequence[JsonValues]) -> list[str | None]:
         return self.finder.find(SPECS[entity], keys)

@@ -46,6 +46,9 @@ class EntitySpec:
     #: made in a request writes one: polls read the feed and the records it names instead of
     #: scanning the list (None: every read scans)
     feed: str | None = None
+    #: the list's query parameter that keeps the rows whose name contains a text, ignoring case
+    #: (`search`); None: a text search scans the list
+    search: str | None = None
 
     def created_id(self, answer: Json) -> str | None:
         """Accounts, contacts, cases answer {"id": …}; products and documents the full object."""
@@ -81,7 +84,7 @@ BY_ACCOUNT = {"account": "account"}
 SPECS: dict[str, EntitySpec] = {
     "account": EntitySpec(
         "account", "accounts/", _accounts, _obj("account_obj"), m.account_in, m.account_out,
-        m.ACCOUNT_READS, m.ACCOUNT_WRITES, "content", feed="Account"),
+        m.ACCOUNT_READS, m.ACCOUNT_WRITES, "content", feed="Account", search="name"),
     "contact": EntitySpec(
         "contact", "contacts/", _key("results"), _obj("contact_obj"), _plain(m.contact_in),
         m.contact_out, m.CONTACT_READS, m.CONTACT_WRITES, "stamp", feed="Contact"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,13 @@ class _Table:
         return found
 
 
+def _contains(values: dict[str, Any], wanted: str) -> bool:
+    """Whether a record's name or number contains `wanted` (casefolded; any record for none)."""
+    if not wanted:
+        return True
+    return any(wanted in str(values[f]).casefold() for f in ("name", "number") if values.get(f) is not None)
+
+
 def _ref(values: dict[str, Any], field: str) -> str | None:
     """A reference's value as an index key (ids are texts; other values are not references)."""
     value = values.get(field)
@@ -168,6 +175,29 @@ class MemoryConnector:
         table, cls = self.tables[entity], entity_class(entity)
         return [RemoteRecord(i, table.record(i, cls), version=str(table.rows[i][0]))
                 for i in table.referring(field, {str(i) for i in ids})]
+
+    def search(self, entity: str, text: str, *, page_size: int, fields: Collection[str] | None = None
+               ) -> Iterator[list[RemoteRecord]]:
+        """Records whose name or number contains `text` (ignoring case), oldest change first,
+        a page at a time; each page read counts one `search` call, as a request would."""
+        table, cls, wanted = self.tables[entity], entity_class(entity), text.casefold()
+
+        def pages() -> Iterator[list[RemoteRecord]]:
+            page: list[RemoteRecord] = []
+            for record_id in list(table.rows):
+                if record_id not in table.rows or not _contains(table.rows[record_id][1], wanted):
+                    continue
+                page.append(RemoteRecord(record_id, table.record(record_id, cls),
+                                         version=str(table.rows[record_id][0])))
+                if len(page) == page_size:
+                    self._searched()
+                    yield page
+                    page = []
+            if page:
+                self._searched()
+                yield page
+
+        return pages()
 
     def find(self, entity: str, keys: Sequence[JsonValues]) -> list[str | None]:
         table = self.tables[entity]
@@ -264,6 +294,10 @@ class MemoryConnector:
         wanted = str(values[field]).strip().casefold()
         return next((i for i, (_, v) in self.tables[entity].rows.items() if i != record_id
                      and str(v.get(field) or "").strip().casefold() == wanted), None)
+
+    def _searched(self) -> None:
+        self.calls["search"] = self.calls.get("search", 0) + 1
+        self._maybe_fail()
 
     def _maybe_fail(self) -> None:
         if self.transient_failures > 0:

@@ -24,6 +24,7 @@ from koppel.connectors.base import (
     WriteOp,
     WriteOutcome,
     scan_related,
+    scan_search,
 )
 from koppel.connectors.incremental import Cursor
 from koppel.connectors.tryton import changes, finance, invoicing, lookups, mapping_docs, provisioning, stock
@@ -56,6 +57,11 @@ def _domain_value(value: Any, reference: bool) -> int | str:
     """A key value as Tryton compares it: ids of related records are integers."""
     text = str(value)
     return int(text) if reference and text.isdigit() else text
+
+
+def _escape_like(text: str) -> str:
+    """`text` for a Tryton `like`/`ilike` pattern: its wildcards taken literally (escape `\\`)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -145,6 +151,29 @@ class TrytonConnector(Workflow):
         found = self.client.model(spec.model, "search", [*spec.domain(self.lookups), *where(self.lookups, wanted)],
                                   0, None, [["id", "ASC"]], context=ALL)
         return self.read(entity, [str(i) for i in found])
+
+    def search(self, entity: str, text: str, *, page_size: int, fields: Collection[str] | None = None
+               ) -> Iterator[list[RemoteRecord]]:
+        """Records whose name or code contains `text` (`ilike`, wildcards escaped), page by page:
+        one `search` of at most `page_size` ids after the last page's (keyset by id), then those
+        records read (only `fields` where given); an entity without text fields is scanned."""
+        spec = self._spec(entity)
+        if not spec.text:
+            yield from scan_search(self, entity, text, page_size=page_size)
+            return
+        pattern = f"%{_escape_like(text)}%"
+        domain = [*spec.domain(self.lookups), *([["OR", *([f, "ilike", pattern] for f in spec.text)]] if text else [])]
+        last = 0
+        while True:
+            ids = self.client.model(spec.model, "search", [*domain, ("id", ">", last)], 0, page_size,
+                                    [["id", "ASC"]], context=ALL)
+            if not ids:
+                return
+            wanted = [str(i) for i in ids]
+            yield self.read_fields(entity, wanted, fields) if fields else self.read(entity, wanted)
+            if len(ids) < page_size:
+                return
+            last = int(ids[-1])
 
     def find(self, entity: str, keys: Sequence[JsonValues]) -> list[str | None]:
         """One search_read per key shape and batch: `field in [values]`, matched here."""

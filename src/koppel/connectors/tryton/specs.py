@@ -50,6 +50,8 @@ class Spec:
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: canonical fields computed from other records (the finance facts), read only when asked
     facts: frozenset[str] = frozenset()
+    #: the Tryton fields a text search looks in (`search`: `ilike`), where the name and number are
+    text: tuple[str, ...] = ()
 
     def fields_for(self, wanted: Collection[str]) -> list[str]:
         """The Tryton fields to read for the canonical fields `wanted`: all unless each one
@@ -150,7 +152,7 @@ SPECS: dict[str, Spec] = {
         readable=ACCOUNT_WRITES | FINANCE_READS | {"status"}, writable=ACCOUNT_WRITES, can_delete=True,
         domain=_accounts, keys={"number": "code", "vat_id": "identifiers.code", "name": "name",
                                 "postcode": "addresses.postal_code"}, related=PARTY_CHILDREN + FINANCE_ROWS,
-        sources=ACCOUNT_SOURCES, facts=FINANCE_READS),
+        sources=ACCOUNT_SOURCES, facts=FINANCE_READS, text=("name", "code")),
     "contact": Spec(
         "party.party", m.PARTY_FIELDS, m.contact_values, readable=CONTACT_WRITES, writable=CONTACT_WRITES,
         can_delete=True, domain=_contacts, keys={"email": "contact_mechanisms.value"}, related=PARTY_CHILDREN,
