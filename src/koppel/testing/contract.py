@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from koppel.connectors.base import Connector, EntityInfo, WriteOp, read_related
+from koppel.connectors.base import Connector, EntityInfo, WriteOp, read_related, search_records
 from koppel.errors import KoppelError, RecordError
 from koppel.model import ENTITIES, entity_class
 
@@ -150,6 +150,19 @@ class ConnectorContract:
             assert {str(getattr(r.record, "account", None)) for r in found} == set(accounts[:3])
             assert read_related(connector, entity, "account", [accounts[3]])[0].id == ids[3]
             assert read_related(connector, entity, "account", []) == []
+
+    def test_search_records_finds_an_account_by_its_name_in_other_case_a_page_at_a_time(
+            self, connector: Connector) -> None:
+        """The text search, natively where the connector can: the name with its letters' case
+        swapped finds the record, in pages of at most the size asked; a text nobody has, none."""
+        if "account" not in self.entities:
+            return
+        values = self.make(connector, "account", self.unique())
+        [record_id] = self.create(connector, "account", [values])
+        pages = list(search_records(connector, "account", str(values["name"]).swapcase(), page_size=1))
+        assert record_id in [r.id for page in pages for r in page]
+        assert pages and all(len(page) == 1 for page in pages)
+        assert list(search_records(connector, "account", f"nobody-{self.unique()}", page_size=5)) == []
 
     def test_rejected_record_gets_its_own_outcome(self, connector: Connector) -> None:
         for entity in self.entities:
