@@ -1,7 +1,7 @@
 """Workers side by side on one PostgreSQL store: a load per entity that waits for what it
-references, a load split into shards that writes each record once, the live poll leaving an
-entity to the load that owns it, two writers racing for one new record creating it once, and
-per-system caps that hold across all writers."""
+references, a load read once and applied in shards that writes each record once, the live poll
+leaving an entity to the load that owns it, two writers racing for one new record creating it
+once, and per-system caps that hold across all writers."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from koppel.config.settings import Settings
 from koppel.connectors.base import WriteOp, WriteOutcome
 from koppel.connectors.memory import MemoryConnector
 from koppel.engine import Engine, caps
-from koppel.engine.parallel import Shard, owner_key
+from koppel.engine.parallel import owner_key, split
 from koppel.store import Store
 from koppel.testing.postgres import fresh_database
 from koppel.workers import fleet
@@ -97,8 +97,8 @@ class Fleet:
             fleet.run_worker(self.settings, concurrency=3, engines=fleet.Engines(self.settings, self.engine),
                              wait=False)
             with psycopg.connect(fleet.conninfo(self.settings.store.url)) as conn:
-                row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'koppel.load' "
-                                   "AND status IN ('todo', 'doing')").fetchone()
+                row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = ANY(%s) "
+                               "AND status IN ('todo', 'doing')", (list(fleet.LOADS),)).fetchone()
             if not row or not row[0]:
                 return
             time.sleep(0.2)
@@ -147,7 +147,8 @@ def test_a_full_sync_is_one_load_per_entity_each_after_the_loads_of_what_it_refe
         systems.close()
 
 
-def test_a_load_in_shards_writes_each_record_once_and_its_owner_moves_the_cursors(tmp_path: Path, url: str) -> None:
+def test_a_load_in_shards_is_read_once_applied_side_by_side_and_its_cursors_move_after(tmp_path: Path,
+                                                                                       url: str) -> None:
     settings = _config(tmp_path, url, "shards = 3")
     systems = Fleet(settings)
     made = customers(systems.erp, 60)
@@ -159,12 +160,16 @@ def test_a_load_in_shards_writes_each_record_once_and_its_owner_moves_the_cursor
         links = store.links.all("account")
         assert len(links) == 60 and {link.erp_id for link in links} == set(made)
         runs = runs_of(store, "account")
-        assert len(runs) == 4 and {r["status"] for r in runs} == {"ok"}  # three shards, then the owner
-        created = sorted((r["stats"] or {}).get("created", 0) for r in runs)
-        assert created[0] == 0 and all(n > 0 for n in created[1:]) and sum(created) == 60  # the owner: none left
-        assert store.cursors.get("erp", "account") is not None
+        assert {r["status"] for r in runs} == {"ok"}
+        read = [r for r in runs if (r["stats"] or {}).get("read", 0) >= 60]  # the cursor owner's, once
+        assert len(read) == 1 and not (read[0]["stats"] or {}).get("created")  # (and the CRM's copies made so far)
+        created = [(r["stats"] or {}).get("created", 0) for r in runs if r is not read[0]]
+        assert sum(created) == 60 and len(created) >= 3  # in parts: six batches of ten, in three shards
+        assert store.cursors.get("erp", "account") is not None and store.cursors.get("crm", "contact") is not None
+        jobs = {j["id"]: j for j in queue_for(settings, store).jobs(limit=200)}
+        assert {j["status"] for j in jobs.values() if j["kind"] == "load"} == {"done"}
 
-        # the poll goes on from the owner's cursors: an edit travels, nothing else moves
+        # the poll goes on from the cursors the load left: an edit travels, nothing else moves
         systems.erp.put("account", {"name": "Renamed GmbH"}, made[7])
         report = systems.engine().sync()
         assert (report.status, report.total("updated"), report.total("created")) == ("ok", 1, 0)
@@ -172,6 +177,27 @@ def test_a_load_in_shards_writes_each_record_once_and_its_owner_moves_the_cursor
         assert systems.crm.get("account", twin)["name"] == "Renamed GmbH"
     finally:
         store.close()
+        systems.close()
+
+
+def test_a_coupled_record_falls_in_one_shard_from_either_side(tmp_path: Path, url: str) -> None:
+    settings = _config(tmp_path, url)
+    systems = Fleet(settings)
+    made = customers(systems.erp, 40)
+    engine = systems.engine()
+    try:
+        assert engine.sync(["account"]).status == "ok"
+        erp = {r.id: r for batch in systems.erp.read_changes("account", None) for r in batch.records}
+        crm = {r.id: r for batch in systems.crm.read_changes("account", None) for r in batch.records}
+        assert split(engine.store, "account", "crm", list(crm.values()), [], 4) == {}  # koppel's creates: echoes
+        by_erp = {r.id: n for n, (records, _) in split(engine.store, "account", "erp", list(erp.values()), [], 4).items()
+                  for r in records}
+        by_crm = {r.id: n for n, (records, _) in split(engine.store, "account", "crm", list(crm.values()), [], 4,
+                                                       drop_echoes=False).items() for r in records}
+        assert set(by_erp) == set(made) and len(set(by_erp.values())) > 1  # spread over the shards
+        for link in engine.store.links.all("account"):
+            assert by_erp[link.erp_id] == by_crm[link.crm_id]
+    finally:
         systems.close()
 
 
@@ -247,10 +273,12 @@ def test_a_system_s_cap_holds_across_writers(tmp_path: Path, url: str, cap: caps
     customers(systems.erp, 40)
     engines = [systems.engine(), systems.engine()]
 
-    def load(entity: str) -> None:
-        threads = [threading.Thread(target=engine.sync, args=([entity],),
-                                    kwargs={"full": True, "shard": Shard(i, 2), "wait": True})
-                   for i, engine in enumerate(engines)]
+    def load(entity: str) -> None:  # read once, applied in two shards side by side
+        records = [r for batch in systems.erp.read_changes(entity, None) for r in batch.records]
+        parts = split(engines[0].store, entity, "erp", records, [], 2)
+        assert len(parts) == 2
+        threads = [threading.Thread(target=engine.apply_batch, args=(entity, "erp", part[0]))
+                   for engine, part in zip(engines, parts.values(), strict=True)]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -83,8 +83,8 @@ class Systems:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with psycopg.connect(fleet.conninfo(self.settings.store.url)) as conn:
-                row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'koppel.load' "
-                                   "AND status IN ('todo', 'doing')").fetchone()
+                row = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = ANY(%s) "
+                                   "AND status IN ('todo', 'doing')", (list(fleet.LOADS),)).fetchone()
             if not row or not row[0]:
                 return
             self.run_until_empty()

@@ -1,6 +1,6 @@
 """Three `koppel worker` processes on the local PostgreSQL between a real Tryton and a real
-BottleCRM, both on PostgreSQL too: the initial load (split into shards that the workers apply
-side by side) and a stream of edits on both sides end in the state the policy prescribes (what
+BottleCRM, both on PostgreSQL too: the initial load (read once, applied in shards that the
+workers take side by side) and a stream of edits on both sides end in the state the policy prescribes (what
 one worker reaches), with no record twice and every link consistent, although one worker is
 killed with SIGKILL in the middle of it all."""
 
@@ -56,11 +56,11 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 240, every: 
 
 
 def running_a_sync(log: Path) -> bool:
-    """Has this worker started a sync job (a poll, a load or a shard of one) it has not finished
+    """Has this worker started a sync job (a poll, a load, a part of one) it has not finished
     (its log says so)?"""
     last = ""
     for line in log.read_text().splitlines():
-        if "koppel.poll[" in line or "koppel.sync[" in line or "koppel.load[" in line:
+        if any(f"koppel.{task}[" in line for task in ("poll", "sync", "load", "apply", "settle")):
             last = line
     return '"Starting job' in last
 

@@ -1,10 +1,10 @@
 """Jobs: every sync is a job — live polling, the scheduled full batch, one record on demand.
 
 On koppel's own queue (one process) jobs that write share one lock key and run one at a time.
-Procrastinate's workers (workers/fleet.py) run them side by side: a load per entity (`sync:<entity>`,
-or per shard `sync:<entity>:<n>`), one record (`record:<entity>:<side>:<id>`), the live poll
-(`poll`); below the job locks, the engine's own locks (engine/parallel.py) keep one cursor owner
-per entity and a record from being written by two jobs at once. A job left running by a process
+Procrastinate's workers (workers/fleet.py) run them side by side: a load per entity (`sync:<entity>`),
+its parts applied in shards (`sync:<entity>:<n>`), one record (`record:<entity>:<side>:<id>`), the
+live poll (`poll`); below the job locks, the engine's own locks (engine/parallel.py) keep one cursor
+owner per entity and a record from being written by two jobs at once. A job left running by a process
 that died goes back to the queue and resumes from the cursors and links it had already saved.
 """
 
@@ -21,7 +21,7 @@ import structlog
 from croniter import croniter
 
 from koppel import clock
-from koppel.engine.parallel import Shard
+from koppel.engine.parallel import unpack
 from koppel.engine.sync import Engine, RunReport
 from koppel.errors import UsageError
 
@@ -29,12 +29,13 @@ log = structlog.get_logger("koppel.jobs")
 LOCK = "sync"  # koppel's own queue: one writer at a time
 POLL_LOCK = "poll"  # one live poll at a time
 RETRY_LOCK = "retry"  # one retry of queued errors at a time
-KINDS = ("sync", "full", "record", "retry")  # what front ends queue; workers also run "entity" (one load)
+#: what the front ends queue; the workers also run "entity" (one entity's load) and "apply" (a part of it)
+KINDS = ("sync", "full", "record", "retry")
 
 
-def entity_lock(entity: str, shard: Shard | None = None) -> str:
-    """The job lock of a load of one entity, or of one shard of it."""
-    return f"sync:{entity}" if shard is None else f"sync:{entity}:{shard.index}"
+def entity_lock(entity: str, shard: int | None = None) -> str:
+    """The job lock of a load of one entity, or of one shard of its parts (applied in order)."""
+    return f"sync:{entity}" if shard is None else f"sync:{entity}:{shard}"
 
 
 def record_lock(entity: str, side: str, record_id: str) -> str:
@@ -48,9 +49,11 @@ def run_job(engine: Engine, kind: str, payload: dict[str, Any]) -> RunReport:
         return engine.sync_record(payload["side"], payload["entity"], payload["id"])
     if kind == "retry":
         return engine.retry_errors(payload["errors"])
-    if kind == "entity":  # one entity's load as its cursor owner, or one shard of it
-        shard = Shard(*payload["shard"]) if payload.get("shard") else None
-        return engine.sync([payload["entity"]], kind="full", full=True, wait=True, shard=shard)
+    if kind == "entity":  # one entity's load, as its cursor owner
+        return engine.sync([payload["entity"]], kind="full", full=True, wait=True)
+    if kind == "apply":  # a part of a load its cursor owner read
+        entity = payload["entity"]
+        return engine.apply_batch(entity, payload["side"], unpack(entity, payload["records"]), payload["deleted"])
     if kind not in KINDS:
         raise UsageError(f"no job kind {kind!r}", hint=f"one of {', '.join(KINDS)}")
     return engine.sync(payload.get("entities"), kind="full" if kind == "full" else "incremental",

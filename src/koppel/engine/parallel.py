@@ -1,44 +1,39 @@
 """What lets several workers sync side by side without writing one record twice.
 
 - **One cursor owner per entity.** A job that reads an entity's changes and moves its cursors
-  holds the entity's owner lock exclusively: the live poll takes it if it is free and otherwise
-  leaves the entity to the job that has it this round; a load's job waits for it. The shards of
-  a load hold it shared (they apply, and move no cursor), so no poll reads the entity meanwhile.
+  holds the entity's owner lock: the live poll takes it if it is free and otherwise leaves the
+  entity to the job that has it this round; a load's job waits for it.
 - **A lock per record.** The plan and the apply of a batch (or of records synced by id) happen
   under a lock on each record's key: its id on the side it was read from and, once it is
   coupled, its link. Whoever comes second plans with the links the first one recorded, so a
   record is created once, whichever jobs race for it.
-- **Shards.** A load may be split into `count` shards: shard `index` applies the records whose
-  stable key (the link, else the record's id on its side) hashes to it.
+- **Shards.** A load may be read once by its cursor owner and applied in `count` shards side by
+  side (`split`): a record's shard is the hash of its stable key (its link, else its id on its
+  side), so the parts of one record read twice go to the same shard, one after the other.
 
 On SQLite (one process, one job at a time) the locks are granted at once.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
-from koppel.connectors.base import RemoteRecord
+import orjson
+
+from koppel.connectors.base import ChangeBatch, RemoteRecord
 from koppel.model import entity_class, ref_fields
 from koppel.store import Store
 
+#: takes a batch an entity's cursor owner read from a side, to be applied elsewhere
+Dispatch = Callable[[str, str, ChangeBatch], None]
 
-@dataclass(frozen=True)
-class Shard:
-    """Part `index` of `count` of an entity's records."""
 
-    index: int
-    count: int
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.index < self.count:
-            raise ValueError(f"shard {self.index} of {self.count}")
-
-    def holds(self, key: str) -> bool:
-        return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") % self.count == self.index
+def shard_of(key: str, count: int) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") % count
 
 
 def owner_key(entity: str) -> str:
@@ -46,15 +41,14 @@ def owner_key(entity: str) -> str:
 
 
 @contextmanager
-def owning(store: Store, entity: str, *, wait: bool, shard: Shard | None = None,
-           reading: bool = False) -> Iterator[bool]:
-    """The entity's owner lock: shared for a shard, else exclusive (waited for with `wait`, else
-    taken only if free); none for `reading` only (a dry run). Yields whether it is held."""
+def owning(store: Store, entity: str, *, wait: bool, reading: bool = False) -> Iterator[bool]:
+    """The entity's owner lock: waited for with `wait`, else taken only if free; none for
+    `reading` only (a dry run). Yields whether it is held."""
     key = owner_key(entity)
     if reading:
         yield True
-    elif shard is not None or wait:
-        with store.locks.hold([key], shared=shard is not None):
+    elif wait:
+        with store.locks.hold([key]):
             yield True
     else:
         with store.locks.try_hold(key) as got:
@@ -74,18 +68,40 @@ def holding(store: Store, entity: str, side: str, ids: Sequence[str]) -> Iterato
         yield
 
 
-def part(store: Store, entity: str, side: str, records: Sequence[RemoteRecord], deleted: Sequence[str],
-         shard: Shard | None) -> tuple[Sequence[RemoteRecord], Sequence[str]]:
-    """The records and deletions of a batch that belong to `shard` (all of them without one)."""
-    if shard is None or shard.count == 1:
-        return records, deleted
-    links = store.links.link_ids(entity, side, [r.id for r in records] + list(deleted))
+def split(store: Store, entity: str, side: str, records: Sequence[RemoteRecord], deleted: Sequence[str],
+          count: int, *, drop_echoes: bool = True) -> dict[int, tuple[list[RemoteRecord], list[str]]]:
+    """The records and deletions of a batch by shard (of `count`); shards with nothing left out,
+    and so are, with `drop_echoes`, the echoes of koppel's own creates (known by their stamp)."""
+    if drop_echoes:
+        stamps = store.links.stamps(entity, side, [r.id for r in records if r.version is not None])
+        records = [r for r in records if r.id not in stamps or stamps[r.id][1] != r.version]
+    links = store.links.link_ids(entity, side, [r.id for r in records] + list(deleted)) if count > 1 else {}
+    parts: dict[int, tuple[list[RemoteRecord], list[str]]] = {}
 
-    def mine(record_id: str) -> bool:
+    def shard(record_id: str) -> tuple[list[RemoteRecord], list[str]]:
         link = links.get(record_id)
-        return shard.holds(f"link:{link}" if link is not None else f"{side}:{record_id}")
+        index = shard_of(f"link:{link}" if link is not None else f"{side}:{record_id}", count) if count > 1 else 0
+        return parts.setdefault(index, ([], []))
 
-    return [r for r in records if mine(r.id)], [i for i in deleted if mine(i)]
+    for record in records:
+        shard(record.id)[0].append(record)
+    for record_id in deleted:
+        shard(record_id)[1].append(record_id)
+    return dict(sorted(parts.items()))
+
+
+def pack(records: Sequence[RemoteRecord]) -> str:
+    """Records for a job's payload: [id, canonical values, version stamp] each, as compressed JSON
+    in one string (a job queue escapes a JSON structure of hundreds of records slowly, field by
+    field; one string of letters and digits it passes through)."""
+    rows = [[r.id, r.record.model_dump(mode="json"), r.version] for r in records]
+    return base64.b64encode(zlib.compress(orjson.dumps(rows), 1)).decode()
+
+
+def unpack(entity: str, packed: str) -> list[RemoteRecord]:
+    cls = entity_class(entity)
+    return [RemoteRecord(str(i), cls.model_validate(values), version=None if v is None else str(v))
+            for i, values, v in orjson.loads(zlib.decompress(base64.b64decode(packed)))]
 
 
 def dependencies(entities: Sequence[str]) -> dict[str, list[str]]:

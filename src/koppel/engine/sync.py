@@ -18,7 +18,7 @@ from koppel.config.settings import SyncSettings
 from koppel.connectors.base import ChangeBatch, Connector, RemoteRecord, WriteOp
 from koppel.engine import handoffs, matcher, parallel, writes
 from koppel.engine.executor import Executor
-from koppel.engine.parallel import Shard
+from koppel.engine.parallel import Dispatch
 from koppel.engine.plan import Create, Hold, Plan, Update
 from koppel.engine.planner import Change, Scope, plan_batch, plan_deletes
 from koppel.engine.retry import Retries
@@ -100,14 +100,15 @@ class Engine:
 
     def sync(self, entities: Sequence[str] | None = None, *, dry_run: bool = False,
              progress: Progress | None = None, kind: str = "incremental", full: bool = False,
-             wait: bool = False, shard: Shard | None = None) -> RunReport:
+             wait: bool = False, dispatch: Dispatch | None = None) -> RunReport:
         """Bring every change since the last run across, entity by entity.
 
         `full` reads every record from the start instead of from the cursors (the nightly batch):
         unchanged records cost a comparison and no write. Each entity is synced as its cursor
         owner (engine/parallel.py): with `wait`, once the job that owns it now is done, else only
-        if no other job owns it now (one that does is left to it, counted `busy`). A `shard`
-        applies its part of a full read and moves no cursor.
+        if no other job owns it now (one that does is left to it, counted `busy`). With
+        `dispatch`, each batch read is handed to it to be applied elsewhere (`apply_batch`, in
+        parts side by side) and no cursor moves: whoever dispatched moves them once all is applied.
         """
         names = self.entities(entities)
         run_id = self.store.runs.start("dry-run" if dry_run else kind, ",".join(names))
@@ -120,14 +121,14 @@ class Engine:
                 self._preflight(executor)
             for entity in names:
                 stats = report.stats.setdefault(entity, Counter())
-                with parallel.owning(self.store, entity, wait=wait, shard=shard, reading=dry_run) as owned:
+                with parallel.owning(self.store, entity, wait=wait, reading=dry_run) as owned:
                     if not owned:  # another job reads this entity now (a load): it is left to that job
                         stats["busy"] += 1
                         continue
-                    if not dry_run and shard is None:
+                    if not dry_run:
                         self._retry_held(entity, executor, stats)
                     for side in SIDES:
-                        self._sync_side(entity, side, executor, stats, report, dry_run, progress, full, shard)
+                        self._sync_side(entity, side, executor, stats, report, dry_run, progress, full, dispatch)
         except FatalError as exc:
             return self._finish(report, "failed", str(exc), down=exc.system)
         except BaseException as exc:  # a run row is always finished, whatever ends it (Ctrl-C, a stop too)
@@ -160,7 +161,7 @@ class Engine:
 
     def _sync_side(self, entity: str, side: Side, executor: Executor, stats: Counter[str],
                    report: RunReport, dry_run: bool, progress: Progress | None, full: bool,
-                   shard: Shard | None = None) -> None:
+                   dispatch: Dispatch | None = None) -> None:
         connector = self.connectors[side]
         position = [None if full else self.store.cursors.get(side, entity)]  # where a reopened read resumes
 
@@ -168,19 +169,44 @@ class Engine:
             return connector.read_changes(entity, position[0], batch_size=self.settings.batch_size)
 
         for batch in executor.each(side, batches):
-            records, deleted = parallel.part(self.store, entity, side, batch.records, batch.deleted, shard)
-            with parallel.holding(self.store, entity, side, [] if dry_run else [r.id for r in records] + list(deleted)):
-                plan = self._plan(entity, side, records, deleted, executor)
-                stats["read"] += len(records)
-                if dry_run:
-                    report.plan.extend(plan.lines() + self._trigger_lines(entity, side, plan))
-                else:
-                    self._apply(entity, side, plan, executor, stats)
-                    if shard is None:  # a shard moves no cursor: its entity's owner does
-                        self.store.cursors.set(side, entity, batch.cursor)
+            if dispatch is not None:  # applied elsewhere; the dispatcher moves the cursor after
+                dispatch(entity, side, batch)
+                stats["read"] += len(batch.records)
+            elif dry_run:
+                plan = self._plan(entity, side, batch.records, batch.deleted, executor)
+                stats["read"] += len(batch.records)
+                report.plan.extend(plan.lines() + self._trigger_lines(entity, side, plan))
+            else:
+                self._apply_read(entity, side, batch.records, batch.deleted, executor, stats)
+                self.store.cursors.set(side, entity, batch.cursor)
             position[0] = batch.cursor
             if progress:
                 progress(entity, side, len(batch.records))
+
+    def _apply_read(self, entity: str, side: Side, records: Sequence[RemoteRecord], deleted: Sequence[str],
+                    executor: Executor, stats: Counter[str]) -> None:
+        """Plan and apply records read from `side`, under their record locks."""
+        with parallel.holding(self.store, entity, side, [r.id for r in records] + list(deleted)):
+            plan = self._plan(entity, side, records, deleted, executor)
+            stats["read"] += len(records)
+            self._apply(entity, side, plan, executor, stats)
+
+    def apply_batch(self, entity: str, side: Side, records: Sequence[RemoteRecord],
+                    deleted: Sequence[str] = ()) -> RunReport:
+        """A part of a load, read and dispatched by its entity's cursor owner: plan and apply it."""
+        run_id = self.store.runs.start("full", entity)
+        report = RunReport(run_id, "running")
+        stats = report.stats.setdefault(entity, Counter())
+        executor = self.executor(run_id)
+        try:
+            self._preflight(executor)
+            self._apply_read(entity, side, records, deleted, executor, stats)
+        except FatalError as exc:
+            return self._finish(report, "failed", str(exc), down=exc.system)
+        except BaseException as exc:
+            self._finish(report, "failed", _why(exc))
+            raise
+        return self._finish(report, "partial" if stats["errors"] else "ok", None)
 
     def _plan(self, entity: str, side: Side, records: Sequence[RemoteRecord], deleted: Sequence[str],
               executor: Executor, fired: Collection[str] = (), unlinked: Collection[int] = ()) -> Plan:

@@ -35,16 +35,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+import orjson
 import procrastinate
 import structlog
-from procrastinate.types import JSONValue
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from koppel.config.settings import Settings
+from koppel.connectors.base import ChangeBatch
 from koppel.engine import parallel
 from koppel.engine.jobs import KINDS, POLL_LOCK, RETRY_LOCK, entity_lock, record_lock, run_job
-from koppel.engine.parallel import Shard
 from koppel.engine.runtime import open_runtime
 from koppel.engine.sync import Engine
 from koppel.errors import UsageError
@@ -53,12 +53,17 @@ log = structlog.get_logger("koppel.workers")
 QUEUE = "koppel"
 #: job kind -> Procrastinate task name
 TASKS = {"sync": "koppel.sync", "full": "koppel.full", "record": "koppel.record", "retry": "koppel.retry"}
-LOAD = "koppel.load"  # one entity's load (or a shard of it), queued by a full sync, the nightly batch or the poll
+#: one entity's load (queued by a full sync, the nightly batch or the poll for an entity never read),
+#: the parts of it applied side by side, and the step that moves its cursors once they are applied
+LOAD, APPLY, SETTLE = "koppel.load", "koppel.apply", "koppel.settle"
+LOADS = (LOAD, APPLY, SETTLE)
 KIND_OF = {task: kind for kind, task in TASKS.items()} | {"koppel.poll": "sync", "koppel.nightly": "full",
-                                                        "koppel.recover": "recover", LOAD: "load"}
-#: seconds a load waits in its worker's slot for the loads it depends on, before it gives the
-#: slot back and is queued again (a worker whose every slot waits could not run what they wait for)
-WAIT_IN_SLOT = 30.0
+                                                        "koppel.recover": "recover"} | dict.fromkeys(LOADS, "load")
+#: seconds a load waits in its worker's slot for the loads it depends on, before it gives the slot
+#: back and is queued again, a while later (a worker whose every slot waits runs nothing else)
+WAIT_IN_SLOT = 2.0
+#: the parts of a load and the step after them go before loads (which may wait for them)
+PART_PRIORITY = 1
 
 
 class RunFailed(Exception):
@@ -115,7 +120,8 @@ class Engines:
 def build_app(settings: Settings, engines: Engines | None = None) -> procrastinate.App:
     """koppel's tasks on a Procrastinate app for the store's database; its jobs run on `engines`
     (the caller closes them), or on engines opened from `settings` (a queueing app runs none)."""
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(settings.store.url)))
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(
+        conninfo=conninfo(settings.store.url), json_dumps=_dumps, json_loads=orjson.loads))  # a load's parts are big
     pool = engines or Engines(settings)
     # a run fails as a whole when a system is down (it retried its own calls already): tried again
     # after a pause of ten backoff steps, `[sync] retry_attempts` tries in all
@@ -139,7 +145,7 @@ def build_app(settings: Settings, engines: Engines | None = None) -> procrastina
         if fresh:
             with engine.store.connection() as conn:
                 loading = loads_pending(conn, fresh)
-            load(app, [e for e in fresh if e not in loading], group, settings.jobs.shards)
+            load(app, [e for e in fresh if e not in loading], group)
         rest = [e for e in names if e not in fresh]
         if not rest:
             return {"run": None, "status": "ok", "writes": 0, "loading": fresh}
@@ -150,28 +156,101 @@ def build_app(settings: Settings, engines: Engines | None = None) -> procrastina
         """On demand: everything since the last run, in this one job (its status is the run's)."""
         return run("sync", {"entities": entities} if entities else {})
 
-    @app.task(name=TASKS["full"], queue=QUEUE, pass_context=True)
-    def full(context: procrastinate.JobContext, entities: list[str] | None = None) -> dict[str, Any]:
-        names = pool.get().entities(entities)
-        return {"loading": names, "jobs": load(app, names, _id(context), settings.jobs.shards)}
+    def full_loads(group: int, entities: list[str] | None) -> dict[str, Any]:
+        """Loads of every entity, but for one still in its first load (it reads everything already)."""
+        engine = pool.get()
+        names = engine.entities(entities)
+        with engine.store.connection() as conn:
+            loading = loads_pending(conn, names)
+        first = {e for e in loading if engine.store.cursors.get("erp", e) is None
+                 and engine.store.cursors.get("crm", e) is None}
+        names = [e for e in names if e not in first]
+        return {"loading": names, "jobs": load(app, names, group)}
 
-    @app.task(name=LOAD, queue=QUEUE, retry=retry, pass_context=True)
-    def load_entity(context: procrastinate.JobContext, entity: str, group: int, after: list[str],
-               shard: list[int] | None = None) -> dict[str, Any]:
-        """One entity's load: a shard applies its part, the owner (after its shards) reads all of
-        it once more and moves its cursors; both once the loads of what it references are done."""
-        waited_for = after if shard else [*after, entity]  # the owner also waits for its own shards
+    @app.task(name=TASKS["full"], queue=QUEUE, lock=POLL_LOCK, pass_context=True)
+    def full(context: procrastinate.JobContext, entities: list[str] | None = None) -> dict[str, Any]:
+        return full_loads(_id(context), entities)
+
+    def waited(context: procrastinate.JobContext, entity: str, group: int, entities: list[str]) -> bool:
+        """Wait (in this worker's slot) until no load of `entities` of group `group` or earlier is
+        waiting or running; after WAIT_IN_SLOT seconds give the slot back instead: the job is
+        queued again, to run after a pause that doubles each time up to ten seconds, and False
+        returned."""
         started = time.monotonic()
         while True:
             with pool.get().store.connection() as conn:
-                if not loads_pending(conn, waited_for, before=group, besides=_id(context)):
-                    break
-            if time.monotonic() - started > WAIT_IN_SLOT:  # give the worker's slot back, try again soon
-                again = context.job.task_kwargs
-                _defer_load(app, entity, group, after, Shard(*shard) if shard else None, again=True)
-                return {"run": None, "status": "waiting", "for": again}
-            time.sleep(0.25)
-        return run("entity", {"entity": entity, "shard": shard})
+                if not loads_pending(conn, entities, before=group, besides=_id(context)):
+                    return True
+            if time.monotonic() - started > WAIT_IN_SLOT:
+                args = dict(context.job.task_kwargs)
+                waits = int(str(args.get("waits") or 0)) + 1
+                args["waits"] = waits
+                _defer(app, context.job.task_name, entity_lock(entity), pause=min(2.0 ** waits, 10.0), **args)
+                return False
+            time.sleep(0.1)
+
+    @app.task(name=LOAD, queue=QUEUE, retry=retry, pass_context=True)
+    def load_entity(context: procrastinate.JobContext, entity: str, group: int, after: list[str],
+                    waits: int = 0) -> dict[str, Any]:
+        """One entity's load, as its cursor owner, once the loads of what it references are done:
+        with one shard it applies what it reads and moves the cursors; with more it reads once
+        and queues each batch in parts by shard (applied side by side, each shard's parts in
+        order), then the step that moves the cursors after them."""
+        if not waited(context, entity, group, after):
+            return {"run": None, "status": "waiting"}
+        shards = settings.jobs.shards
+        if shards == 1:
+            return run("entity", {"entity": entity})
+        engine = pool.get()
+        cursors: dict[str, str] = {}
+        parts, spent = 0, {"split": 0.0, "pack": 0.0, "defer": 0.0}
+
+        def dispatch(name: str, side: str, batch: ChangeBatch) -> None:
+            nonlocal parts
+            began = time.perf_counter()
+            split = parallel.split(engine.store, name, side, batch.records, batch.deleted, shards,
+                                   drop_echoes=engine.suppress_echo)
+            spent["split"] += time.perf_counter() - began
+            for shard, (records, deleted) in split.items():
+                began = time.perf_counter()
+                packed = parallel.pack(records)
+                spent["pack"] += time.perf_counter() - began
+                _defer(app, APPLY, entity_lock(name, shard), entity=name, group=group, side=side,
+                       records=packed, deleted=deleted)
+                spent["defer"] += time.perf_counter() - began
+                parts += 1
+            cursors[side] = batch.cursor
+
+        report = engine.sync([entity], kind="full", full=True, wait=True, dispatch=dispatch)
+        log.info("load read", entity=entity, run=report.run_id, status=report.status, parts=parts,
+                 **{f"{k}_s": round(v, 2) for k, v in spent.items()})
+        if report.status == "failed":
+            raise RunFailed(report.message or "failed")
+        _defer(app, SETTLE, entity_lock(entity), entity=entity, group=group, cursors=cursors)
+        return {"run": report.run_id, "status": report.status, "parts": parts}
+
+    @app.task(name=APPLY, queue=QUEUE, retry=retry)
+    def apply_part(entity: str, group: int, side: str, records: str, deleted: list[str]) -> dict[str, Any]:
+        """A part of a load its cursor owner read: planned and applied under the record locks."""
+        return run("apply", {"entity": entity, "side": side, "records": records, "deleted": deleted})
+
+    @app.task(name=SETTLE, queue=QUEUE, retry=retry, pass_context=True)
+    def settle(context: procrastinate.JobContext, entity: str, group: int, cursors: dict[str, str],
+               waits: int = 0) -> dict[str, Any]:
+        """After the parts of a load: its cursors move to where its read ended, unless a part
+        failed for good (the entity is then read again from where it stood: nothing is lost)."""
+        if not waited(context, entity, group, [entity]):
+            return {"status": "waiting"}
+        engine = pool.get()
+        with engine.store.connection() as conn:
+            failed = parts_failed(conn, entity, group)
+        if failed:
+            log.warning("load left its cursors: parts failed", entity=entity, group=group, failed=failed)
+            return {"status": "partial", "failed": failed}
+        with parallel.owning(engine.store, entity, wait=True):
+            for side, cursor in cursors.items():
+                engine.store.cursors.set(side, entity, cursor)
+        return {"status": "ok", "cursors": sorted(cursors)}
 
     @app.task(name=TASKS["record"], queue=QUEUE, retry=retry)
     def record(side: str, entity: str, id: str) -> dict[str, Any]:
@@ -187,10 +266,9 @@ def build_app(settings: Settings, engines: Engines | None = None) -> procrastina
         return live(_id(context))
 
     @app.periodic(cron=settings.sync.schedule, periodic_id="nightly")
-    @app.task(name="koppel.nightly", queue=QUEUE, queueing_lock="koppel.nightly", pass_context=True)
+    @app.task(name="koppel.nightly", queue=QUEUE, lock=POLL_LOCK, queueing_lock="koppel.nightly", pass_context=True)
     def nightly(context: procrastinate.JobContext, timestamp: int) -> dict[str, Any]:
-        names = pool.get().entities()
-        return {"loading": names, "jobs": load(app, names, _id(context), settings.jobs.shards)}
+        return full_loads(_id(context), None)
 
     @app.periodic(cron=every(min(settings.jobs.stalled_after / 2, 30)), periodic_id="recover")
     @app.task(name="koppel.recover", queue=QUEUE, queueing_lock="koppel.recover")
@@ -209,19 +287,23 @@ def build_app(settings: Settings, engines: Engines | None = None) -> procrastina
     return app
 
 
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _id(context: procrastinate.JobContext) -> int:
     return int(context.job.id or 0)
 
 
 def loads_pending(conn: Connection, entities: Sequence[str], *, before: int | None = None,
                   besides: int | None = None) -> set[str]:
-    """Of `entities`, those with a load waiting or running (of group `before` or earlier, other
-    than job `besides`)."""
+    """Of `entities`, those with a load (or a part of one) waiting or running (of group `before`
+    or earlier, other than job `besides`)."""
     if not entities:
         return set()
-    query = ("SELECT DISTINCT args->>'entity' FROM procrastinate_jobs WHERE task_name = :task "
+    query = ("SELECT DISTINCT args->>'entity' FROM procrastinate_jobs WHERE task_name = ANY(:tasks) "
              "AND status IN ('todo', 'doing') AND args->>'entity' = ANY(:entities)")
-    values: dict[str, Any] = {"task": LOAD, "entities": list(entities)}
+    values: dict[str, Any] = {"tasks": list(LOADS), "entities": list(entities)}
     if before is not None:
         query += " AND (args->>'group')::bigint <= :before"
         values["before"] = before
@@ -231,32 +313,35 @@ def loads_pending(conn: Connection, entities: Sequence[str], *, before: int | No
     return {str(row[0]) for row in conn.execute(text(query), values)}
 
 
-def load(app: procrastinate.App, names: Sequence[str], group: int, shards: int) -> list[int]:
-    """Queue the loads of `names` (in dependency order) as group `group`: per entity, `shards`
-    jobs that apply a part each (where more than one), then its cursor owner's. Each waits for
-    the loads of the entities it references; one already waiting for an entity is not queued
-    twice. Returns the ids of the jobs queued."""
+def parts_failed(conn: Connection, entity: str, group: int) -> int:
+    """How many parts of the load `group` of `entity` failed for good."""
+    return int(conn.execute(text(
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = :task AND status = 'failed' "
+        "AND args->>'entity' = :entity AND (args->>'group')::bigint = :group"),
+        {"task": APPLY, "entity": entity, "group": group}).scalar() or 0)
+
+
+def load(app: procrastinate.App, names: Sequence[str], group: int) -> list[int]:
+    """Queue the loads of `names` (in dependency order) as group `group`, each waiting for the
+    loads of the entities it references; one already waiting for an entity is not queued twice.
+    Returns the ids of the jobs queued."""
     deps = parallel.dependencies(list(names))
-    queued = []
-    for entity in names:
-        parts: list[Shard | None] = [Shard(i, shards) for i in range(shards)] if shards > 1 else []
-        for part in [*parts, None]:
-            job = _defer_load(app, entity, group, deps[entity], part)
-            if job is not None:
-                queued.append(job)
+    queued = [job for entity in names
+              if (job := _defer(app, LOAD, entity_lock(entity), entity=entity, group=group, after=deps[entity]))]
     if queued:
-        log.info("loads queued", entities=list(names), shards=shards, group=group, jobs=len(queued))
+        log.info("loads queued", entities=list(names), group=group, jobs=len(queued))
     return queued
 
 
-def _defer_load(app: procrastinate.App, entity: str, group: int, after: list[str], shard: Shard | None,
-                *, again: bool = False) -> int | None:
-    waiting = f"load:{entity}" + (f":{shard.index}" if shard else "")
-    task = app.tasks[LOAD].configure(lock=entity_lock(entity, shard), queueing_lock=waiting,
-                                                schedule_in={"seconds": 1} if again else None)
+def _defer(app: procrastinate.App, task: str, lock: str, *, pause: float = 0, **args: Any) -> int | None:
+    """Queue a load's job (a load itself waits once per entity: its queueing lock; its parts and
+    the step after them go first), `pause` seconds from now. None where the same load waits
+    already."""
+    waiting = f"load:{args['entity']}" if task == LOAD else None
+    configured = app.tasks[task].configure(lock=lock, queueing_lock=waiting, priority=0 if task == LOAD else PART_PRIORITY,
+                                           schedule_in={"milliseconds": round(pause * 1000)} if pause else None)
     try:
-        return int(task.defer(entity=entity, group=group, after=list[JSONValue](after),
-                              shard=[shard.index, shard.count] if shard else None))
+        return int(configured.defer(**args))
     except procrastinate.exceptions.AlreadyEnqueued:  # the same load waits already: it does the work
         return None
 

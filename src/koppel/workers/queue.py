@@ -109,7 +109,7 @@ class FleetQueue:
                 return []
             rows = conn.execute(query, {"queue": fleet.QUEUE, "statuses": wanted, "limit": limit}).all()
         return [{"id": r.id, "kind": fleet.KIND_OF.get(r.task_name, r.task_name), "status": STATUS[r.status],
-                 "attempts": r.attempts, "payload": {k: v for k, v in dict(r.args).items() if k != "timestamp"},
+                 "attempts": r.attempts, "payload": {k: v for k, v in dict(r.args).items() if k not in ("timestamp", "records")},
                  "run_after": r.scheduled_at or r.created_at, "locked_by": str(r.worker_id) if r.worker_id else None,
                  "created_at": r.created_at, "updated_at": r.updated_at} for r in rows]
 
