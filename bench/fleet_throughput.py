@@ -14,7 +14,10 @@ the last link (the workers are up before the clock starts).
   (`coupling_trigger = "always"`), each worker a real `koppel worker` process.
 
 Prints a line per run to stderr and one JSON line last: records/s per worker count and the
-ratios to one worker.
+ratios to one worker; per run also `cpu_busy`, the share of the machine's cores busy while the
+load ran (every process: the workers, PostgreSQL, the peers), and `workers_cpu_s`, the CPU the
+worker processes spent in their whole life (start-up included), which says how much of it was
+koppel's.
 Usage: python bench/fleet_throughput.py [--memory-n N] [--peers-n M] [--workers 1,2,4] [--skip-peers]
 """
 
@@ -24,6 +27,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -102,7 +106,9 @@ def _memory_worker(config: str, n: int, crm_path: str) -> None:
 
     def engine() -> Engine:
         store = Store.open(settings.store.url)
-        return Engine(store, {"erp": erp, "crm": crm}, settings.policy, settings.sync)
+        made = Engine(store, {"erp": erp, "crm": crm}, settings.policy, settings.sync)
+        made.shards = settings.jobs.shards  # as open_runtime does
+        return made
 
     fleet.run_worker(settings, concurrency=1, engines=fleet.Engines(settings, engine))
 
@@ -167,6 +173,12 @@ def _busy(before: tuple[float, float]) -> float:
     return round((busy - before[0]) / max(1.0, total - before[1]), 2)
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this script's ended child processes (the workers, once they are joined)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _queue_full(config: Path, entities: list[str]) -> None:
     fleet.defer(load_settings(config), "full", {"entities": entities})
 
@@ -193,7 +205,7 @@ connector = "memory"
         Store.open(url).close()  # migrated once, before the workers
         with fleet.opened(load_settings(config)):
             pass  # Procrastinate's schema
-        spawn = multiprocessing.get_context("spawn")
+        spawn, cpu_before = multiprocessing.get_context("spawn"), _children_cpu()
         procs = [spawn.Process(target=_memory_worker, args=(str(config), n, str(crm_path))) for _ in range(workers)]
         for proc in procs:
             proc.start()
@@ -214,7 +226,8 @@ connector = "memory"
             for proc in procs:
                 proc.join(30)
     return {"workers": workers, "records": 2 * n, "seconds": round(seconds, 2),
-            "records_per_s": round(2 * n / seconds, 1), "cpu_busy": busy, **detail}
+            "records_per_s": round(2 * n / seconds, 1), "cpu_busy": busy,
+            "workers_cpu_s": round(_children_cpu() - cpu_before, 1), **detail}
 
 
 def peers_run(workers: int, m: int) -> dict[str, Any]:
@@ -248,7 +261,7 @@ def peers_run(workers: int, m: int) -> dict[str, Any]:
             erp.close()
             crm.close()
         logs = [workdir / f"worker-{i}.log" for i in range(workers)]
-        procs = []
+        procs, cpu_before = [], _children_cpu()
         for log in logs:
             with log.open("w") as out:
                 procs.append(subprocess.Popen([*koppel, "worker", "-c", str(config)], stdout=out,
@@ -272,9 +285,11 @@ def peers_run(workers: int, m: int) -> dict[str, Any]:
                     proc.wait(60)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        workers_cpu = _children_cpu() - cpu_before
         _check_peers(erp_info, crm_info, m)
     return {"workers": workers, "records": 2 * m, "seconds": round(seconds, 2),
-            "records_per_s": round(2 * m / seconds, 2), "cpu_busy": busy, **detail}
+            "records_per_s": round(2 * m / seconds, 2), "cpu_busy": busy, "workers_cpu_s": round(workers_cpu, 1),
+            **detail}
 
 
 def _check_peers(erp_info: dict[str, Any], crm_info: dict[str, Any], m: int) -> None:

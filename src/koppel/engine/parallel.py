@@ -4,9 +4,11 @@
   holds the entity's owner lock: the live poll takes it if it is free and otherwise leaves the
   entity to the job that has it this round; a load's job waits for it.
 - **A lock per record.** The plan and the apply of a batch (or of records synced by id) happen
-  under a lock on each record's key: its id on the side it was read from and, once it is
-  coupled, its link. Whoever comes second plans with the links the first one recorded, so a
-  record is created once, whichever jobs race for it.
+  under the locks of its records' keys (`key`: a record's link, else its id on the side it was
+  read from). Whoever comes second plans with the links the first one recorded, so a record is
+  created once, whichever jobs race for it. The keys are hashed into 64 locks per shard and
+  entity (`bucket`), a shard's never another's: a batch of hundreds of records takes a few dozen
+  locks, in one statement.
 - **Shards.** A load may be read once by its cursor owner and applied in `count` shards side by
   side (`split`): a record's shard is the hash of its stable key (its link, else its id on its
   side), so the parts of one record read twice go to the same shard, one after the other.
@@ -17,7 +19,6 @@ On SQLite (one process, one job at a time) the locks are granted at once.
 from __future__ import annotations
 
 import base64
-import hashlib
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,8 +33,29 @@ from koppel.store import Store
 Dispatch = Callable[[str, str, ChangeBatch], None]
 
 
+#: record locks per shard and entity
+BUCKETS = 64
+
+
+def _hash(key: str) -> int:
+    """A hash of a key that every process computes alike (Python's own is salted per process)."""
+    return zlib.crc32(key.encode())
+
+
+def key(side: str, record_id: str, link: int | None) -> str:
+    """A record's stable key: its link once it is coupled (the same read from either side),
+    else its id on the side it was read from."""
+    return f"link:{link}" if link is not None else f"{side}:{record_id}"
+
+
 def shard_of(key: str, count: int) -> int:
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") % count
+    return _hash(key) % count
+
+
+def bucket(key: str, shards: int) -> int:
+    """The record lock of a key: one of BUCKETS for each shard, never another shard's."""
+    number = _hash(key)
+    return number % shards + shards * ((number // shards) % BUCKETS)
 
 
 def owner_key(entity: str) -> str:
@@ -56,15 +78,14 @@ def owning(store: Store, entity: str, *, wait: bool, reading: bool = False) -> I
 
 
 @contextmanager
-def holding(store: Store, entity: str, side: str, ids: Sequence[str]) -> Iterator[None]:
-    """The record locks of records read from `side` (their ids there and their links)."""
+def holding(store: Store, entity: str, side: str, ids: Sequence[str], shards: int = 1) -> Iterator[None]:
+    """The record locks of records read from `side`."""
     if not store.locks.enabled or not ids:
         yield
         return
     links = store.links.link_ids(entity, side, ids)
-    keys = [f"koppel:record:{entity}:{side}:{i}" for i in ids]
-    keys += [f"koppel:record:{entity}:link:{n}" for n in links.values()]
-    with store.locks.hold(keys):
+    buckets = {bucket(key(side, i, links.get(i)), shards) for i in ids}
+    with store.locks.hold(f"koppel:record:{entity}:{b}" for b in buckets):
         yield
 
 
@@ -79,8 +100,7 @@ def split(store: Store, entity: str, side: str, records: Sequence[RemoteRecord],
     parts: dict[int, tuple[list[RemoteRecord], list[str]]] = {}
 
     def shard(record_id: str) -> tuple[list[RemoteRecord], list[str]]:
-        link = links.get(record_id)
-        index = shard_of(f"link:{link}" if link is not None else f"{side}:{record_id}", count) if count > 1 else 0
+        index = shard_of(key(side, record_id, links.get(record_id)), count) if count > 1 else 0
         return parts.setdefault(index, ([], []))
 
     for record in records:

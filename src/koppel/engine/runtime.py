@@ -41,6 +41,7 @@ def open_runtime(settings: Settings) -> Iterator[Runtime]:
             raise ConfigError(problems, source=str(settings.path))
         caps.install(connectors, settings, store.locks)  # across every worker, on PostgreSQL
         engine = Engine(store, connectors, settings.policy, settings.sync)
+        engine.shards = settings.jobs.shards
         yield Runtime(settings, store, connectors, engine)
     finally:
         for connector in connectors.values():

@@ -65,6 +65,8 @@ class Engine:
         #: systems the last run could not reach: the next run probes each with one check first,
         #: instead of hammering it with a whole run's retries (a circuit breaker per system)
         self.down: set[str] = set()
+        #: the shards a load's parts are applied in (`[jobs] shards`): the record locks follow them
+        self.shards = 1
         self._infos = {side: c.discover() for side, c in connectors.items()}
         _collect_less_often()
 
@@ -186,7 +188,7 @@ class Engine:
     def _apply_read(self, entity: str, side: Side, records: Sequence[RemoteRecord], deleted: Sequence[str],
                     executor: Executor, stats: Counter[str]) -> None:
         """Plan and apply records read from `side`, under their record locks."""
-        with parallel.holding(self.store, entity, side, [r.id for r in records] + list(deleted)):
+        with parallel.holding(self.store, entity, side, [r.id for r in records] + list(deleted), self.shards):
             plan = self._plan(entity, side, records, deleted, executor)
             stats["read"] += len(records)
             self._apply(entity, side, plan, executor, stats)
@@ -330,7 +332,7 @@ class Engine:
     def sync_ids(self, entity: str, side: Side, ids: Sequence[str], executor: Executor,
                  stats: Counter[str], *, couple: bool = False, follow: bool = True) -> None:
         """Sync the given records now; `couple`: their coupling trigger fires (R2)."""
-        with parallel.holding(self.store, entity, side, ids):
+        with parallel.holding(self.store, entity, side, ids, self.shards):
             records = executor.call(side, self.connectors[side].read, entity, list(ids))
             found = {r.id for r in records}
             fired = list(ids) if couple else []
