@@ -9,6 +9,7 @@ from email.utils import format_datetime
 import pytest
 
 from koppel.connectors._http import parse_body, retry_after
+from koppel.connectors.base import WriteOp, WriteOutcome
 from koppel.errors import TransientError
 from koppel.testing.builders import Pair, customer
 
@@ -93,3 +94,30 @@ def test_a_run_stopped_by_ctrl_c_or_a_stop_signal_is_recorded_as_interrupted(pai
     [run] = pair.store.runs.last(1)
     assert (run["status"], run["message"]) == ("failed", "interrupted (Ctrl-C or a stop signal)")
     assert run["finished_at"] is not None
+
+
+def test_an_update_a_system_failed_to_take_for_a_passing_reason_closes_its_entry_once_through(pair: Pair) -> None:
+    """The entry of an update that timed out is tried again by the next run; once the update went
+    through, the queue says so (no open entry is left to be retried for ever)."""
+    pair.engine.sleep = lambda _: None
+    account = customer(pair)
+    assert pair.engine.sync(["account"]).status == "ok"
+    pair.erp.put("account", {"name": "Acme Renamed GmbH"}, account)
+    write = pair.crm.write
+
+    def timing_out(entity: str, ops: list[WriteOp]) -> list[WriteOutcome]:  # each try of an update
+        return [WriteOutcome(op.key, op.id, TransientError("timed out", system="crm")) for op in ops]
+
+    pair.crm.write = timing_out  # type: ignore[method-assign]
+    first = pair.engine.sync(["account"])
+    pair.crm.write = write  # type: ignore[method-assign]
+    [entry] = pair.store.errors.list("open")
+    assert (entry.operation, entry.error_class, first.status) == ("update", "transient", "partial")
+    second = pair.engine.sync(["account"])
+    crm_id = pair.store.links.by_ids("account", "erp", [account])[account].crm_id
+    assert pair.crm.get("account", crm_id)["name"] == "Acme Renamed GmbH"  # by value, in the CRM
+    assert second.status == "ok" and pair.store.errors.list("open") == []
+    assert pair.store.errors.get(entry.id).status == "resolved"
+    writes = pair.crm.calls["write"]
+    third = pair.engine.sync(["account"])
+    assert pair.crm.calls["write"] == writes and third.total("updated") == 0

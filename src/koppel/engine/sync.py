@@ -321,9 +321,11 @@ class Engine:
         those a system failed to take for a passing reason (a timeout, a 503) are tried again."""
         held = self.store.errors.held(entity) + self.store.errors.held(entity, "transient", status="open")
         for side in SIDES:
-            ids = [h.source_id for h in held if h.source == side and self._ready(side, h.payload)]
-            if ids:
-                self.sync_ids(entity, side, ids, executor, stats)
+            ready = [h for h in held if h.source == side and self._ready(side, h.payload)]
+            if ready:
+                self.sync_ids(entity, side, [h.source_id for h in ready], executor, stats)
+                # through: what failed again, or waits again, was queued anew (superseding these)
+                self.store.errors.close([h.id for h in ready])
 
     def _ready(self, side: Side, payload: Mapping[str, Any]) -> bool:
         missing = [(str(e), str(i)) for e, i in payload.get("missing", [])]

@@ -99,6 +99,16 @@ class ErrorQueue(Repository):
             conn.execute(update(t.errors).where(t.errors.c.id == error_id).values(
                 payload=dict(payload), edited=True, updated_at=clock.now()))
 
+    def close(self, error_ids: Iterable[int]) -> None:
+        """Entries whose records went through: those still open or held are resolved (one that
+        failed again was superseded by its new entry)."""
+        ids = list(error_ids)
+        if not ids:
+            return
+        with self.begin() as conn:
+            conn.execute(update(t.errors).where(t.errors.c.id.in_(ids), t.errors.c.status.in_(["open", "held"]))
+                         .values(status="resolved", updated_at=clock.now()))
+
     def resolve_for(self, entity: str, source: str, source_ids: Iterable[str]) -> None:
         """A record that went through closes its open error entries."""
         with self.begin() as conn:
