@@ -122,7 +122,7 @@ class BottleCrmConnector:
             yield from scan_search(self, entity, text, page_size=page_size)
             return
         page: list[RemoteRecord] = []
-        for row in self.client.pages(spec.path, spec.rows, {spec.search: text} if text else None,
+        for row in self.client.pages(spec.path, spec.rows, spec.query({spec.search: text} if text else None),
                                      page_size=page_size):
             record = self._record(spec, row)
             if record is not None:
@@ -175,7 +175,7 @@ class BottleCrmConnector:
     def account_owners(self) -> dict[str, str | None]:
         """Account id -> its owner (first assigned user), for revenue per owner (R9); one scan."""
         spec = SPECS["account"]
-        return {str(r["id"]): owner_of(r) for r in self.client.pages(spec.path, spec.rows)}
+        return {str(r["id"]): owner_of(r) for r in self.client.pages(spec.path, spec.rows, spec.query())}
 
     def close(self) -> None:
         self.client.close()
@@ -200,10 +200,10 @@ class BottleCrmConnector:
 
     def _related_rows(self, spec: EntitySpec, param: str | None, ids: list[str]) -> list[Json]:
         if param is None:  # no filter: one scan, which also refreshes the finder's
-            rows = list(self.client.pages(spec.path, spec.rows))
+            rows = list(self.client.pages(spec.path, spec.rows, spec.query()))
             self.finder.scanned(spec, rows)
             return rows
-        pages = self.client.parallel(lambda i: list(self.client.pages(spec.path, spec.rows, {param: i})), ids)
+        pages = self.client.parallel(lambda i: list(self.client.pages(spec.path, spec.rows, spec.query({param: i}))), ids)
         return [row for page in pages for row in page]
 
     def _detail(self, spec: EntitySpec, record_id: str) -> Json | None:
@@ -243,7 +243,7 @@ class BottleCrmConnector:
               batch_size: int) -> Iterator[ChangeBatch]:
         """Every row of the list against the hashes the cursor knew; the last batch carries the
         feed position read before the list (None without a feed: the next read scans again)."""
-        rows = list(self.client.pages(spec.path, spec.rows))
+        rows = list(self.client.pages(spec.path, spec.rows, spec.query()))
         self.finder.scanned(spec, rows)
         present = [str(r["id"]) for r in rows]
 
@@ -360,7 +360,7 @@ class BottleCrmConnector:
         if spec.entity != "account" or "already exists" not in exc.message or not body.get("name"):
             return exc
         name = str(body["name"]).strip().casefold()
-        holders = [str(r["id"]) for r in self.client.pages(spec.path, spec.rows, {"name": body["name"]})
+        holders = [str(r["id"]) for r in self.client.pages(spec.path, spec.rows, spec.query({"name": body["name"]}))
                    if str(r.get("name") or "").strip().casefold() == name]
         holder = holders[0] if holders else None
         return UniqueCollision(exc.message, system=self.name, field="name", holder=holder)
@@ -380,7 +380,7 @@ class BottleCrmConnector:
         """POST tasks/ answers without the id: find the newest task with that title and parent."""
         with self._task_lock:
             self.client.post(spec.path, body)
-            rows = self.client.pages(spec.path, spec.rows, {"search": body.get("title", "")})
+            rows = self.client.pages(spec.path, spec.rows, spec.query({"search": body.get("title", "")}))
             mine = [r for r in rows if r.get("title") == body.get("title")
                     and (r.get("account") or {}).get("id") == body.get("account")]
         if not mine:

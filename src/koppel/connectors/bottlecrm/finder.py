@@ -100,7 +100,7 @@ class Finder:
         with self._lock:
             if spec.entity in self._scans and self._fresh(spec.entity):
                 return dict(self._scans[spec.entity][1])  # a copy: writes may add to it meanwhile
-        self.scanned(spec, self.client.pages(spec.path, spec.rows))
+        self.scanned(spec, self.client.pages(spec.path, spec.rows, spec.query()))
         with self._lock:
             return dict(self._scans[spec.entity][1])
 
@@ -121,7 +121,7 @@ class Finder:
         if params is None:
             return scan
         try:
-            rows = self.client.pages(spec.path, spec.rows, params)
+            rows = self.client.pages(spec.path, spec.rows, spec.query(params))
             return {str(row["id"]): values for row in rows if (values := self._values(spec, row)) is not None}
         except TransientError:
             if not any(p.startswith("cf_") for p in params):
