@@ -96,6 +96,18 @@ def million(timeout: float) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def machine_loop_s() -> float:
+    """Seconds for ten million additions in a Python loop, best of three: how fast this machine
+    runs Python today (shared machines differ twofold between days), to compare figures by."""
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.perf_counter(), 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
 def peak_rss_mb() -> int:
     """This process's peak resident memory since it started its program (VmHWM). Not getrusage's
     ru_maxrss: Linux keeps that across exec, so a child started by a large parent reports the
@@ -128,7 +140,8 @@ def main() -> None:
         child(args.child, args.child_url)
         return
     stores = [s for s in args.stores.split(",") if s]
-    summary: dict[str, Any] = {"full_records_per_s": {s: {} for s in stores}, "runs": []}
+    summary: dict[str, Any] = {"full_records_per_s": {s: {} for s in stores}, "runs": [],
+                               "machine_loop_s": machine_loop_s()}
     with tempfile.TemporaryDirectory() as tmp:
         if args.profile:  # an extra run: the profiler's overhead stays out of the figures
             with store_url(stores[0], Path(tmp), args.sizes[-1]) as url:
