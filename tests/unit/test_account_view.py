@@ -74,18 +74,19 @@ def test_the_360_view_from_the_crm_side_equals_the_scans_too(pair: Pair, three: 
         ScanningAccountView(pair.engine).account(key) or {})
 
 
+class _Plain:
+    """Only the contract (no `read_related`, no `search`), counting its full reads."""
+
+    def __init__(self, inner: MemoryConnector) -> None:
+        self.inner, self.scans = inner, 0
+
+    def read_changes(self, entity: str, cursor: str | None, **kw: Any) -> Iterator[ChangeBatch]:
+        self.scans += 1
+        return self.inner.read_changes(entity, cursor, **kw)
+
+
 def test_a_connector_without_related_reads_is_scanned_once_per_call(pair: Pair, three: list[str]) -> None:
-    class Plain:
-        """Only the contract: no `read_related`."""
-
-        def __init__(self, inner: MemoryConnector) -> None:
-            self.inner, self.scans = inner, 0
-
-        def read_changes(self, entity: str, cursor: str | None, **kw: Any) -> Iterator[ChangeBatch]:
-            self.scans += 1
-            return self.inner.read_changes(entity, cursor, **kw)
-
-    plain = Plain(pair.erp)
+    plain = _Plain(pair.erp)
     found = read_related(plain, "invoice", "account", three[:2])  # type: ignore[arg-type]
     assert sorted(pair.erp.get("invoice", r.id)["number"] for r in found) == [
         "INV1-0", "INV1-1", "INV2-0", "INV2-1"]
@@ -172,17 +173,7 @@ def test_the_search_stops_at_the_limit_and_reads_about_as_many_records(
 
 
 def test_a_system_without_a_search_is_scanned_once_and_finds_the_same(pair: Pair, mixed: dict[str, str]) -> None:
-    class Plain:
-        """Only the contract: no `search`."""
-
-        def __init__(self, inner: MemoryConnector) -> None:
-            self.inner, self.scans = inner, 0
-
-        def read_changes(self, entity: str, cursor: str | None, **kw: Any) -> Iterator[ChangeBatch]:
-            self.scans += 1
-            return self.inner.read_changes(entity, cursor, **kw)
-
-    plain = Plain(pair.crm)
+    plain = _Plain(pair.crm)
     native = [r.id for page in search_records(pair.crm, "account", "zebra", page_size=5) for r in page]
     scanned = [r.id for page in search_records(plain, "account", "zebra", page_size=5)  # type: ignore[arg-type]
                for r in page]
