@@ -46,6 +46,13 @@ class RemoteRecord:
     #: a stamp that changes with every change of the record (a revision counter), where the
     #: system has one: a record read with the stamp koppel's own write left is that write's echo
     version: str | None = None
+    #: `record`'s canonical JSON, where the connector keeps the record in that form already (it
+    #: is not copied: read-only); `canonical()` then spares a dump per record
+    values: JsonValues | None = field(default=None, compare=False, repr=False)
+
+    def canonical(self) -> dict[str, Any]:
+        """The record's canonical JSON values (`record.model_dump(mode="json")`), a new dict."""
+        return dict(self.values) if self.values is not None else self.record.model_dump(mode="json")
 
 
 @dataclass(frozen=True)

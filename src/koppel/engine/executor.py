@@ -81,8 +81,7 @@ class Executor:
         made = [(c, o.id or "", v) for c, o, v in zip(chunk, outcomes, values, strict=True) if o.ok and o.id]
         versions = {o.id: o.version for o in outcomes if o.ok and o.id}
         # a create's empty field is no value: the target may fill in its own default
-        wrong = self.verify(scope.entity, target, [(i, {k: x for k, x in v.items() if x is not None})
-                                                    for _, i, v in made], _stored(outcomes))
+        wrong = self.verify(scope.entity, target, [(i, v) for _, i, v in made], _stored(outcomes), empty=False)
         # the snapshot keeps the owner's value, also where the copy carries another name. The
         # version a create answered is the record as koppel made it (no one else can have changed
         # it before): its echo is known by it. Not so after an update, whose version also covers
@@ -253,9 +252,11 @@ class Executor:
         self.call(target, self.connectors[target].check)
 
     def verify(self, entity: str, target: Side, written: list[tuple[str, dict[str, Any]]],
-               answered: Mapping[str, JsonValues] | None = None) -> dict[str, list[Difference]]:
+               answered: Mapping[str, JsonValues] | None = None, *, empty: bool = True
+               ) -> dict[str, list[Difference]]:
         """What `target` stored for the records just written, the fields it did not keep: from
-        the record its answer to the write carried (`answered`), else read back.
+        the record its answer to the write carried (`answered`), else read back. Without `empty`,
+        a field written empty is not checked (a create's: the target may fill in its default).
 
         A field the policy hands over once is left out: the receiving system may keep its own
         version of it (the ERP reprices a quote's lines)."""
@@ -267,10 +268,11 @@ class Executor:
         stored = dict(answered or {})
         unread = [i for i, _ in written if i not in stored]
         if unread:  # only the fields to compare: the rest of a record may cost the system more to read
-            wanted = {f for _, values in written for f in values}.intersection(checked)
-            stored.update((r.id, r.record.model_dump(mode="json")) for r in self.call(
+            wanted = {f for _, values in written for f, v in values.items() if empty or v is not None
+                      }.intersection(checked)
+            stored.update((r.id, r.canonical()) for r in self.call(
                 target, read_fields, self.connectors[target], entity, unread, wanted))
-        found = {i: differences(values, stored.get(i), checked) for i, values in written}
+        found = {i: differences(values, stored.get(i), checked, empty=empty) for i, values in written}
         return {i: d for i, d in found.items() if d}
 
     def _after_update(self, u: Update, o: WriteOutcome, dropped: list[Difference] | None,

@@ -84,7 +84,7 @@ def merges_for(executor: Executor, scope: Scope, hits: Sequence[tuple[Create, st
             merges.append(Merge(create, target_id, {}, {}, {}, refused=(
                 f"matches {scope.target}:{target_id}, which is already coupled to another record")))
             continue
-        values = executor.translate.values(scope.entity, scope.target, theirs[target_id].record.model_dump(mode="json"))
+        values = executor.translate.values(scope.entity, scope.target, theirs[target_id].canonical())
         if are_distinct(scope.entity, create.values, values) or _pair(scope, create, target_id) in apart_pairs:
             apart.append(create)
             continue

@@ -111,7 +111,7 @@ def propose(engine: Engine, entities: Sequence[str] | None = None) -> list[Propo
 
 def _uncoupled(engine: Engine, entity: str, side: Side) -> dict[str, Values]:
     executor = engine.executor(None)
-    records = {r.id: r.record.model_dump(mode="json") for batch in
+    records = {r.id: r.canonical() for batch in
                executor.each(side, lambda: engine.connectors[side].read_changes(entity, None, batch_size=500))
                for r in batch.records}
     coupled = engine.store.links.by_ids(entity, side, list(records))

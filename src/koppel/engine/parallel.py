@@ -114,7 +114,7 @@ def pack(records: Sequence[RemoteRecord]) -> str:
     """Records for a job's payload: [id, canonical values, version stamp] each, as compressed JSON
     in one string (a job queue escapes a JSON structure of hundreds of records slowly, field by
     field; one string of letters and digits it passes through)."""
-    rows = [[r.id, r.record.model_dump(mode="json"), r.version] for r in records]
+    rows = [[r.id, r.canonical(), r.version] for r in records]
     return base64.b64encode(zlib.compress(orjson.dumps(rows), 1)).decode()
 
 

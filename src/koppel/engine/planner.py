@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from koppel.config.policy import EntityRules, FieldRule, Policy, Side, other
@@ -30,13 +31,13 @@ class Scope:
     writable: Mapping[Side, frozenset[str]]
     suppress_echo: bool = True
     triggered: set[str] = field(default_factory=set)
-    _creatable: list[tuple[str, Any]] | None = field(default=None, init=False, repr=False)
+    _creatable: Creatable | None = field(default=None, init=False, repr=False)
 
     @property
     def target(self) -> Side:
         return other(self.source)
 
-    @property
+    @cached_property
     def rules(self) -> EntityRules:
         return self.policy.rules(self.entity)
 
@@ -45,16 +46,26 @@ class Scope:
             return self.rules.fields
         return self.policy.field_rules(self.entity, self.source, record_id)
 
-    def creatable(self, record_id: str) -> list[tuple[str, Any]]:
-        """(field, policy default) of every non-local field the target can store."""
+    def creatable(self, record_id: str) -> Creatable:
+        """Every non-local field the target can store, and the policy defaults among them."""
         if not self.policy.has_overrides and self._creatable is not None:
             return self._creatable
         writable = self.writable[self.target]
-        found = [(name, rule.default) for name, rule in self.field_rules(record_id).items()
-                 if rule.direction != "none" and name in writable]
+        rules = {name: rule for name, rule in self.field_rules(record_id).items()
+                 if rule.direction != "none" and name in writable}
+        found = Creatable(tuple(rules), tuple((n, r.default) for n, r in rules.items() if r.default is not None))
         if not self.policy.has_overrides:
             self._creatable = found
         return found
+
+
+@dataclass(frozen=True)
+class Creatable:
+    """The fields a create carries (in the policy's order) and (field, default) where the policy
+    has a default for an empty value."""
+
+    names: tuple[str, ...]
+    defaults: tuple[tuple[str, Any], ...]
 
 
 @dataclass
@@ -111,16 +122,16 @@ def _plan_new(scope: Scope, change: Change, plan: Plan) -> None:
 
 def _wanted(scope: Scope, values: Mapping[str, Any]) -> bool:
     """Does a new record pass the entity's `create_when` filter (e.g. only accepted quotes)?"""
-    return all(values.get(name) in allowed for name, allowed in scope.rules.create_when.items())
+    when = scope.rules.create_when
+    return not when or all(values.get(name) in allowed for name, allowed in when.items())
 
 
 def creation_values(scope: Scope, change: Change) -> dict[str, Any]:
     """Every non-local field the target can store, with policy defaults filled in."""
     fields = scope.creatable(change.source_id)
-    names = [name for name, _ in fields]
-    values = dict(zip(names, map(change.values.get, names), strict=True))
-    for name, default in fields:
-        if default is not None and values[name] is None:
+    values = dict(zip(fields.names, map(change.values.get, fields.names), strict=True))
+    for name, default in fields.defaults:
+        if values[name] is None:
             values[name] = default
     return values
 
@@ -129,9 +140,9 @@ def natural_keys(scope: Scope, values: Mapping[str, Any]) -> list[dict[str, Any]
     """Natural-key candidates with every part present, in the policy's order."""
     keys = []
     for key in scope.rules.match:
-        parts = dict(zip(key, map(values.get, key), strict=True))
-        if None not in parts.values() and "" not in parts.values():
-            keys.append(parts)
+        parts = tuple(map(values.get, key))
+        if None not in parts and "" not in parts:
+            keys.append(dict(zip(key, parts, strict=True)))
     return keys
 
 

@@ -31,7 +31,7 @@ class Translator:
 
     def records(self, entity: str, side: Side, records: Sequence[RemoteRecord]) -> list[Change]:
         """Records a connector returned, in the engine's form."""
-        return self.normalise(entity, side, [(r.id, r.record.model_dump(mode="json")) for r in records])
+        return self.normalise(entity, side, [(r.id, r.canonical()) for r in records])
 
     def values(self, entity: str, side: Side, values: dict[str, Any]) -> dict[str, Any]:
         """One record's values read from `side`, in the engine's form."""

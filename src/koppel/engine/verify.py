@@ -24,9 +24,10 @@ class Difference:
 
 
 def differences(written: Mapping[str, Any], stored: Mapping[str, Any] | None,
-                fields: Iterable[str]) -> list[Difference]:
-    """The `fields` of `written` that `stored` (None: the record cannot be read) does not hold."""
-    names = [f for f in fields if f in written]
+                fields: Iterable[str], *, empty: bool = True) -> list[Difference]:
+    """The `fields` of `written` that `stored` (None: the record cannot be read) does not hold;
+    without `empty`, those written empty are not compared."""
+    names = [f for f in fields if f in written] if empty else [f for f in fields if written.get(f) is not None]
     if stored is None:
         return [Difference(f, written[f], None) for f in names]
     get = stored.get

@@ -125,9 +125,17 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any], *params: Any) -
     if conn.dialect.name == "postgresql":
         query = sql.replace("?", "%s").removesuffix(" IN") + " = ANY(%s)"
         return list(conn.exec_driver_sql(query, (*params, list(values))).all())
+    # the driver's own cursor: tuples as the driver makes them, without a result object per row
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    failure = conn.dialect.loaded_dbapi.Error
     rows: list[Any] = []
     for chunk in chunks(values):
-        rows += conn.exec_driver_sql(f"{sql} ({', '.join(['?'] * len(chunk))})", (*params, *chunk)).all()
+        statement = f"{sql} ({', '.join(['?'] * len(chunk))})"
+        try:
+            rows += cursor.execute(statement, (*params, *chunk)).fetchall()
+        except failure as exc:  # as SQLAlchemy raises it for a statement
+            raise DBAPIError.instance(statement, None, exc, failure) from exc
+    cursor.close()
     return rows
 
 

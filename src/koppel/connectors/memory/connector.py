@@ -81,6 +81,11 @@ class _Table:
             found = self.records[record_id] = cls.model_validate(self.rows[record_id][1])
         return found
 
+    def remote(self, record_id: str, cls: type[Entity]) -> RemoteRecord:
+        """A record as read: with its modification counter as version, and its kept JSON values."""
+        seq, values = self.rows[record_id]
+        return RemoteRecord(record_id, self.record(record_id, cls), version=str(seq), values=values)
+
     def newer_than(self, floor: float | None) -> list[tuple[str, int, dict[str, Any]]]:
         """Records modified after `floor`, oldest first, found by walking back from the newest."""
         found = []
@@ -157,7 +162,7 @@ class MemoryConnector:
         for start in range(0, max(len(fresh), 1), batch_size):
             chunk = fresh[start:start + batch_size]
             position.advance(((rid, seq) for rid, seq, _ in chunk), lag=0)
-            records = [RemoteRecord(rid, table.record(rid, cls), version=str(seq)) for rid, seq, _ in chunk]
+            records = [table.remote(rid, cls) for rid, _, _ in chunk]
             last = start + batch_size >= len(fresh)
             if last and table.deleted:
                 position.advance([], lag=0)
@@ -167,14 +172,13 @@ class MemoryConnector:
     def read(self, entity: str, ids: Sequence[str]) -> list[RemoteRecord]:
         self.calls["read"] += 1
         table, cls = self.tables[entity], entity_class(entity)
-        return [RemoteRecord(i, table.record(i, cls), version=str(table.rows[i][0])) for i in ids if i in table.rows]
+        return [table.remote(i, cls) for i in ids if i in table.rows]
 
     def read_related(self, entity: str, field: str, ids: Sequence[str]) -> list[RemoteRecord]:
         self.calls["read_related"] = self.calls.get("read_related", 0) + 1
         self._maybe_fail()
         table, cls = self.tables[entity], entity_class(entity)
-        return [RemoteRecord(i, table.record(i, cls), version=str(table.rows[i][0]))
-                for i in table.referring(field, {str(i) for i in ids})]
+        return [table.remote(i, cls) for i in table.referring(field, {str(i) for i in ids})]
 
     def search(self, entity: str, text: str, *, page_size: int, fields: Collection[str] | None = None
                ) -> Iterator[list[RemoteRecord]]:
@@ -187,8 +191,7 @@ class MemoryConnector:
             for record_id in list(table.rows):
                 if record_id not in table.rows or not _contains(table.rows[record_id][1], wanted):
                     continue
-                page.append(RemoteRecord(record_id, table.record(record_id, cls),
-                                         version=str(table.rows[record_id][0])))
+                page.append(table.remote(record_id, cls))
                 if len(page) == page_size:
                     self._searched()
                     yield page
