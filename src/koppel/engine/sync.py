@@ -113,10 +113,8 @@ class Engine:
         parts side by side) and no cursor moves: whoever dispatched moves them once all is applied.
         """
         names = self.entities(entities)
-        run_id = self.store.runs.start("dry-run" if dry_run else kind, ",".join(names))
-        report = RunReport(run_id, "running")
-        executor = self.executor(run_id)
-        try:
+
+        def work(report: RunReport, executor: Executor) -> None:
             if dry_run:
                 self._probe()
             else:
@@ -131,9 +129,19 @@ class Engine:
                         self._retry_held(entity, executor, stats)
                     for side in SIDES:
                         self._sync_side(entity, side, executor, stats, report, dry_run, progress, full, dispatch)
+
+        return self._running("dry-run" if dry_run else kind, ",".join(names), work)
+
+    def _running(self, kind: str, scope: str, work: Callable[[RunReport, Executor], None]) -> RunReport:
+        """A run of `kind`: its row started, `work` done, and the row finished whatever ended it.
+        A system that cannot be reached ends it `failed`, with that system shown as down; anything
+        else (a bug, Ctrl-C, a stop) ends it `failed` too, and goes on up."""
+        report = RunReport(self.store.runs.start(kind, scope), "running")
+        try:
+            work(report, self.executor(report.run_id))
         except FatalError as exc:
             return self._finish(report, "failed", str(exc), down=exc.system)
-        except BaseException as exc:  # a run row is always finished, whatever ends it (Ctrl-C, a stop too)
+        except BaseException as exc:
             self._finish(report, "failed", _why(exc))
             raise
         return self._finish(report, "partial" if report.total("errors") else "ok", None)
@@ -196,19 +204,11 @@ class Engine:
     def apply_batch(self, entity: str, side: Side, records: Sequence[RemoteRecord],
                     deleted: Sequence[str] = ()) -> RunReport:
         """A part of a load, read and dispatched by its entity's cursor owner: plan and apply it."""
-        run_id = self.store.runs.start("full", entity)
-        report = RunReport(run_id, "running")
-        stats = report.stats.setdefault(entity, Counter())
-        executor = self.executor(run_id)
-        try:
+        def work(report: RunReport, executor: Executor) -> None:
             self._preflight(executor)
-            self._apply_read(entity, side, records, deleted, executor, stats)
-        except FatalError as exc:
-            return self._finish(report, "failed", str(exc), down=exc.system)
-        except BaseException as exc:
-            self._finish(report, "failed", _why(exc))
-            raise
-        return self._finish(report, "partial" if stats["errors"] else "ok", None)
+            self._apply_read(entity, side, records, deleted, executor, report.stats.setdefault(entity, Counter()))
+
+        return self._running("full", entity, work)
 
     def _plan(self, entity: str, side: Side, records: Sequence[RemoteRecord], deleted: Sequence[str],
               executor: Executor, fired: Collection[str] = (), unlinked: Collection[int] = ()) -> Plan:
@@ -348,11 +348,9 @@ class Engine:
         if entity not in self.entities():
             raise UsageError(f"{entity} is not synced between these systems",
                              hint=f"choose from {', '.join(self.entities())}")
-        run_id = self.store.runs.start("record", f"{side}:{entity}:{record_id}")
-        report = RunReport(run_id, "running")
-        stats = report.stats.setdefault(entity, Counter())
-        executor = self.executor(run_id)
-        try:
+
+        def work(report: RunReport, executor: Executor) -> None:
+            stats = report.stats.setdefault(entity, Counter())
             if dry_run:
                 records = executor.call(side, self.connectors[side].read, entity, [record_id])
                 deleted = [] if records else [record_id]
@@ -361,21 +359,15 @@ class Engine:
             else:
                 self._preflight(executor)
                 self.sync_ids(entity, side, [record_id], executor, stats, couple=couple)
-        except FatalError as exc:
-            return self._finish(report, "failed", str(exc), down=exc.system)
-        except BaseException as exc:
-            self._finish(report, "failed", _why(exc))
-            raise
-        return self._finish(report, "partial" if stats["errors"] else "ok", None)
+
+        return self._running("record", f"{side}:{entity}:{record_id}", work)
 
     def retry_errors(self, error_ids: Sequence[int]) -> RunReport:
         """Re-sync the records behind queued errors from their source's current state."""
         rows = [self.store.errors.get(i) for i in error_ids]
-        run_id = self.store.runs.start("retry", ",".join(map(str, error_ids)))
-        report = RunReport(run_id, "running")
-        executor = self.executor(run_id)
-        self.store.errors.set_status([r.id for r in rows], "retried")
-        try:
+
+        def work(report: RunReport, executor: Executor) -> None:
+            self.store.errors.set_status([r.id for r in rows], "retried")
             self._probe()
             for row in rows:
                 stats = report.stats.setdefault(row.entity, Counter())
@@ -384,12 +376,8 @@ class Engine:
                 else:  # a create koppel tried had its coupling trigger fired already
                     self.sync_ids(row.entity, row.source, [row.source_id], executor, stats,  # type: ignore[arg-type]
                                   couple=row.operation == "create" and row.status != "held")
-        except FatalError as exc:
-            return self._finish(report, "failed", str(exc), down=exc.system)
-        except BaseException as exc:
-            self._finish(report, "failed", _why(exc))
-            raise
-        return self._finish(report, "partial" if report.total("errors") else "ok", None)
+
+        return self._running("retry", ",".join(map(str, error_ids)), work)
 
     def _write_edited(self, row: ErrorRow, executor: Executor, stats: Counter[str]) -> None:
         """An operator corrected the payload: write it as it stands now, then couple or snapshot."""
