@@ -312,3 +312,14 @@ def test_a_complaint_without_an_order_waits_naming_the_field_to_fill(pair: Pair)
     assert pair.erp.ids("case") == []
     [held] = pair.store.errors.list("held")
     assert held.source_id == complaint and "fill the case's quote" in held.message
+
+
+def test_a_record_read_with_the_values_its_system_keeps_reaches_the_engine_as_a_copy(pair: Pair) -> None:
+    account = customer(pair)
+    [record] = pair.erp.read("account", [account])
+    assert record.values is not None  # the memory connector hands over the JSON it keeps
+    assert record.canonical() == record.record.model_dump(mode="json")
+    [change] = pair.engine.translator.records("account", "erp", [record])
+    change.values["name"] = "changed by the engine"  # as the engine does with an alias
+    assert pair.erp.get("account", account)["name"] == "Acme 1 GmbH"
+    assert pair.erp.read("account", [account])[0].canonical()["name"] == "Acme 1 GmbH"

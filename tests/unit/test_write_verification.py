@@ -58,3 +58,11 @@ def test_the_normalisation_every_system_may_apply_is_no_difference() -> None:
     [diff] = differences({"name": "A", "number": "C1"}, {"name": "A", "number": None}, ["name", "number"])
     assert diff.field == "number"
     assert [d.field for d in differences({"name": "A"}, None, ["name"])] == ["name"]
+
+
+def test_a_field_written_empty_is_compared_on_update_and_left_to_the_target_on_create() -> None:
+    written, stored = {"name": "A", "phone": None}, {"name": "A", "phone": "+49 30 1"}
+    [diff] = differences(written, stored, ["name", "phone"])  # clearing a field must land
+    assert (diff.field, diff.wrote, diff.stored) == ("phone", None, "+49 30 1")
+    assert differences(written, stored, ["name", "phone"], empty=False) == []  # the target's default
+    assert [d.field for d in differences({"name": "A", "phone": None}, None, ["name", "phone"], empty=False)] == ["name"]
