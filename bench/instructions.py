@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 
 def collected(tree: Path, n: int) -> int:
     """Instructions callgrind counted for one full load of `n` accounts with `tree`'s code."""
-    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "PYTHONHASHSEED": "0"}  # the same work each time
     done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
                            sys.executable, __file__, "--child", str(n), "--tree", str(tree)],
                           capture_output=True, text=True, env=env, check=True)

@@ -46,14 +46,15 @@ class Translator:
             records = [(i, apply_maps(v, maps, self.policy, to="erp")) for i, v in records]
         if not refs:
             return [Change(i, v) for i, v in records]
-        pairs = {(e, str(v)) for _, values in records for e, v in collect_refs(values, refs)}
+        referenced = [collect_refs(values, refs) for _, values in records]
+        pairs = {(e, str(v)) for found in referenced for e, v in found}
         known: dict[tuple[str, str], int] = {}
         for target in {e for e, _ in pairs}:
             found = self.store.links.link_ids(target, side, [v for e, v in pairs if e == target])
             known.update(((target, k), link_id) for k, link_id in found.items())
         changes = []
-        for record_id, values in records:
-            missing = tuple((e, str(v)) for e, v in collect_refs(values, refs) if (e, str(v)) not in known)
+        for (record_id, values), refers in zip(records, referenced, strict=True):
+            missing = tuple((e, str(v)) for e, v in refers if (e, str(v)) not in known)
             mapped = map_refs(values, refs, lambda e, v: known.get((e, str(v)), v))
             changes.append(Change(record_id, mapped, missing))
         return changes
@@ -67,14 +68,16 @@ class Translator:
     def outgoing_many(self, entity: str, side: Side, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """`outgoing` for a batch, with one link lookup for all its references."""
         refs = ref_fields(entity_class(entity))
-        out = [dict(v) for v in rows]
+        maps = self._maps(entity) if side == "crm" else {}
+        if not refs and not maps:
+            return [dict(v) for v in rows]
+        out = [v if isinstance(v, dict) else dict(v) for v in rows]  # mapping below copies each
         if refs:
             link_ids = [v for row in out for _, v in collect_refs(row, refs) if isinstance(v, int)]
             ids = self.store.links.ids_on(side, link_ids) if link_ids else {}
             out = [map_refs(row, refs, lambda e, v: ids.get(v, v) if isinstance(v, int) else v)
                    for row in out]
-        maps = self._maps(entity)
-        if side == "crm" and maps:
+        if maps:
             out = [apply_maps(row, maps, self.policy, to="crm") for row in out]
         return out
 

@@ -27,6 +27,8 @@ def differences(written: Mapping[str, Any], stored: Mapping[str, Any] | None,
                 fields: Iterable[str], *, empty: bool = True) -> list[Difference]:
     """The `fields` of `written` that `stored` (None: the record cannot be read) does not hold;
     without `empty`, those written empty are not compared."""
+    if stored is not None and written.items() <= stored.items():  # the usual case, compared in C
+        return []
     names = [f for f in fields if f in written] if empty else [f for f in fields if written.get(f) is not None]
     if stored is None:
         return [Difference(f, written[f], None) for f in names]

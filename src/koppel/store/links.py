@@ -147,7 +147,7 @@ class Links(Repository):
         now = clock.now()
         values = [{"entity": entity, "erp_id": n.erp_id, "crm_id": n.crm_id, "snapshot": dumps(n.snapshot),
                    "erp_version": n.erp_version, "crm_version": n.crm_version, "synced_at": now}
-                  for n in (NewLink(*r) for r in rows)]
+                  for n in (r if isinstance(r, NewLink) else NewLink(*r) for r in rows)]
         with self.begin() as conn:
             insert_many(conn, t.links, values)
             self._grown += len(values)

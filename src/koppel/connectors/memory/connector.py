@@ -47,7 +47,7 @@ class _Table:
         for field, referring in self.related.items():
             referring.setdefault(_ref(values, field), set()).add(record_id)
         for fields, index in self.indexes.items():
-            key = tuple([values.get(f) for f in fields])
+            key = tuple(map(values.get, fields))
             if None not in key:
                 index.setdefault(key, record_id)
 
