@@ -209,7 +209,7 @@ class MemoryConnector:
             fields = tuple(key)
             index = table.indexes.get(fields)
             if index is not None:
-                found.append(index.get(tuple(key[f] for f in fields)))
+                found.append(index.get(tuple(key.values())))  # in the order of `fields`
                 continue
             hits = [i for i, (_, v) in table.rows.items() if all(v.get(f) == key[f] for f in fields)]
             found.append(hits[0] if len(hits) == 1 else None)  # the one match, else none
