@@ -22,6 +22,7 @@ from koppel.connectors.memory import MemoryConnector
 from koppel.engine import Engine, caps
 from koppel.engine.parallel import owner_key, split
 from koppel.store import Store
+from koppel.testing.builders import memory_settings
 from koppel.testing.postgres import fresh_database
 from koppel.workers import fleet
 from koppel.workers.queue import queue_for
@@ -30,21 +31,7 @@ pytestmark = pytest.mark.postgres
 
 
 def _config(tmp_path: Path, url: str, extra: str = "") -> Settings:
-    (tmp_path / "koppel.toml").write_text(f"""
-[store]
-url = "{url}"
-[sync]
-retry_attempts = 2
-retry_base_delay = 0
-batch_size = 10
-[jobs]
-{extra}
-[systems.erp]
-connector = "memory"
-[systems.crm]
-connector = "memory"
-""")
-    return load_settings(tmp_path / "koppel.toml")
+    return memory_settings(tmp_path, url, sync="batch_size = 10", jobs=extra)
 
 
 @pytest.fixture

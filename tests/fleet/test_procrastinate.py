@@ -12,11 +12,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from koppel.config import load_settings
 from koppel.config.settings import Settings
 from koppel.connectors.memory import MemoryConnector
 from koppel.engine import Engine
 from koppel.store import Store
+from koppel.testing.builders import memory_settings
 from koppel.testing.postgres import fresh_database
 from koppel.workers import fleet
 from koppel.workers.queue import FleetQueue, queue_for
@@ -31,20 +31,7 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 
 
 def _settings(tmp_path: Path, url: str) -> Iterator[Settings]:
-    (tmp_path / "koppel.toml").write_text(f"""
-[store]
-url = "{url}"
-[sync]
-retry_attempts = 2
-retry_base_delay = 0
-[jobs]
-stalled_after = 2
-[systems.erp]
-connector = "memory"
-[systems.crm]
-connector = "memory"
-""")
-    yield load_settings(tmp_path / "koppel.toml")
+    yield memory_settings(tmp_path, url, jobs="stalled_after = 2")
 
 
 class Systems:

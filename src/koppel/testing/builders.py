@@ -1,13 +1,15 @@
 """Builders for tests: two in-memory systems coupled through a fresh store, a customer, the twin
-of a coupled record, one record written through a connector."""
+of a coupled record, one record written through a connector, and the settings of a koppel.toml
+for two memory systems."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from koppel.config.policy import Policy, default_policy_data, load_policy, merge
-from koppel.config.settings import SyncSettings
+from koppel.config.settings import Settings, SyncSettings, load_settings
 from koppel.connectors.base import Connector, WriteOp
 from koppel.connectors.memory import MemoryConnector
 from koppel.engine import Engine
@@ -55,3 +57,23 @@ def make(system: Connector, entity: str, values: dict[str, Any]) -> str:
     [outcome] = system.write(entity, [WriteOp("new", values)])
     assert outcome.ok, outcome.error
     return outcome.id or ""
+
+
+def memory_settings(directory: Path, url: str, *, sync: str = "", jobs: str = "") -> Settings:
+    """The settings of a koppel.toml written to `directory`: the store at `url`, two memory
+    systems, retries without pauses, and the given lines of `[sync]` and `[jobs]`."""
+    (directory / "koppel.toml").write_text(f"""
+[store]
+url = "{url}"
+[sync]
+retry_attempts = 2
+retry_base_delay = 0
+{sync}
+[jobs]
+{jobs}
+[systems.erp]
+connector = "memory"
+[systems.crm]
+connector = "memory"
+""")
+    return load_settings(directory / "koppel.toml")
