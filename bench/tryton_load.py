@@ -1,14 +1,20 @@
 """Loading customers into a real Tryton: through koppel's engine against raw batched JSON-RPC.
 
-Starts a fresh Tryton (peers/tryton), then loads N customers, each with a billing address, an
-email and one contact person, twice into the same server (different names):
-  koppel: a memory CRM holds them; `Engine.sync(["account", "contact"])` couples them into
-          Tryton (account coupling_trigger "always"), i.e. change read, planning, matching by
-          natural key, the connector's batched writes, links and audit in a SQLite store;
-  raw:    plain httpx `party.party.create` calls with the same nested values, same batch size.
+Starts two fresh Tryton servers (peers/tryton), the same build, and loads N customers, each with a
+billing address, an email and one contact person:
+  koppel: into the first: a memory CRM holds them; `Engine.sync(["account", "contact"])` couples
+          them into Tryton (account coupling_trigger "always"), i.e. change read, planning,
+          matching by natural key, the connector's batched writes with their read-back, links and
+          audit in a SQLite store;
+  raw:    into the second: plain httpx `party.party.create` calls with the same nested values,
+          the same batch size.
+The two loads take turns batch by batch: after each batch koppel writes, the raw load writes its
+next batch (that time is taken out of koppel's). A shared machine's slow minutes then fall on
+both alike; run one after the other, the two loads differed by ±15 % from that alone. Both
+servers get an untimed warm-up first (a fresh server fills its caches on its first requests).
 Prints one JSON line last: {"n", "koppel_s", "raw_s", "ratio", ...}.
 Usage: python bench/tryton_load.py [N] [--batch 200] [--repeat K]  (K runs on fresh Tryton
-databases, for a noisy machine: the median ratio is the figure)
+databases: the median ratio is the figure)
 """
 
 from __future__ import annotations
@@ -43,17 +49,16 @@ def populate(crm: MemoryConnector, n: int) -> None:
                             "email": f"anna.k{i}@example.com"})
 
 
-def via_koppel(tryton: TrytonConnector, n: int, batch: int, workdir: str) -> float:
+def via_koppel(tryton: TrytonConnector, n: int, batch: int, workdir: str, between: RawLoad) -> float:
+    """koppel's load; `between` runs after each batch the engine wrote, and its time is taken out."""
     crm = MemoryConnector("crm")
     populate(crm, n)
-    policy = load_policy(merge(default_policy_data(),
-                               {"policy": {"account": {"coupling_trigger": "always"}}}))
     store = Store.open(f"sqlite:///{workdir}/tryton-bench.db")
-    engine = Engine(store, {"erp": tryton, "crm": crm}, policy, SyncSettings(batch_size=batch))
+    engine = Engine(store, {"erp": tryton, "crm": crm}, POLICY, SyncSettings(batch_size=batch))
     provisioning.setup(engine.connectors, engine.policy, engine.entities())  # `koppel setup`, not timed
     started = time.perf_counter()
-    report = engine.sync(["account", "contact"])
-    elapsed = time.perf_counter() - started
+    report = engine.sync(["account", "contact"], progress=between)
+    elapsed = time.perf_counter() - started - between.spent
     store.close()
     assert report.status == "ok" and report.total("created") == 2 * n, (report.status, report.message,
                                                                         report.total("created"))
@@ -65,22 +70,41 @@ def via_koppel(tryton: TrytonConnector, n: int, batch: int, workdir: str) -> flo
     return elapsed
 
 
-def via_raw(client: TrytonClient, n: int, batch: int, country: int, relation: int) -> float:
-    started = time.perf_counter()
-    for start in range(0, n, batch):
-        numbers = range(start, min(n, start + batch))
-        parties = client.model("party.party", "create", [{
-            "name": f"Raw Customer {i}",
-            "addresses": [["create", [{"street": f"Street {i}", "postal_code": "10115",
-                                       "city": "Berlin", "country": country}]]],
-            "contact_mechanisms": [["create", [{"type": "email", "value": f"r{i}@example.com"}]]],
-        } for i in numbers])
-        client.model("party.party", "create", [{
-            "name": f"Raw {i}, Anna",
-            "contact_mechanisms": [["create", [{"type": "email", "value": f"anna.r{i}@example.com"}]]],
-            "relations": [["create", [{"to": party, "type": relation}]]],
-        } for i, party in zip(numbers, parties, strict=True)])
-    return time.perf_counter() - started
+POLICY = load_policy(merge(default_policy_data(), {"policy": {"account": {"coupling_trigger": "always"}}}))
+
+
+class RawLoad:
+    """The raw load, a batch at a time: called after each batch the engine wrote to Tryton (from
+    the CRM), it writes as many customers (the account phase) or their contact persons (the
+    contact phase) with plain `create` calls, and adds up their time."""
+
+    def __init__(self, client: TrytonClient, country: int, relation: int) -> None:
+        self.client, self.country, self.relation = client, country, relation
+        self.spent, self.customers, self.persons = 0.0, 0, 0
+        self.parties: list[int] = []  # the customers made, for their contact persons
+
+    def __call__(self, entity: str, side: str, count: int) -> None:
+        if side != "crm" or not count:  # only the batches koppel writes into Tryton
+            return
+        started = time.perf_counter()
+        if entity == "account":
+            numbers = range(self.customers, self.customers + count)
+            self.parties += self.client.model("party.party", "create", [{
+                "name": f"Raw Customer {i}",
+                "addresses": [["create", [{"street": f"Street {i}", "postal_code": "10115",
+                                           "city": "Berlin", "country": self.country}]]],
+                "contact_mechanisms": [["create", [{"type": "email", "value": f"r{i}@example.com"}]]],
+            } for i in numbers])
+            self.customers += count
+        else:
+            numbers = range(self.persons, self.persons + count)
+            self.client.model("party.party", "create", [{
+                "name": f"Raw {i}, Anna",
+                "contact_mechanisms": [["create", [{"type": "email", "value": f"anna.r{i}@example.com"}]]],
+                "relations": [["create", [{"to": self.parties[i], "type": self.relation}]]],
+            } for i in numbers])
+            self.persons += count
+        self.spent += time.perf_counter() - started
 
 
 def main() -> None:
@@ -93,8 +117,9 @@ def main() -> None:
     args = parser.parse_args()
     runs = []
     for number in range(args.repeat):
-        with peers.running("tryton", f"bench-{os.getpid()}-{number}") as info:
-            runs.append(measure(info, args.n, args.batch))
+        name = f"bench-{os.getpid()}-{number}"
+        with peers.running("tryton", name) as info, peers.running("tryton", f"{name}-raw") as raw_info:
+            runs.append(measure(info, raw_info, args.n, args.batch))
         print(json.dumps(runs[-1]), file=sys.stderr)
     ratios = sorted(r["ratio"] for r in runs)
     print(json.dumps({**runs[0], "koppel_s": [r["koppel_s"] for r in runs], "raw_s": [r["raw_s"] for r in runs],
@@ -102,28 +127,30 @@ def main() -> None:
                      if args.repeat > 1 else runs[0]))
 
 
-def measure(info: dict[str, Any], n: int, batch: int) -> dict[str, Any]:
-    """Both loads into one fresh Tryton, after a warm-up that neither is timed for."""
-    settings = {k: info[k] for k in ("url", "database", "user", "password")}
-    tryton = create("erp", {**settings, "setup": info["setup"], "batch_size": batch})
-    client = TrytonClient(info["url"], info["database"], info["user"], info["password"])
-    country = info["setup"]["countries"]["DE"]
+def measure(info: dict[str, Any], raw_info: dict[str, Any], n: int, batch: int) -> dict[str, Any]:
+    """koppel's load into the Tryton of `info`, the raw load into that of `raw_info`, in turns."""
+    tryton, raw = (create("erp", {**{k: i[k] for k in ("url", "database", "user", "password")},
+                                  "setup": i["setup"], "batch_size": batch}) for i in (info, raw_info))
+    client = TrytonClient(raw_info["url"], raw_info["database"], raw_info["user"], raw_info["password"])
+    warmer = TrytonClient(info["url"], info["database"], info["user"], info["password"])
     try:
-        warm_up(client, country)
-        with tempfile.TemporaryDirectory() as tmp:  # first, so the engine reads no raw records
-            koppel_s = via_koppel(tryton, n, batch, tmp)
-        relation = tryton.lookups.contact_relation  # made by `koppel setup`
-        raw_s = via_raw(client, n, batch, country, relation)
+        provisioning.setup({"erp": raw, "crm": MemoryConnector("crm")}, POLICY, ["account", "contact"])
+        warm_up(warmer, info["setup"]["countries"]["DE"])
+        warm_up(client, raw_info["setup"]["countries"]["DE"])
+        load = RawLoad(client, raw_info["setup"]["countries"]["DE"], raw.lookups.contact_relation)
+        with tempfile.TemporaryDirectory() as tmp:
+            koppel_s = via_koppel(tryton, n, batch, tmp, load)
+        assert (load.customers, load.persons) == (n, n), (load.customers, load.persons)
     finally:
-        client.close()
-        tryton.close()
+        for done in (client, warmer, tryton, raw):
+            done.close()
     return {"n": n, "batch": batch, "records": 4 * n, "path": "engine (memory CRM -> Tryton ERP)",
-            "koppel_s": round(koppel_s, 2), "raw_s": round(raw_s, 2), "ratio": round(koppel_s / raw_s, 3)}
+            "koppel_s": round(koppel_s, 2), "raw_s": round(load.spent, 2), "ratio": round(koppel_s / load.spent, 3)}
 
 
 def warm_up(client: TrytonClient, country: int) -> None:
     """A customer created, read and deleted, untimed: a fresh server fills its caches on its
-    first requests, which would otherwise count against whichever load comes first (koppel's).
+    first requests, which would otherwise count against the load that makes them.
     Deleted, so that the engine's read of Tryton finds nothing to couple."""
     ids = client.model("party.party", "create", [{
         "name": "Warm-up", "addresses": [["create", [{"street": "Street", "postal_code": "10115",
