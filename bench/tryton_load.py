@@ -38,6 +38,9 @@ from koppel.engine import Engine, provisioning
 from koppel.store import Store
 from koppel.testing import peers
 
+#: customers made in the CRM reach Tryton at once (not at their first order)
+POLICY = load_policy(merge(default_policy_data(), {"policy": {"account": {"coupling_trigger": "always"}}}))
+
 
 def populate(crm: MemoryConnector, n: int) -> None:
     for i in range(n):
@@ -68,9 +71,6 @@ def via_koppel(tryton: TrytonConnector, n: int, batch: int, workdir: str, betwee
     [person] = tryton.find("contact", [{"email": "anna.k0@example.com"}])
     assert person and tryton.read("contact", [person])[0].record.account == found
     return elapsed
-
-
-POLICY = load_policy(merge(default_policy_data(), {"policy": {"account": {"coupling_trigger": "always"}}}))
 
 
 class RawLoad:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import orjson
@@ -87,14 +87,9 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
                 values[column] = done
     if dialect.name == "postgresql":
         statement = f'COPY "{table.name}" ({", ".join(order)}) FROM STDIN'
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        failure = dialect.loaded_dbapi.Error
-        try:
-            with cursor.copy(statement) as copy:
-                for values in converted:
-                    copy.write_row(values)
-        except failure as exc:  # as SQLAlchemy raises it for a statement (IntegrityError, …)
-            raise DBAPIError.instance(statement, None, exc, failure) from exc
+        with driver_cursor(conn, statement) as cursor, cursor.copy(statement) as copy:
+            for values in converted:
+                copy.write_row(values)
         return
     params: Any = ([tuple(v) for v in converted] if positional
                    else [dict(zip(order, v, strict=True)) for v in converted])
@@ -125,18 +120,26 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any], *params: Any) -
     if conn.dialect.name == "postgresql":
         query = sql.replace("?", "%s").removesuffix(" IN") + " = ANY(%s)"
         return list(conn.exec_driver_sql(query, (*params, list(values))).all())
-    # the driver's own cursor: tuples as the driver makes them, without a result object per row
+    rows: list[Any] = []
+    with driver_cursor(conn, sql) as cursor:  # tuples as the driver makes them, no result object per row
+        for chunk in chunks(values):
+            rows += cursor.execute(f"{sql} ({', '.join(['?'] * len(chunk))})", (*params, *chunk)).fetchall()
+    return rows
+
+
+@contextmanager
+def driver_cursor(conn: Connection, statement: str) -> Iterator[Any]:
+    """The driver's own cursor on `conn`, for the hot paths where SQLAlchemy's per-row work costs
+    more than the database's; closed after, and a driver error raised as SQLAlchemy raises it for
+    `statement` (IntegrityError, OperationalError, …)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     failure = conn.dialect.loaded_dbapi.Error
-    rows: list[Any] = []
-    for chunk in chunks(values):
-        statement = f"{sql} ({', '.join(['?'] * len(chunk))})"
-        try:
-            rows += cursor.execute(statement, (*params, *chunk)).fetchall()
-        except failure as exc:  # as SQLAlchemy raises it for a statement
-            raise DBAPIError.instance(statement, None, exc, failure) from exc
-    cursor.close()
-    return rows
+    try:
+        yield cursor
+    except failure as exc:
+        raise DBAPIError.instance(statement, None, exc, failure) from exc
+    finally:
+        cursor.close()
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
