@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 import orjson
@@ -77,30 +77,45 @@ def owning(store: Store, entity: str, *, wait: bool, reading: bool = False) -> I
             yield got
 
 
+#: what a batch's look-up of its keys found: record id -> (link id, the stamp of koppel's create)
+Coupled = dict[str, tuple[int, str | None]]
+
+
 @contextmanager
-def holding(store: Store, entity: str, side: str, ids: Sequence[str], shards: int = 1) -> Iterator[None]:
-    """The record locks of records read from `side`."""
+def holding(store: Store, entity: str, side: str, ids: Sequence[str], shards: int = 1) -> Iterator[Coupled | None]:
+    """The record locks of records read from `side`. Yields what the look-up of their keys found
+    before the locks were granted (None where no look-up was needed: no locks, or no ids). A
+    link's stamp never changes, so a record it shows as koppel's own create is that still."""
     if not store.locks.enabled or not ids:
-        yield
+        yield None
         return
-    links = store.links.link_ids(entity, side, ids)
-    buckets = {bucket(key(side, i, links.get(i)), shards) for i in ids}
+    coupled = store.links.coupled(entity, side, ids)
+    buckets = {bucket(key(side, i, coupled[i][0] if i in coupled else None), shards) for i in ids}
     with store.locks.hold(f"koppel:record:{entity}:{b}" for b in buckets):
-        yield
+        yield coupled
+
+
+def is_echo(record: RemoteRecord, coupled: Coupled, unlinked: Collection[int] = ()) -> bool:
+    """Is this record read koppel's own create, unchanged since (its stamp is the one the create
+    answered), on a link not being dropped?"""
+    found = coupled.get(record.id)
+    return found is not None and record.version is not None and found[1] == record.version \
+        and found[0] not in unlinked
 
 
 def split(store: Store, entity: str, side: str, records: Sequence[RemoteRecord], deleted: Sequence[str],
           count: int, *, drop_echoes: bool = True) -> dict[int, tuple[list[RemoteRecord], list[str]]]:
     """The records and deletions of a batch by shard (of `count`); shards with nothing left out,
     and so are, with `drop_echoes`, the echoes of koppel's own creates (known by their stamp)."""
+    coupled = store.links.coupled(entity, side, [r.id for r in records] + list(deleted)) \
+        if drop_echoes or count > 1 else {}
     if drop_echoes:
-        stamps = store.links.stamps(entity, side, [r.id for r in records if r.version is not None])
-        records = [r for r in records if r.id not in stamps or stamps[r.id][1] != r.version]
-    links = store.links.link_ids(entity, side, [r.id for r in records] + list(deleted)) if count > 1 else {}
+        records = [r for r in records if not is_echo(r, coupled)]
     parts: dict[int, tuple[list[RemoteRecord], list[str]]] = {}
 
     def shard(record_id: str) -> tuple[list[RemoteRecord], list[str]]:
-        index = shard_of(key(side, record_id, links.get(record_id)), count) if count > 1 else 0
+        link = coupled[record_id][0] if record_id in coupled else None
+        index = shard_of(key(side, record_id, link), count) if count > 1 else 0
         return parts.setdefault(index, ([], []))
 
     for record in records:

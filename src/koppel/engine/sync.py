@@ -196,8 +196,8 @@ class Engine:
     def _apply_read(self, entity: str, side: Side, records: Sequence[RemoteRecord], deleted: Sequence[str],
                     executor: Executor, stats: Counter[str]) -> None:
         """Plan and apply records read from `side`, under their record locks."""
-        with parallel.holding(self.store, entity, side, [r.id for r in records] + list(deleted), self.shards):
-            plan = self._plan(entity, side, records, deleted, executor)
+        with parallel.holding(self.store, entity, side, [r.id for r in records] + list(deleted), self.shards) as coupled:
+            plan = self._plan(entity, side, records, deleted, executor, coupled=coupled)
             stats["read"] += len(records)
             self._apply(entity, side, plan, executor, stats)
 
@@ -211,15 +211,19 @@ class Engine:
         return self._running("full", entity, work)
 
     def _plan(self, entity: str, side: Side, records: Sequence[RemoteRecord], deleted: Sequence[str],
-              executor: Executor, fired: Collection[str] = (), unlinked: Collection[int] = ()) -> Plan:
+              executor: Executor, fired: Collection[str] = (), unlinked: Collection[int] = (),
+              coupled: parallel.Coupled | None = None) -> Plan:
         """What to do with a batch read from `side`; `unlinked`: links this batch's plan drops
-        already (the owner's copy of a record a non-owner deleted is planned as new)."""
+        already (the owner's copy of a record a non-owner deleted is planned as new); `coupled`:
+        what the look-up of the batch's record locks found (its echoes are known from it)."""
         scope = self.scope(entity, side, fired)
-        stamped = [r.id for r in records if r.version is not None] if scope.suppress_echo else []
-        stamps = self.store.links.stamps(entity, side, stamped) if stamped else {}
-        fresh = [r for r in records if r.id not in stamps or stamps[r.id][1] != r.version
-                 or stamps[r.id][0] in unlinked]
-        echoes, records = len(records) - len(fresh), fresh  # koppel's own creates, known by their stamp
+        echoes = 0
+        if scope.suppress_echo:  # koppel's own creates, known by their stamp
+            stamped = [r.id for r in records if r.version is not None]
+            if coupled is None:
+                coupled = self.store.links.stamps(entity, side, stamped) if stamped else {}
+            fresh = [r for r in records if not parallel.is_echo(r, coupled, unlinked)]
+            echoes, records = len(records) - len(fresh), fresh
         links = {k: link for k, link in self.store.links.by_ids(
             entity, side, [r.id for r in records] + list(deleted)).items() if link.id not in unlinked}
         changes = executor.translate.records(entity, side, records)
@@ -334,11 +338,12 @@ class Engine:
     def sync_ids(self, entity: str, side: Side, ids: Sequence[str], executor: Executor,
                  stats: Counter[str], *, couple: bool = False, follow: bool = True) -> None:
         """Sync the given records now; `couple`: their coupling trigger fires (R2)."""
-        with parallel.holding(self.store, entity, side, ids, self.shards):
+        with parallel.holding(self.store, entity, side, ids, self.shards) as coupled:
             records = executor.call(side, self.connectors[side].read, entity, list(ids))
             found = {r.id for r in records}
             fired = list(ids) if couple else []
-            plan = self._plan(entity, side, records, [i for i in ids if i not in found], executor, fired)
+            plan = self._plan(entity, side, records, [i for i in ids if i not in found], executor, fired,
+                              coupled=coupled)
             self._apply(entity, side, plan, executor, stats, fired=fired, follow=follow)
 
     def sync_record(self, side: Side, entity: str, record_id: str, *, dry_run: bool = False,

@@ -114,7 +114,17 @@ class Links(Repository):
                              list(set(ids)), entity)
         return {row[0]: row[1] for row in rows}
 
-    def stamps(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+    def coupled(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+        """Of records known by their id on `side`, those coupled: id -> (link id, the version
+        stamp koppel's create answered there, if koppel created it). Without snapshots: a
+        batch's record-lock keys and its echoes in one look-up."""
+        column, version = ("erp_id", "erp_version") if side == "erp" else ("crm_id", "crm_version")
+        with self.connect() as conn:
+            rows = select_in(conn, f"SELECT {column}, id, {version} FROM links WHERE entity = ? AND {column} IN",
+                             list(set(ids)), entity)
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def stamps(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
         """Of records known by their id on `side`, those koppel created there: id -> (link id,
         the version stamp the create answered). Without snapshots: the look-up of a batch of
         echoes."""
