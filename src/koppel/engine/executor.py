@@ -78,8 +78,8 @@ class Executor:
         another record holds, when the policy says to create those under another name."""
         target, renamed = scope.target, renamed or {}
         chunk, values, outcomes = self._write_new(scope, chunk, renamed, stats)
-        made = [(c, o.id or "", v) for c, o, v in zip(chunk, outcomes, values, strict=True) if o.ok and o.id]
-        versions = {o.id: o.version for o in outcomes if o.ok and o.id}
+        made = [(c, o.id, v) for c, o, v in zip(chunk, outcomes, values, strict=True) if o.error is None and o.id]
+        versions = {i: o.version for o in outcomes if o.error is None and (i := o.id)}
         # a create's empty field is no value: the target may fill in its own default
         wrong = self.verify(scope.entity, target, [(i, v) for _, i, v in made], _stored(outcomes), empty=False)
         # the snapshot keeps the owner's value, also where the copy carries another name. The
@@ -385,7 +385,7 @@ def _without(snapshot: dict[str, Any], dropped: list[Difference] | None) -> dict
 
 def _stored(outcomes: Sequence[WriteOutcome]) -> dict[str, JsonValues]:
     """The records the target's answers to a write carried, by id."""
-    return {o.id: o.stored for o in outcomes if o.ok and o.id and o.stored is not None}
+    return {o.id: o.stored for o in outcomes if o.error is None and o.id and o.stored is not None}
 
 
 def dropped_outcome(target: Side, record_id: str, diffs: list[Difference], key: str | None = None

@@ -12,7 +12,7 @@ from typing import Any
 from koppel.config.policy import Side
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: one is made per new record, and a frozen one costs twice as much
 class Create:
     """Create the record in `target`; couple it to `source_id` right after."""
 

@@ -222,7 +222,7 @@ class Engine:
             stamped = [r.id for r in records if r.version is not None]
             if coupled is None:
                 coupled = self.store.links.stamps(entity, side, stamped) if stamped else {}
-            fresh = [r for r in records if not parallel.is_echo(r, coupled, unlinked)]
+            fresh = [r for r in records if not parallel.is_echo(r, coupled, unlinked)] if coupled else list(records)
             echoes, records = len(records) - len(fresh), fresh
         links = {k: link for k, link in self.store.links.by_ids(
             entity, side, [r.id for r in records] + list(deleted)).items() if link.id not in unlinked}
