@@ -96,7 +96,8 @@ class GeneratedERP(_BenchSystem):
 
     def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500) -> Iterator[ChangeBatch]:
         floor = int(cursor or 0)
-        prefix, _ = _MAKE[entity]
+        prefix, make = _MAKE[entity]
+        validate = self._classes[entity].model_validate
         changed = self.changed[entity]
         batch: list[RemoteRecord] = []
         position = floor
@@ -104,9 +105,7 @@ class GeneratedERP(_BenchSystem):
             record_id = f"{prefix}{i}"
             if record_id in changed:
                 continue  # read at the sequence of its change
-            found = self._record(entity, record_id)
-            assert found is not None
-            batch.append(RemoteRecord(record_id, found[1], version=str(i + 1)))
+            batch.append(RemoteRecord(record_id, validate(make(i)), version=str(i + 1)))
             position = i + 1
             if len(batch) == batch_size:
                 yield ChangeBatch(batch, [], str(position))

@@ -129,7 +129,8 @@ def _wanted(scope: Scope, values: Mapping[str, Any]) -> bool:
 def creation_values(scope: Scope, change: Change) -> dict[str, Any]:
     """Every non-local field the target can store, with policy defaults filled in."""
     fields = scope.creatable(change.source_id)
-    values = dict(zip(fields.names, map(change.values.get, fields.names), strict=True))
+    get = change.values.get
+    values = {name: get(name) for name in fields.names}
     for name, default in fields.defaults:
         if values[name] is None:
             values[name] = default
@@ -139,8 +140,14 @@ def creation_values(scope: Scope, change: Change) -> dict[str, Any]:
 def natural_keys(scope: Scope, values: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Natural-key candidates with every part present, in the policy's order."""
     keys = []
+    get = values.get
     for key in scope.rules.match:
-        parts = tuple(map(values.get, key))
+        if len(key) == 1:  # the usual key: one field (a number, a VAT id, an email)
+            value = get(key[0])
+            if value is not None and value != "":
+                keys.append({key[0]: value})
+            continue
+        parts = tuple(map(get, key))
         if None not in parts and "" not in parts:
             keys.append(dict(zip(key, parts, strict=True)))
     return keys

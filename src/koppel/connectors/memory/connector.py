@@ -248,9 +248,8 @@ class MemoryConnector:
     def put(self, entity: str, values: Mapping[str, Any], record_id: str | None = None) -> str:
         """Create or change a record as a user of this system would (validated, full values)."""
         table = self.tables[entity]
-        merged = dict(table.rows[record_id][1]) if record_id is not None and record_id in table.rows else {}
-        merged.update(values)
-        record = entity_class(entity).model_validate(merged)
+        old = table.rows.get(record_id) if record_id is not None else None
+        record = entity_class(entity).model_validate({**old[1], **values} if old is not None else dict(values))
         record_id = record_id or f"{self.name}-{next(self._ids)}"
         table.put(record_id, next(self._seq), record.model_dump(mode="json"), record)
         return record_id
