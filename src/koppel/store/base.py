@@ -54,46 +54,50 @@ def loads(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
-_Insert = tuple[str, list[str], list[Callable[[Any], Any] | None], bool]
+_Insert = tuple[str, list[int], list[Callable[[Any], Any] | None]]
 _inserts: dict[tuple[str, str, tuple[str, ...]], _Insert] = {}
 
 
-def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert rows (all with the same keys) with one driver call: COPY on PostgreSQL, the
-    driver's executemany elsewhere, the statement compiled once per dialect and the values
-    converted by the column types' own bind processors. A batch then costs the database's
+def insert_many(conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]],
+                shared: Mapping[str, Any] | None = None) -> None:
+    """Insert rows, each the values of `names` in that order, and the `shared` values every row
+    has alike (the moment), with one driver call: COPY on PostgreSQL, the driver's executemany
+    elsewhere. The statement is compiled once per dialect and the values are converted by the
+    column types' own bind processors (a shared value once). A batch then costs the database's
     time, not SQLAlchemy's per-row bookkeeping."""
     if not rows:
         return
-    names = tuple(rows[0])
+    shared = shared or {}
+    columns = (*names, *shared)
     dialect = conn.dialect
-    key = (dialect.name, table.name, names)
+    key = (dialect.name, table.name, columns)
     if key not in _inserts:
-        compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
-        positional = compiled.positiontup is not None
-        order = list(compiled.positiontup or names)
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
+        order = list(compiled.positiontup or columns)  # the statement's order of the columns
         processors: list[Callable[[Any], Any] | None] = [
-            table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in order]
-        _inserts[key] = (compiled.string, order, processors, positional)
-    sql, order, converters, positional = _inserts[key]
-    converted = [[row[n] for n in order] for row in rows]
-    for column, convert in enumerate(converters):
+            table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in columns]
+        _inserts[key] = (compiled.string, [columns.index(n) for n in order], processors)
+    sql, positions, converters = _inserts[key]
+    fixed = [v if convert is None else convert(v)
+             for v, convert in zip(shared.values(), converters[len(names):], strict=True)]
+    converted = [[*row, *fixed] for row in rows]
+    for column, convert in enumerate(converters[:len(names)]):
         if convert is not None:
             last: Any = object()
             done: Any = None
-            for values in converted:  # a value every row shares (the moment) is converted once
+            for values in converted:  # a value the row before had too (None) is converted once
                 if values[column] is not last:
                     last, done = values[column], convert(values[column])
                 values[column] = done
-    if dialect.name == "postgresql":
-        statement = f'COPY "{table.name}" ({", ".join(order)}) FROM STDIN'
+    if dialect.name == "postgresql":  # COPY takes the columns in the order given
+        statement = f'COPY "{table.name}" ({", ".join(columns)}) FROM STDIN'
         with driver_cursor(conn, statement) as cursor, cursor.copy(statement) as copy:
             for values in converted:
                 copy.write_row(values)
         return
-    params: Any = ([tuple(v) for v in converted] if positional
-                   else [dict(zip(order, v, strict=True)) for v in converted])
-    conn.exec_driver_sql(sql, params)
+    if positions != list(range(len(columns))):
+        converted = [[values[i] for i in positions] for values in converted]
+    conn.exec_driver_sql(sql, [tuple(values) for values in converted])
 
 
 def like_pattern(text: str) -> str:

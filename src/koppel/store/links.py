@@ -86,6 +86,7 @@ class NewLink(NamedTuple):
     crm_version: str | None = None
 
 
+_NEW_LINK = ("erp_id", "crm_id", "snapshot", "erp_version", "crm_version")
 _COLUMNS = (t.links.c.id, t.links.c.entity, t.links.c.erp_id, t.links.c.crm_id, t.links.c.snapshot,
             t.links.c.erp_version, t.links.c.crm_version)
 
@@ -154,12 +155,10 @@ class Links(Repository):
         statement."""
         if not rows:
             return
-        now = clock.now()
-        values = [{"entity": entity, "erp_id": n.erp_id, "crm_id": n.crm_id, "snapshot": dumps(n.snapshot),
-                   "erp_version": n.erp_version, "crm_version": n.crm_version, "synced_at": now}
+        values = [(n.erp_id, n.crm_id, dumps(n.snapshot), n.erp_version, n.crm_version)
                   for n in (r if isinstance(r, NewLink) else NewLink(*r) for r in rows)]
         with self.begin() as conn:
-            insert_many(conn, t.links, values)
+            insert_many(conn, t.links, _NEW_LINK, values, {"entity": entity, "synced_at": clock.now()})
             self._grown += len(values)
             if self._grown >= self._analyze_at and conn.dialect.name == "postgresql":
                 # a load grows the table faster than autovacuum refreshes its statistics, and

@@ -84,15 +84,18 @@ class AuditEntry:
     run_id: int | None = None
 
 
+#: an audit entry's columns, in the order Audit.add gives them
+_ENTRY = ("actor", "action", "record", "entity", "before", "after", "origin", "run_id")
+
+
 class Audit(Repository):
     """Who changed what, where and why; the database refuses to update or delete it."""
 
     def add(self, entries: Sequence[AuditEntry]) -> None:
         if entries:
-            now = clock.now()
             with self.begin() as conn:
-                # vars(), not asdict(): asdict deep-copies every value written (a third of a load's time)
-                insert_many(conn, t.audit, [{"at": now, **vars(e)} for e in entries])
+                insert_many(conn, t.audit, _ENTRY, [(e.actor, e.action, e.record, e.entity, e.before, e.after,
+                                                     e.origin, e.run_id) for e in entries], {"at": clock.now()})
 
     def entries(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.connect() as conn:
