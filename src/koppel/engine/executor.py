@@ -87,10 +87,11 @@ class Executor:
         # it before): its echo is known by it. Not so after an update, whose version also covers
         # what a user changed beside it; nor for a copy that did not keep every value.
         with self.store.together():  # the links, the queue entries they close and the audit: one commit
-            self._link(scope, [(c.source_id, i, _without(c.values, wrong.get(i)),
-                                None if i in wrong else versions[i]) for c, i, _ in made])
-            self.store.audit.add([_audit("create", c.entity, f"{target}:{i}", c.values,
-                                     f"{c.source}:{c.source_id}", self.run_id) for c, i, _ in made])
+            self._link(scope, [(c.source_id, i, c.values, versions[i]) if i not in wrong else
+                               (c.source_id, i, _without(c.values, wrong[i]), None) for c, i, _ in made])
+            run = self.run_id
+            self.store.audit.add([AuditEntry("koppel", "create", f"{target}:{i}", c.entity, after=c.values,
+                                             origin=f"{c.source}:{c.source_id}", run_id=run) for c, i, _ in made])
         stats["created"] += len(made)
         stats["renamed"] += sum(1 for c, _, _ in made if c.source_id in renamed)
         for c, i, _ in made if self._telling else ():
@@ -121,8 +122,8 @@ class Executor:
                     row[renamed[create.source_id].field] = renamed[create.source_id].alias
             try:
                 outcomes = self.connectors[scope.target].write(
-                    scope.entity, [WriteOp(c.source_id, v, ref=matcher.reference(scope, c))
-                                   for c, v in zip(pending, values, strict=True)])
+                    scope.entity, [WriteOp(c.source_id, v, ref=r) for c, v, r in
+                                   zip(pending, values, matcher.references(scope, pending), strict=True)])
             except TransientError as exc:
                 if attempt == self.retries.attempts:
                     raise self.retries.gave_up(scope.target, exc) from exc
@@ -272,8 +273,14 @@ class Executor:
                       }.intersection(checked)
             stored.update((r.id, r.canonical()) for r in self.call(
                 target, read_fields, self.connectors[target], entity, unread, wanted))
-        found = {i: differences(values, stored.get(i), checked, empty=empty) for i, values in written}
-        return {i: d for i, d in found.items() if d}
+        wrong: dict[str, list[Difference]] = {}
+        for i, values in written:
+            kept = stored.get(i)
+            if kept is not None and values.items() <= kept.items():
+                continue  # all kept as written: the usual case, compared in C (differences' own test)
+            if found := differences(values, kept, checked, empty=empty):
+                wrong[i] = found
+        return wrong
 
     def _after_update(self, u: Update, o: WriteOutcome, dropped: list[Difference] | None,
                       failed: dict[int, set[str] | None], stats: Counter[str]) -> AuditEntry | None:

@@ -49,9 +49,10 @@ def find(executor: Executor, scope: Scope, creates: Sequence[Create]) -> tuple[l
     return hits + by_reference, rest
 
 
-def reference(scope: Scope, create: Create) -> str:
-    """koppel's key of a create's source, kept by a target that has a field for it."""
-    return f"{scope.source}:{create.source_id}"
+def references(scope: Scope, creates: Sequence[Create]) -> list[str]:
+    """koppel's key of each create's source, kept by a target that has a field for it."""
+    source = scope.source
+    return [f"{source}:{c.source_id}" for c in creates]
 
 
 def _by_reference(executor: Executor, scope: Scope, creates: list[Create]
@@ -60,7 +61,7 @@ def _by_reference(executor: Executor, scope: Scope, creates: list[Create]
     keyless = [c for c in creates if not c.keys]
     if not keyless or not isinstance(connector, References):
         return [], creates
-    found = executor.call(scope.target, connector.find_references, scope.entity, [reference(scope, c) for c in keyless])
+    found = executor.call(scope.target, connector.find_references, scope.entity, references(scope, keyless))
     if found is None:
         return [], creates
     ids = {c.source_id: i for c, i in zip(keyless, found, strict=True) if i}
