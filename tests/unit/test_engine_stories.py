@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from koppel.connectors.base import WriteOp
 from koppel.testing.builders import Pair, customer, make_pair, policy_with, twin
 
@@ -323,3 +325,35 @@ def test_a_record_read_with_the_values_its_system_keeps_reaches_the_engine_as_a_
     change.values["name"] = "changed by the engine"  # as the engine does with an alias
     assert pair.erp.get("account", account)["name"] == "Acme 1 GmbH"
     assert pair.erp.read("account", [account])[0].canonical()["name"] == "Acme 1 GmbH"
+
+
+def test_batches_with_nothing_to_do_move_the_cursor_once_and_are_read_again_after_a_stop(pair: Pair) -> None:
+    """koppel's own creates read back (echoes) cost no write of the store per batch: the CRM's
+    cursor moves once, at the end of the read; a run stopped before reads them again and skips
+    them again, and a change among them is not lost."""
+    pair.engine.settings.batch_size = 2
+    for n in range(1, 7):
+        customer(pair, n)
+    moved: list[tuple[str, str]] = []
+    cursors = pair.store.cursors
+    original = cursors.set
+    cursors.set = lambda system, entity, value: (moved.append((system, entity)), original(system, entity, value))[1]  # type: ignore[method-assign]
+    report = pair.engine.sync(["account"])
+    assert report.total("created") == 6 and report.total("skipped") == 6  # the echoes, in 3 batches
+    assert moved.count(("erp", "account")) == 3 and moved.count(("crm", "account")) == 1
+    assert pair.engine.sync(["account"]).stats["account"]["read"] == 0  # the cursor stands after them
+    # a run stopped after its first batch of echoes has not saved where it was: the next one reads
+    # them again and skips them again
+    cursors.set = original  # type: ignore[method-assign]
+    for n in range(7, 11):
+        customer(pair, n)
+
+    def stop(entity: str, side: str, count: int) -> None:
+        if side == "crm":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pair.engine.sync(["account"], progress=stop)
+    report = pair.engine.sync(["account"])
+    assert report.stats["account"]["read"] == 4 and report.total("skipped") == 4 and report.writes == 0
+    assert len(pair.crm.ids("account")) == 10

@@ -116,6 +116,12 @@ class Plan:
     restoring: Plan | None = None  # the owner's copies of `restores`, planned from the owner's side
     skipped: int = 0
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to do: every record of the batch was skipped (echoes, nothing new)."""
+        return not (self.creates or self.merges or self.updates or self.deletes or self.holds or self.conflicts
+                    or self.violations or self.snapshots or self.unlinks or self.restores or self.restoring)
+
     def extend(self, other: Plan) -> None:
         for name in ("creates", "merges", "updates", "deletes", "holds", "conflicts", "violations",
                      "unlinks", "restores"):

@@ -178,6 +178,7 @@ class Engine:
         def batches() -> Iterator[ChangeBatch]:
             return connector.read_changes(entity, position[0], batch_size=self.settings.batch_size)
 
+        unsaved: str | None = None  # where a run of batches with nothing to do ended
         for batch in executor.each(side, batches):
             if dispatch is not None:  # applied elsewhere; the dispatcher moves the cursor after
                 dispatch(entity, side, batch)
@@ -186,20 +187,26 @@ class Engine:
                 plan = self._plan(entity, side, batch.records, batch.deleted, executor)
                 stats["read"] += len(batch.records)
                 report.plan.extend(plan.lines() + self._trigger_lines(entity, side, plan))
-            else:
-                self._apply_read(entity, side, batch.records, batch.deleted, executor, stats)
+            elif self._apply_read(entity, side, batch.records, batch.deleted, executor, stats):
                 self.store.cursors.set(side, entity, batch.cursor)
+                unsaved = None
+            else:  # nothing done (echoes): the cursor moves with the next write, or at the end; if
+                unsaved = batch.cursor  # the run stops before, these are read again and skipped again
             position[0] = batch.cursor
             if progress:
                 progress(entity, side, len(batch.records))
+        if unsaved is not None:
+            self.store.cursors.set(side, entity, unsaved)
 
     def _apply_read(self, entity: str, side: Side, records: Sequence[RemoteRecord], deleted: Sequence[str],
-                    executor: Executor, stats: Counter[str]) -> None:
-        """Plan and apply records read from `side`, under their record locks."""
+                    executor: Executor, stats: Counter[str]) -> bool:
+        """Plan and apply records read from `side`, under their record locks; whether there was
+        anything to do."""
         with parallel.holding(self.store, entity, side, [r.id for r in records] + list(deleted), self.shards) as coupled:
             plan = self._plan(entity, side, records, deleted, executor, coupled=coupled)
             stats["read"] += len(records)
             self._apply(entity, side, plan, executor, stats)
+            return not plan.empty
 
     def apply_batch(self, entity: str, side: Side, records: Sequence[RemoteRecord],
                     deleted: Sequence[str] = ()) -> RunReport:
