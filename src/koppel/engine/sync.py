@@ -231,6 +231,8 @@ class Engine:
                 coupled = self.store.links.stamps(entity, side, stamped) if stamped else {}
             fresh = [r for r in records if not parallel.is_echo(r, coupled, unlinked)] if coupled else list(records)
             echoes, records = len(records) - len(fresh), fresh
+            if not records and not deleted:  # a batch of echoes only: nothing to look up
+                return Plan(skipped=echoes)
         links = {k: link for k, link in self.store.links.by_ids(
             entity, side, [r.id for r in records] + list(deleted)).items() if link.id not in unlinked}
         changes = executor.translate.records(entity, side, records)

@@ -76,7 +76,9 @@ class Proposals(Repository):
 
     def proposed_ids(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, int]:
         """Of these record ids, those in an open proposal that is not a collision: id -> proposal."""
-        column = "erp_id" if side == "erp" else "crm_id"
+        column, ids = "erp_id" if side == "erp" else "crm_id", list(ids)
+        if not ids:
+            return {}
         with self.connect() as conn:
             if not self._any(conn, entity, t.match_proposals.c.status == "open"):
                 return {}  # the usual case: nothing of this entity waits for a person
@@ -86,6 +88,9 @@ class Proposals(Repository):
 
     def aliases(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """Copies created under another name after a unique collision: copy id -> (field, alias)."""
+        ids = list(ids)
+        if not ids:
+            return {}
         with self.connect() as conn:
             if not self._any(conn, entity, t.match_proposals.c.copy_id.is_not(None)):
                 return {}  # no copy was ever made under another name
