@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
+from koppel import clock
 from koppel.store import AuditEntry, Parked, Store
+from koppel.store import tables as t
+from koppel.store.base import insert_many
 from koppel.testing.postgres import fresh_database
 
 
@@ -61,6 +65,22 @@ def test_links_are_looked_up_by_any_id_whatever_its_characters(store: Store) -> 
     assert sorted(found) == sorted(odd)
     assert {c: store.links.by_ids("account", "crm", [c])[c].erp_id for c in odd} == {c: f"e{i}" for i, c in enumerate(odd)}
     assert store.links.ids_on("crm", [v[0] for v in found.values()]) == {v[0]: c for c, v in found.items()}
+
+
+@pytest.mark.parametrize("style", ["qmark", "named"])
+def test_rows_are_inserted_alike_whatever_parameters_the_driver_takes(style: str, tmp_path: Path) -> None:
+    """A batch insert gives its rows as tuples in the order of its columns, the shared values once;
+    a driver with named parameters gets them by name."""
+    engine = create_engine(f"sqlite:///{tmp_path}/{style}.db", paramstyle=style)
+    t.metadata.create_all(engine)
+    with engine.begin() as conn:
+        insert_many(conn, t.audit, ("record", "actor", "action", "after"),
+                    [("crm:1", "koppel", "create", {"name": "A"}), ("crm:2", "ops", "update", None)], {"at": clock.now()})
+        rows = conn.execute(select(t.audit.c.actor, t.audit.c.action, t.audit.c.record, t.audit.c.after,
+                                   t.audit.c.at.is_not(None)).order_by(t.audit.c.id)).all()
+    assert [tuple(r) for r in rows] == [("koppel", "create", "crm:1", {"name": "A"}, True),
+                                        ("ops", "update", "crm:2", None, True)]
+    engine.dispose()
 
 
 def test_cursors_runs_and_audit(store: Store) -> None:

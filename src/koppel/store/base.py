@@ -54,7 +54,7 @@ def loads(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
-_Insert = tuple[str, list[int], list[Callable[[Any], Any] | None]]
+_Insert = tuple[str, list[int] | None, list[Callable[[Any], Any] | None]]
 _inserts: dict[tuple[str, str, tuple[str, ...]], _Insert] = {}
 
 
@@ -73,10 +73,10 @@ def insert_many(conn: Connection, table: Table, names: Sequence[str], rows: Sequ
     key = (dialect.name, table.name, columns)
     if key not in _inserts:
         compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
-        order = list(compiled.positiontup or columns)  # the statement's order of the columns
+        order = compiled.positiontup  # the statement's order of its parameters (None: named)
         processors: list[Callable[[Any], Any] | None] = [
             table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in columns]
-        _inserts[key] = (compiled.string, [columns.index(n) for n in order], processors)
+        _inserts[key] = (compiled.string, None if order is None else [columns.index(n) for n in order], processors)
     sql, positions, converters = _inserts[key]
     fixed = [v if convert is None else convert(v)
              for v, convert in zip(shared.values(), converters[len(names):], strict=True)]
@@ -94,6 +94,9 @@ def insert_many(conn: Connection, table: Table, names: Sequence[str], rows: Sequ
         with driver_cursor(conn, statement) as cursor, cursor.copy(statement) as copy:
             for values in converted:
                 copy.write_row(values)
+        return
+    if positions is None:  # a driver with named parameters
+        conn.exec_driver_sql(sql, [dict(zip(columns, values, strict=True)) for values in converted])
         return
     if positions != list(range(len(columns))):
         converted = [[values[i] for i in positions] for values in converted]
