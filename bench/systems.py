@@ -78,7 +78,7 @@ class GeneratedERP(_BenchSystem):
         i = self._index(entity, record_id)
         if i is None:
             return None
-        return i + 1, self._classes[entity].model_validate(_MAKE[entity][1](i))
+        return i + 1, self._classes[entity].load(_MAKE[entity][1](i))
 
     def ids(self, entity: str) -> list[str]:
         return [f"{_MAKE[entity][0]}{i}" for i in range(self.n)]
@@ -97,7 +97,7 @@ class GeneratedERP(_BenchSystem):
     def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500) -> Iterator[ChangeBatch]:
         floor = int(cursor or 0)
         prefix, make = _MAKE[entity]
-        validate = self._classes[entity].model_validate
+        validate = self._classes[entity].load
         changed = self.changed[entity]
         batch: list[RemoteRecord] = []
         position = floor

@@ -52,7 +52,7 @@ class RemoteRecord:
 
     def canonical(self) -> dict[str, Any]:
         """The record's canonical JSON values (`record.model_dump(mode="json")`), a new dict."""
-        return dict(self.values) if self.values is not None else self.record.model_dump(mode="json")
+        return dict(self.values) if self.values is not None else self.record.dump()
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ class _Table:
     def record(self, record_id: str, cls: type[Entity]) -> Entity:
         found = self.records.get(record_id)
         if found is None:
-            found = self.records[record_id] = cls.model_validate(self.rows[record_id][1])
+            found = self.records[record_id] = cls.load(self.rows[record_id][1])
         return found
 
     def remote(self, record_id: str, cls: type[Entity]) -> RemoteRecord:
@@ -249,9 +249,9 @@ class MemoryConnector:
         """Create or change a record as a user of this system would (validated, full values)."""
         table = self.tables[entity]
         old = table.rows.get(record_id) if record_id is not None else None
-        record = entity_class(entity).model_validate({**old[1], **values} if old is not None else dict(values))
+        record = entity_class(entity).load({**old[1], **values} if old is not None else values)
         record_id = record_id or f"{self.name}-{next(self._ids)}"
-        table.put(record_id, next(self._seq), record.model_dump(mode="json"), record)
+        table.put(record_id, next(self._seq), record.dump(), record)
         return record_id
 
     def remove(self, entity: str, record_id: str) -> None:
