@@ -16,7 +16,7 @@ from koppel.config.policy import Policy, Side
 from koppel.connectors.base import RemoteRecord
 from koppel.engine.planner import Change
 from koppel.engine.values import apply_maps, collect_refs, map_refs
-from koppel.model import entity_class, ref_fields
+from koppel.model import RefField, entity_class, ref_fields
 from koppel.store import Store
 
 
@@ -52,6 +52,8 @@ class Translator:
         for target in {e for e, _ in pairs}:
             found = self.store.links.link_ids(target, side, [v for e, v in pairs if e == target])
             known.update(((target, k), link_id) for k, link_id in found.items())
+        if all(len(r.path) == 1 for r in refs):  # references at the top level (a contact's account)
+            return [_top_level(record_id, values, refs, known) for record_id, values in records]
         changes = []
         for (record_id, values), refers in zip(records, referenced, strict=True):
             missing = tuple((e, str(v)) for e, v in refers if (e, str(v)) not in known)
@@ -83,6 +85,24 @@ class Translator:
 
     def _maps(self, entity: str) -> dict[str, Any]:
         return {n: r.map for n, r in self.policy.rules(entity).fields.items() if r.map}
+
+
+def _top_level(record_id: str, values: dict[str, Any], refs: list[RefField], known: Mapping[tuple[str, str], int]
+               ) -> Change:
+    """One record whose references are all top-level fields, in the engine's form: what `map_refs`
+    and `collect_refs` make of it, without a call per reference."""
+    out, missing = dict(values), []
+    for ref in refs:
+        head = ref.path[0]
+        value = out.get(head)
+        if value is None:
+            continue
+        found = known.get((ref.target, str(value)))
+        if found is None:
+            missing.append((ref.target, str(value)))
+        else:
+            out[head] = found
+    return Change(record_id, out, tuple(missing))
 
 
 __all__ = ["Translator"]
