@@ -226,8 +226,8 @@ class Engine:
         scope = self.scope(entity, side, fired)
         echoes = 0
         if scope.suppress_echo:  # koppel's own creates, known by their stamp
-            stamped = [r.id for r in records if r.version is not None]
             if coupled is None:
+                stamped = [r.id for r in records if r.version is not None]
                 coupled = self.store.links.stamps(entity, side, stamped) if stamped else {}
             fresh = [r for r in records if not parallel.is_echo(r, coupled, unlinked)] if coupled else list(records)
             echoes, records = len(records) - len(fresh), fresh

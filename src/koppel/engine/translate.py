@@ -46,20 +46,12 @@ class Translator:
             records = [(i, apply_maps(v, maps, self.policy, to="erp")) for i, v in records]
         if not refs:
             return [Change(i, v) for i, v in records]
-        referenced = [collect_refs(values, refs) for _, values in records]
-        pairs = {(e, str(v)) for found in referenced for e, v in found}
+        pairs = {(e, str(v)) for _, values in records for e, v in collect_refs(values, refs)}
         known: dict[tuple[str, str], int] = {}
         for target in {e for e, _ in pairs}:
             found = self.store.links.link_ids(target, side, [v for e, v in pairs if e == target])
             known.update(((target, k), link_id) for k, link_id in found.items())
-        if all(len(r.path) == 1 for r in refs):  # references at the top level (a contact's account)
-            return [_top_level(record_id, values, refs, known) for record_id, values in records]
-        changes = []
-        for (record_id, values), refers in zip(records, referenced, strict=True):
-            missing = tuple((e, str(v)) for e, v in refers if (e, str(v)) not in known)
-            mapped = map_refs(values, refs, lambda e, v: known.get((e, str(v)), v))
-            changes.append(Change(record_id, mapped, missing))
-        return changes
+        return [_linked(record_id, values, refs, known) for record_id, values in records]
 
     # --- the engine -> a side -------------------------------------------------------------
 
@@ -87,21 +79,32 @@ class Translator:
         return {n: r.map for n, r in self.policy.rules(entity).fields.items() if r.map}
 
 
-def _top_level(record_id: str, values: dict[str, Any], refs: list[RefField], known: Mapping[tuple[str, str], int]
-               ) -> Change:
-    """One record whose references are all top-level fields, in the engine's form: what `map_refs`
-    and `collect_refs` make of it, without a call per reference."""
+def _linked(record_id: str, values: dict[str, Any], refs: list[RefField], known: Mapping[tuple[str, str], int]
+            ) -> Change:
+    """One record in the engine's form: each reference (at the top level, or in each item of a
+    list) replaced by its link where `known` has one, else kept and listed as missing. What
+    `map_refs` and `collect_refs` make of it, without a closure and calls per reference."""
     out, missing = dict(values), []
     for ref in refs:
         head = ref.path[0]
         value = out.get(head)
         if value is None:
             continue
-        found = known.get((ref.target, str(value)))
-        if found is None:
-            missing.append((ref.target, str(value)))
-        else:
-            out[head] = found
+        if len(ref.path) == 1:
+            found = known.get((ref.target, str(value)))
+            if found is None:
+                missing.append((ref.target, str(value)))
+            else:
+                out[head] = found
+            continue
+        sub, items = ref.path[1], []
+        for item in value:
+            inner = item.get(sub)
+            found = None if inner is None else known.get((ref.target, str(inner)))
+            if inner is not None and found is None:
+                missing.append((ref.target, str(inner)))
+            items.append(item if inner is None else {**item, sub: inner if found is None else found})
+        out[head] = items
     return Change(record_id, out, tuple(missing))
 
 

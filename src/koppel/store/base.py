@@ -54,7 +54,9 @@ def loads(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
-_Insert = tuple[str, list[int] | None, list[Callable[[Any], Any] | None]]
+#: a compiled insert: its SQL, whether its parameters are named, the positions of the columns
+#: in its parameters where they differ from the order given, and the columns' bind processors
+_Insert = tuple[str, bool, list[int] | None, list[Callable[[Any], Any] | None]]
 _inserts: dict[tuple[str, str, tuple[str, ...]], _Insert] = {}
 
 
@@ -76,8 +78,9 @@ def insert_many(conn: Connection, table: Table, names: Sequence[str], rows: Sequ
         order = compiled.positiontup  # the statement's order of its parameters (None: named)
         processors: list[Callable[[Any], Any] | None] = [
             table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in columns]
-        _inserts[key] = (compiled.string, None if order is None else [columns.index(n) for n in order], processors)
-    sql, positions, converters = _inserts[key]
+        positions = None if order is None or list(order) == list(columns) else [columns.index(n) for n in order]
+        _inserts[key] = (compiled.string, order is None, positions, processors)
+    sql, named, positions, converters = _inserts[key]
     fixed = [v if convert is None else convert(v)
              for v, convert in zip(shared.values(), converters[len(names):], strict=True)]
     converted = [[*row, *fixed] for row in rows]
@@ -95,12 +98,11 @@ def insert_many(conn: Connection, table: Table, names: Sequence[str], rows: Sequ
             for values in converted:
                 copy.write_row(values)
         return
-    if positions is None:  # a driver with named parameters
+    if named:  # a driver with named parameters
         conn.exec_driver_sql(sql, [dict(zip(columns, values, strict=True)) for values in converted])
-        return
-    if positions != list(range(len(columns))):
-        converted = [[values[i] for i in positions] for values in converted]
-    conn.exec_driver_sql(sql, [tuple(values) for values in converted])
+    else:  # positional: in the statement's order where it differs from the columns'
+        conn.exec_driver_sql(sql, [tuple(values) if positions is None else tuple(values[i] for i in positions)
+                                   for values in converted])
 
 
 def like_pattern(text: str) -> str:

@@ -109,31 +109,30 @@ class Links(Repository):
     def link_ids(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, int]:
         """The link of each record known by its id on `side` (references translated), without
         loading snapshots."""
-        column = "erp_id" if side == "erp" else "crm_id"
-        with self.connect() as conn:
-            rows = select_in(conn, f"SELECT {column}, id FROM links WHERE entity = ? AND {column} IN",
-                             list(set(ids)), entity)
-        return {row[0]: row[1] for row in rows}
+        return {row[0]: row[1] for row in self._keys(entity, side, ids, stamp=False)}
 
     def coupled(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
         """Of records known by their id on `side`, those coupled: id -> (link id, the version
         stamp koppel's create answered there, if koppel created it). Without snapshots: a
         batch's record-lock keys and its echoes in one look-up."""
-        column, version = ("erp_id", "erp_version") if side == "erp" else ("crm_id", "crm_version")
-        with self.connect() as conn:
-            rows = select_in(conn, f"SELECT {column}, id, {version} FROM links WHERE entity = ? AND {column} IN",
-                             list(set(ids)), entity)
-        return {row[0]: (row[1], row[2]) for row in rows}
+        return {row[0]: (row[1], row[2]) for row in self._keys(entity, side, ids)}
 
     def stamps(self, entity: str, side: str, ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
         """Of records known by their id on `side`, those koppel created there: id -> (link id,
         the version stamp the create answered). Without snapshots: the look-up of a batch of
         echoes."""
+        return {row[0]: (row[1], row[2]) for row in self._keys(entity, side, ids, created=True)}
+
+    def _keys(self, entity: str, side: str, ids: Iterable[str], *, stamp: bool = True,
+              created: bool = False) -> list[Any]:
+        """Rows (id on `side`, link id[, version stamp there]) of the links of these records;
+        with `created`, only of those koppel created there."""
         column, version = ("erp_id", "erp_version") if side == "erp" else ("crm_id", "crm_version")
+        selected = f"{column}, id, {version}" if stamp else f"{column}, id"
+        only = f"AND {version} IS NOT NULL " if created else ""
         with self.connect() as conn:
-            rows = select_in(conn, f"SELECT {column}, id, {version} FROM links WHERE entity = ? "
-                                   f"AND {version} IS NOT NULL AND {column} IN", list(set(ids)), entity)
-        return {row[0]: (row[1], row[2]) for row in rows}
+            return select_in(conn, f"SELECT {selected} FROM links WHERE entity = ? {only}AND {column} IN",
+                             list(set(ids)), entity)
 
     def by_link_ids(self, link_ids: Iterable[int]) -> dict[int, LinkRow]:
         found: dict[int, LinkRow] = {}
