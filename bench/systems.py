@@ -78,11 +78,7 @@ class GeneratedERP(_BenchSystem):
         i = self._index(entity, record_id)
         if i is None:
             return None
-        return i + 1, self._generated(entity, i)
-
-    def _generated(self, entity: str, i: int) -> Entity:
-        """Record i of `entity` as generated (validated, as a system's read would be)."""
-        return self._classes[entity].load(_MAKE[entity][1](i))
+        return i + 1, self._classes[entity].load(_MAKE[entity][1](i))
 
     def ids(self, entity: str) -> list[str]:
         return [f"{_MAKE[entity][0]}{i}" for i in range(self.n)]
@@ -101,7 +97,7 @@ class GeneratedERP(_BenchSystem):
     def read_changes(self, entity: str, cursor: str | None, *, batch_size: int = 500) -> Iterator[ChangeBatch]:
         floor = int(cursor or 0)
         prefix, make = _MAKE[entity]
-        load = self._classes[entity].load  # as `_generated`, looked up once per read
+        validate = self._classes[entity].load
         changed = self.changed[entity]
         batch: list[RemoteRecord] = []
         position = floor
@@ -109,7 +105,7 @@ class GeneratedERP(_BenchSystem):
             record_id = f"{prefix}{i}"
             if record_id in changed:
                 continue  # read at the sequence of its change
-            batch.append(RemoteRecord(record_id, load(make(i)), version=str(i + 1)))
+            batch.append(RemoteRecord(record_id, validate(make(i)), version=str(i + 1)))
             position = i + 1
             if len(batch) == batch_size:
                 yield ChangeBatch(batch, [], str(position))
