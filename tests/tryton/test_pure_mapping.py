@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from koppel.connectors.tryton import finance, quotes
+from koppel.connectors.tryton import finance, mapping, quotes
 from koppel.connectors.tryton.changes import parents_of
 from koppel.connectors.tryton.mapping import Codes, Lookups, MappingError
 
@@ -135,7 +135,27 @@ def test_a_read_of_some_fields_asks_tryton_for_their_sources_only() -> None:
         assert {p for paths in spec.sources.values() for p in paths} <= set(spec.fields)
     assert account.fields_for({"name"}) == ["name"]
     assert account.fields_for({"postcode", "open_amount"}) == [
-        "addresses.street", "addresses.postal_code", "addresses.city", "addresses.country"]
+        "addresses.street_unstructured", *(f"addresses.{p}" for p in mapping.STREET_PARTS),
+        "addresses.postal_code", "addresses.city", "addresses.country"]
     assert contact.fields_for({"account"}) == ["relations.type", "relations.to"]
     assert account.fields_for({"name", "no such field"}) == account.fields, "unknown: read everything"
     assert SPECS["order"].fields_for({"reference"}) == SPECS["order"].fields
+
+
+def test_an_address_without_street_parts_has_its_unstructured_street() -> None:
+    rows = [{"id": 1, "addresses.": [{"id": 10, "street_unstructured": "Werkstr. 5", "postal_code": "80331"},
+                                     {"id": 11, "street_unstructured": "", "street_name": "Hafenweg",
+                                      "building_number": "12"}]},
+            {"id": 2, "addresses.": []}, {"id": 3}]
+    asked: list[list[int]] = []
+
+    def streets(ids: list[int]) -> dict[int, str | None]:
+        asked.append(ids)
+        return {11: "Hafenweg 12"}
+
+    done = mapping.with_streets(rows, streets)
+    assert [a["street"] for a in done[0]["addresses."]] == ["Werkstr. 5", "Hafenweg 12"]
+    assert asked == [[11]], "Tryton's own street only where a part is set"
+    assert mapping.with_streets([{"id": 4, "addresses.": [{"id": 12, "street_unstructured": "A 1"}]}],
+                                streets)[0]["addresses."][0]["street"] == "A 1"
+    assert asked == [[11]], "no call when no part is set"

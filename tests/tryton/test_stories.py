@@ -112,6 +112,22 @@ def test_a_read_of_some_fields_holds_them_as_the_full_read_does(erp: TrytonConne
     assert facts.record.open_amount == full.record.open_amount
 
 
+def test_a_street_entered_in_parts_reads_as_tryton_shows_it(erp: TrytonConnector) -> None:
+    """koppel reads an address's unstructured street, which costs Tryton nothing to give; a
+    street a user entered in parts (name, building number) reads as Tryton formats it."""
+    account, _, _ = _customer(erp)
+    [plain] = erp.read("account", [account])
+    assert plain.record.billing_address and plain.record.billing_address.street == "Werkstr. 5"
+    [address] = erp.client.model("party.address", "search", [("party", "=", int(account))], 0, None, None)
+    erp.client.model("party.address", "write", [address], {"street_name": "Hafenweg", "building_number": "12"})
+    [shown] = erp.client.model("party.address", "read", [address], ["street"])
+    assert "Hafenweg" in shown["street"] and "12" in shown["street"]
+    [parts] = erp.read("account", [account])
+    [some] = erp.read_fields("account", [account], {"billing_address"})
+    assert parts.record.billing_address and parts.record.billing_address.street == shown["street"]
+    assert some.record.billing_address == parts.record.billing_address
+
+
 def test_a_new_customer_without_terms_gets_trytons_defaults(erp: TrytonConnector) -> None:
     """A create leaves a company-dependent field with no value out, so Tryton applies its own
     default; an update to no value clears it."""
@@ -230,3 +246,20 @@ def test_incremental_reads_see_exactly_the_changed_records(erp: TrytonConnector)
     assert _drain(erp, "account", cursor)[0] == []
     _, contact_cursor = _drain(erp, "contact", None)
     assert contact not in _drain(erp, "contact", contact_cursor)[0]
+    erp.write("contact", [WriteOp("c", {"phone": "+49 89 5555"}, contact)])
+    rows: list[dict[str, Any]] = []
+    send = erp.client.model
+
+    def kept(model: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        found = send(model, method, *args, **kwargs)
+        if model == "party.contact_mechanism":
+            rows.extend(found)
+        return found
+
+    erp.client.model = kept  # type: ignore[method-assign]
+    try:
+        assert _drain(erp, "account", cursor)[0] == [], "a contact person's phone is no change of its company"
+    finally:
+        del erp.client.model
+    assert int(contact) not in {row["party"] for row in rows}, "an account's read asks for accounts' rows only"
+    assert _drain(erp, "contact", contact_cursor)[0] == [contact]

@@ -68,8 +68,8 @@ def changed_stamps(client: TrytonClient, model: str, domain: Sequence[Any],
     stamps = {int(r["id"]): stamp_of(r["last_modified_at"]) for r in rows}
     bumped: dict[int, float] = {}
     for child in related:
-        rows = client.model(child.model, "search_read", [*child.domain, *window], 0, None, None,
-                            [child.path, "last_modified_at"], context=ALL_RECORDS)
+        rows = client.model(child.model, "search_read", [*child.domain, *_through(child.path, domain), *window],
+                            0, None, None, [child.path, "last_modified_at"], context=ALL_RECORDS)
         for row in rows:
             for parent in parents_of(row, child.path):
                 bumped[parent] = max(bumped.get(parent, 0.0), stamp_of(row["last_modified_at"]))
@@ -81,6 +81,16 @@ def changed_stamps(client: TrytonClient, model: str, domain: Sequence[Any],
     for parent, when in bumped.items():
         stamps[parent] = max(stamps.get(parent, 0.0), when)
     return stamps
+
+
+def _through(path: str, domain: Sequence[Any]) -> list[Any]:
+    """The records' `domain` as a domain of their related rows that point at them through
+    `path` (one field): only the rows of this entity's records are read (an account's
+    addresses, not its contact persons'). None where the path or a clause is not that simple:
+    all rows are read, and the parents outside the domain dropped after."""
+    simple = "." not in path and all(isinstance(c, list | tuple) and len(c) == 3 and isinstance(c[0], str)
+                                     for c in domain)
+    return [(f"{path}.{name}", operator, value) for name, operator, value in domain] if simple else []
 
 
 def deleted_since(client: TrytonClient, model: str, since: datetime | None) -> list[tuple[int, float]]:

@@ -28,6 +28,7 @@ from koppel.connectors.base import (
 )
 from koppel.connectors.incremental import Cursor
 from koppel.connectors.tryton import changes, finance, invoicing, lookups, mapping_docs, provisioning, stock
+from koppel.connectors.tryton import mapping as m
 from koppel.connectors.tryton.client import TrytonClient
 from koppel.connectors.tryton.config import TrytonSettings
 from koppel.connectors.tryton.mapping import Lookups, MappingError, Row, Vals
@@ -267,6 +268,8 @@ class TrytonConnector(Workflow):
         domain = [*spec.domain(self.lookups), ("id", "in", ids)]
         rows = self.client.model(spec.model, "search_read", domain, 0, None, [["id", "ASC"]],
                                  [*(spec.fields if paths is None else paths), "last_modified_at"], context=ALL)
+        if m.ADDRESS_FIELDS[0] in (spec.fields if paths is None else paths):
+            rows = m.with_streets(rows, self._streets)
         by_id = {int(r["id"]): r for r in rows}
         cls, convert = entity_class(entity), self._converter(entity, spec, rows, facts)
         records = []
@@ -279,6 +282,10 @@ class TrytonConnector(Workflow):
             records.append(RemoteRecord(str(record_id), cls.model_validate(convert(row)),
                                         datetime.fromtimestamp(when, UTC)))
         return records
+
+    def _streets(self, address_ids: list[int]) -> dict[int, str | None]:
+        rows = self.client.model("party.address", "read", address_ids, ["street"], context=ALL)
+        return {int(r["id"]): r.get("street") for r in rows}
 
     def _converter(self, entity: str, spec: Spec, rows: list[Row], facts: bool = True
                    ) -> Callable[[Row], dict[str, Any]]:

@@ -135,7 +135,7 @@ INVOICE_READS = frozenset({"number", "account", "order", "state", "invoice_date"
                            "dunning_level"})
 
 _MECHANISMS = ("contact_mechanisms.type", "contact_mechanisms.value", "contact_mechanisms.invoice")
-_ADDRESS = ("addresses.street", "addresses.postal_code", "addresses.city", "addresses.country")
+_ADDRESS = m.ADDRESS_FIELDS
 #: what account_values and contact_values make each canonical field of (mapping.py)
 ACCOUNT_SOURCES = {
     "name": ("name",), "number": ("code",), "status": (), "vat_id": ("identifiers.type", "identifiers.code"),
