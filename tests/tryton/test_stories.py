@@ -112,6 +112,15 @@ def test_a_read_of_some_fields_holds_them_as_the_full_read_does(erp: TrytonConne
     assert facts.record.open_amount == full.record.open_amount
 
 
+def test_a_natural_key_finds_the_one_record_that_holds_all_its_values(erp: TrytonConnector) -> None:
+    n = _n()
+    berlin = _one(erp, "account", {"name": f"Twin {n}", "postcode": "10115"})
+    munich = _one(erp, "account", {"name": f"Twin {n}", "postcode": "80331"})
+    assert erp.find("account", [{"name": f"Twin {n}", "postcode": "80331"}, {"name": f"Twin {n}"},
+                                {"name": f"Twin {n}", "postcode": "10115"}, {"name": f"Twin {n}", "postcode": "99999"},
+                                {"name": f"Twin {n} Other", "postcode": "10115"}]) == [munich, None, berlin, None, None]
+
+
 def test_a_street_entered_in_parts_reads_as_tryton_shows_it(erp: TrytonConnector) -> None:
     """koppel reads an address's unstructured street, which costs Tryton nothing to give; a
     street a user entered in parts (name, building number) reads as Tryton formats it."""

@@ -50,8 +50,13 @@ def _values_at(row: Row, path: str) -> set[str]:
     return {str(child.get(tail)) for child in row.get(f"{head}.") or []}
 
 
-def _matches(row: Row, key: JsonValues, paths: Mapping[str, str]) -> bool:
-    return all(str(value) in _values_at(row, paths[f]) for f, value in key.items())
+def _by_value(rows: list[Row], path: str) -> dict[str, set[int]]:
+    """The ids of the rows holding each value of a (possibly dotted x2many) field."""
+    found: dict[str, set[int]] = {}
+    for row in rows:
+        for value in _values_at(row, path):
+            found.setdefault(value, set()).add(int(row["id"]))
+    return found
 
 
 def _domain_value(value: Any, reference: bool) -> int | str:
@@ -186,9 +191,10 @@ class TrytonConnector(Workflow):
         for fields, indexes in shapes.items():
             for chunk in _chunks(indexes, self.settings.batch_size):
                 rows = self._key_rows(entity, spec, fields, [keys[i] for i in chunk])
+                holding = {f: _by_value(rows, spec.keys[f]) for f in fields}  # not rows × keys comparisons
                 for i in chunk:
-                    hits = [r["id"] for r in rows if _matches(r, keys[i], spec.keys)]
-                    found[i] = str(hits[0]) if len(hits) == 1 else None
+                    hits = set.intersection(*(holding[f].get(str(v), set()) for f, v in keys[i].items()))
+                    found[i] = str(hits.pop()) if len(hits) == 1 else None
         return found
 
     def find_references(self, entity: str, refs: Sequence[str]) -> list[str | None] | None:
