@@ -143,16 +143,19 @@ def test_the_jobs_of_a_worker_that_died_are_taken_up_again(settings: Settings, s
     queue = queue_for(settings, store)
     job = queue.enqueue("sync", {})
     conninfo = fleet.conninfo(settings.store.url)
-    with psycopg.connect(conninfo, autocommit=True) as conn:  # a worker took it, then was killed (-9)
-        dead = conn.execute("INSERT INTO procrastinate_workers (last_heartbeat) "
-                            "VALUES (now() - interval '1 hour') RETURNING id").fetchone()
+    with psycopg.connect(conninfo, autocommit=True) as conn:  # a worker took it
+        dead = conn.execute("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()) RETURNING id").fetchone()
         assert dead is not None
         conn.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE id = %s", (dead[0], job))
     assert [(j["id"], j["status"]) for j in queue.jobs()] == [(job, "running")]
+    systems.run_until_empty()  # a doing job is no work for another worker: nothing runs
+    assert systems.crm.ids("account") == []
+    with psycopg.connect(conninfo, autocommit=True) as conn:  # … then it was killed (-9): its heartbeat stopped
+        # (only now: the worker above recovers by itself, on its own schedule, what it finds stalled)
+        conn.execute("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour' WHERE id = %s",
+                     (dead[0],))
     status = queue.fleet()
     assert status.running == 1 and [(w["id"], w["alive"]) for w in status.workers] == [(dead[0], False)]
-    systems.run_until_empty()  # a doing job is no work for a worker: nothing runs
-    assert systems.crm.ids("account") == []
 
     app = fleet.build_app(settings, fleet.Engines(settings, systems.engine))
 
