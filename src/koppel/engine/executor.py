@@ -89,9 +89,8 @@ class Executor:
         with self.store.together():  # the links, the queue entries they close and the audit: one commit
             self._link(scope, [(c.source_id, i, c.values, versions[i]) if i not in wrong else
                                (c.source_id, i, _without(c.values, wrong[i]), None) for c, i, _ in made])
-            run = self.run_id
-            self.store.audit.add([AuditEntry("koppel", "create", f"{target}:{i}", c.entity, after=c.values,
-                                             origin=f"{c.source}:{c.source_id}", run_id=run) for c, i, _ in made])
+            self.store.audit.add([_audit("create", c.entity, f"{target}:{i}", c.values, f"{c.source}:{c.source_id}",
+                                         self.run_id) for c, i, _ in made])
         stats["created"] += len(made)
         stats["renamed"] += sum(1 for c, _, _ in made if c.source_id in renamed)
         for c, i, _ in made if self._telling else ():
@@ -273,14 +272,7 @@ class Executor:
                       }.intersection(checked)
             stored.update((r.id, r.canonical()) for r in self.call(
                 target, read_fields, self.connectors[target], entity, unread, wanted))
-        wrong: dict[str, list[Difference]] = {}
-        for i, values in written:
-            kept = stored.get(i)
-            if kept is not None and values.items() <= kept.items():
-                continue  # all kept as written: the usual case, compared in C (differences' own test)
-            if found := differences(values, kept, checked, empty=empty):
-                wrong[i] = found
-        return wrong
+        return {i: found for i, values in written if (found := differences(values, stored.get(i), checked, empty=empty))}
 
     def _after_update(self, u: Update, o: WriteOutcome, dropped: list[Difference] | None,
                       failed: dict[int, set[str] | None], stats: Counter[str]) -> AuditEntry | None:

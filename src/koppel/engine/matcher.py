@@ -36,8 +36,7 @@ def find(executor: Executor, scope: Scope, creates: Sequence[Create]) -> tuple[l
     depth = 0
     while pending:
         keyed = [c for c in pending if len(c.keys) > depth]
-        if len(keyed) < len(pending):
-            rest += [c for c in pending if len(c.keys) <= depth]
+        rest += [c for c in pending if len(c.keys) <= depth]
         if not keyed:
             break
         keys = executor.translate.outgoing_many(scope.entity, scope.target, [c.keys[depth] for c in keyed])

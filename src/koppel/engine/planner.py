@@ -109,7 +109,7 @@ def _plan_new(scope: Scope, change: Change, plan: Plan) -> None:
         plan.holds.append(Hold(scope.entity, source, change.source_id,
                                f"waits for its coupling trigger ({trigger})", waiting=False))
         return
-    if rules.create_when and not _wanted(scope, change.values):
+    if not _wanted(scope, change.values):
         plan.skipped += 1
         return
     if change.missing:

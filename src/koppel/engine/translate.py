@@ -16,7 +16,7 @@ from koppel.config.policy import Policy, Side
 from koppel.connectors.base import RemoteRecord
 from koppel.engine.planner import Change
 from koppel.engine.values import apply_maps, collect_refs, map_refs
-from koppel.model import RefField, entity_class, ref_fields
+from koppel.model import entity_class, ref_fields
 from koppel.store import Store
 
 
@@ -46,12 +46,17 @@ class Translator:
             records = [(i, apply_maps(v, maps, self.policy, to="erp")) for i, v in records]
         if not refs:
             return [Change(i, v) for i, v in records]
-        pairs = {(e, str(v)) for _, values in records for e, v in collect_refs(values, refs)}
+        referenced = [[(e, str(v)) for e, v in collect_refs(values, refs)] for _, values in records]
+        pairs = {pair for found in referenced for pair in found}
         known: dict[tuple[str, str], int] = {}
         for target in {e for e, _ in pairs}:
             found = self.store.links.link_ids(target, side, [v for e, v in pairs if e == target])
             known.update(((target, k), link_id) for k, link_id in found.items())
-        return [_linked(record_id, values, refs, known) for record_id, values in records]
+        changes = []
+        for (record_id, values), refers in zip(records, referenced, strict=True):
+            mapped = map_refs(values, refs, lambda e, v: known.get((e, str(v)), v))
+            changes.append(Change(record_id, mapped, tuple(p for p in refers if p not in known)))
+        return changes
 
     # --- the engine -> a side -------------------------------------------------------------
 
@@ -77,35 +82,6 @@ class Translator:
 
     def _maps(self, entity: str) -> dict[str, Any]:
         return {n: r.map for n, r in self.policy.rules(entity).fields.items() if r.map}
-
-
-def _linked(record_id: str, values: dict[str, Any], refs: list[RefField], known: Mapping[tuple[str, str], int]
-            ) -> Change:
-    """One record in the engine's form: each reference (at the top level, or in each item of a
-    list) replaced by its link where `known` has one, else kept and listed as missing. What
-    `map_refs` and `collect_refs` make of it, without a closure and calls per reference."""
-    out, missing = dict(values), []
-    for ref in refs:
-        head = ref.path[0]
-        value = out.get(head)
-        if value is None:
-            continue
-        if len(ref.path) == 1:
-            found = known.get((ref.target, str(value)))
-            if found is None:
-                missing.append((ref.target, str(value)))
-            else:
-                out[head] = found
-            continue
-        sub, items = ref.path[1], []
-        for item in value:
-            inner = item.get(sub)
-            found = None if inner is None else known.get((ref.target, str(inner)))
-            if inner is not None and found is None:
-                missing.append((ref.target, str(inner)))
-            items.append(item if inner is None else {**item, sub: inner if found is None else found})
-        out[head] = items
-    return Change(record_id, out, tuple(missing))
 
 
 __all__ = ["Translator"]

@@ -274,7 +274,7 @@ class MemoryConnector:
             return WriteOutcome(op.key, op.id, RecordError(
                 f"{entity} {op.id} does not exist", system=self.name))
         values = {k: v for k, v in op.values.items() if f"{entity}.{k}" not in self.dropped} if self.dropped else op.values
-        holder = self._holder(entity, values, op.id) if self.unique else None
+        holder = self._holder(entity, values, op.id)
         if holder is not None:
             return WriteOutcome(op.key, op.id, UniqueCollision(
                 f"{entity} {values[self.unique[entity]]!r} already exists", system=self.name,

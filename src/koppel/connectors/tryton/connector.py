@@ -271,10 +271,10 @@ class TrytonConnector(Workflow):
                  paths: Sequence[str] | None = None, facts: bool = True) -> list[RemoteRecord]:
         if not ids:
             return []
-        domain = [*spec.domain(self.lookups), ("id", "in", ids)]
+        domain, read = [*spec.domain(self.lookups), ("id", "in", ids)], spec.fields if paths is None else paths
         rows = self.client.model(spec.model, "search_read", domain, 0, None, [["id", "ASC"]],
-                                 [*(spec.fields if paths is None else paths), "last_modified_at"], context=ALL)
-        if m.ADDRESS_FIELDS[0] in (spec.fields if paths is None else paths):
+                                 [*read, "last_modified_at"], context=ALL)
+        if m.ADDRESS_FIELDS[0] in read:  # a party's addresses: their streets as Tryton shows them
             rows = m.with_streets(rows, self._streets)
         by_id = {int(r["id"]): r for r in rows}
         cls, convert = entity_class(entity), self._converter(entity, spec, rows, facts)
