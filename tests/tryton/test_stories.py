@@ -236,6 +236,44 @@ def _drain(erp: TrytonConnector, entity: str, cursor: str | None) -> tuple[list[
     return ids, cursor
 
 
+def _deleted(erp: TrytonConnector, entity: str, cursor: str | None) -> tuple[list[str], list[list[int]]]:
+    """The ids a read of changes since `cursor` says are gone, and the logs each pinning call asked about."""
+    gone: list[str] = []
+    pins: list[list[int]] = []
+    send = erp.client.model
+
+    def counted(model: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        if (model, method) == ("ir.model.log", "search"):
+            pins.append(next(c[2] for c in args[0] if c[0] == "id"))
+        return send(model, method, *args, **kwargs)
+
+    erp.client.model = counted  # type: ignore[method-assign]
+    try:
+        for batch in erp.read_changes(entity, cursor, batch_size=50):
+            gone += batch.deleted
+    finally:
+        del erp.client.model
+    return gone, pins
+
+
+def test_a_delete_is_pinned_to_its_record_once(erp: TrytonConnector) -> None:
+    """Tryton's delete log names the record only in a search, so each new log is pinned to its
+    id by halving the candidates; a log pinned once is not pinned again: not by the contact
+    persons' read of the same window (the same model), nor by the next read."""
+    first, person, _ = _customer(erp)
+    second, _, _ = _customer(erp)
+    _, accounts = _drain(erp, "account", None)
+    _, contacts = _drain(erp, "contact", None)
+    assert erp.delete("contact", [person])[0].ok and erp.delete("account", [first])[0].ok
+    gone, pins = _deleted(erp, "account", accounts)
+    assert {first, person} <= set(gone) and pins and len(pins[0]) >= 2
+    gone, pins = _deleted(erp, "contact", contacts)
+    assert {first, person} <= set(gone) and pins == [], "the same logs, pinned already"
+    assert erp.delete("account", [second])[0].ok
+    gone, pins = _deleted(erp, "account", accounts)
+    assert {first, person, second} <= set(gone) and len(pins[0]) == 1, "only the new log is pinned"
+
+
 def test_incremental_reads_see_exactly_the_changed_records(erp: TrytonConnector) -> None:
     account, contact, product = _customer(erp)
     other, _, _ = _customer(erp)

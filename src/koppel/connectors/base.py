@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,11 +38,10 @@ class EntityInfo:
 
 @dataclass(frozen=True)
 class RemoteRecord:
-    """A record as read from a system: its id there, its canonical content, when it changed."""
+    """A record as read from a system: its id there, its canonical content."""
 
     id: str
     record: Entity
-    modified_at: datetime | None = None
     #: a stamp that changes with every change of the record (a revision counter), where the
     #: system has one: a record read with the stamp koppel's own write left is that write's echo
     version: str | None = None

@@ -12,7 +12,6 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -194,9 +193,7 @@ class BottleCrmConnector:
         record = self._canonical(spec, row)
         if record is None:
             return None
-        stamp = changes.stamp_of(row)
-        modified = datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
-        return RemoteRecord(str(row["id"]), record, modified)
+        return RemoteRecord(str(row["id"]), record)
 
     def _related_rows(self, spec: EntitySpec, param: str | None, ids: list[str]) -> list[Json]:
         if param is None:  # no filter: one scan, which also refreshes the finder's

@@ -60,12 +60,21 @@ def parents_of(row: Any, path: str) -> Iterable[int]:
 
 
 def changed_stamps(client: TrytonClient, model: str, domain: Sequence[Any],
-                   related: Sequence[Related], since: datetime | None) -> dict[int, float]:
-    """Id -> version stamp of every record of `domain` changed at or after `since`."""
+                   related: Sequence[Related], since: datetime | None, lag: float) -> dict[int, float]:
+    """Id -> version stamp of every record of `domain` changed at or after `since`.
+
+    Without `since` (a first or a full read) every record is in already; its related rows
+    are read only from `lag` before the newest record's stamp: an older child's stamp is below
+    where the next read starts (`Cursor.since`), so it would change nothing there, and the full
+    read of all of a system's addresses and receivables is spared."""
     window = [("last_modified_at", ">=", since)] if since is not None else []
     rows = client.model(model, "search_read", [*domain, *window], 0, None, None,
                         ["last_modified_at"], context=ALL_RECORDS)
     stamps = {int(r["id"]): stamp_of(r["last_modified_at"]) for r in rows}
+    if since is None:
+        if not stamps:
+            return stamps
+        window = [("last_modified_at", ">=", moment(max(stamps.values()) - lag))]
     bumped: dict[int, float] = {}
     for child in related:
         rows = client.model(child.model, "search_read", [*child.domain, *_through(child.path, domain), *window],
@@ -74,9 +83,10 @@ def changed_stamps(client: TrytonClient, model: str, domain: Sequence[Any],
             for parent in parents_of(row, child.path):
                 bumped[parent] = max(bumped.get(parent, 0.0), stamp_of(row["last_modified_at"]))
     outside = [i for i in bumped if i not in stamps]
-    if outside:  # a child changed, the parent did not: keep parents of this entity only
+    if outside:  # a child changed, the parent did not: keep parents of this entity only (a full
+        # read holds all of them already)
         keep = set(client.model(model, "search", [*domain, ("id", "in", outside)], 0, None, None,
-                                context=ALL_RECORDS))
+                                context=ALL_RECORDS)) if since is not None else set()
         bumped = {i: s for i, s in bumped.items() if i in stamps or i in keep}
     for parent, when in bumped.items():
         stamps[parent] = max(stamps.get(parent, 0.0), when)
@@ -93,40 +103,49 @@ def _through(path: str, domain: Sequence[Any]) -> list[Any]:
     return [(f"{path}.{name}", operator, value) for name, operator, value in domain] if simple else []
 
 
-def deleted_since(client: TrytonClient, model: str, since: datetime | None) -> list[tuple[int, float]]:
-    """(id, when) of records of `model` deleted through RPC at or after `since`.
+def deleted_since(client: TrytonClient, model: str, since: datetime | None,
+                  pinned: dict[int, int] | None = None) -> list[tuple[int, float]]:
+    """(id, when) of records of `model` deleted through RPC at or after `since`, by id.
 
     Tryton logs deletes in ir.model.log, but a log's `resource` reads back as null once the
     record is gone; it can still be searched. So the candidates (ids no longer present) are
     split in halves until each log is pinned to one id: about 2·log2(candidates) calls per
     delete, and nothing at all when no delete was logged in the window.
+
+    A log names the same record for ever, so `pinned` (log id -> record id) keeps what was
+    pinned for the next call: another entity of the same model, the next run. It is kept to
+    this window's logs.
     """
     domain: list[Any] = [("event", "=", "delete"), ("resource", "like", f"{model},%")]
     window = [("create_date", ">=", since)] if since is not None else []
     logs = client.model("ir.model.log", "search_read", [*domain, *window], 0, None, None,
                         ["create_date"])
-    if not logs:
-        return []
+    known = {} if pinned is None else pinned
     when = {int(log["id"]): stamp_of(log["create_date"]) for log in logs}
-    present = set(client.model(model, "search", [], 0, None, None, context=ALL_RECORDS))
-    ever = client.model("ir.model.log", "search_count", domain)
-    upper = max(present, default=0) + int(ever)
-    candidates = [i for i in range(1, upper + 1) if i not in present]
-    found: list[tuple[int, float]] = []
-    _pin(client, model, list(when), candidates, when, found)
-    return found
+    for gone in set(known).difference(when):
+        del known[gone]
+    new = [log for log in when if log not in known]
+    if new:
+        present = set(client.model(model, "search", [], 0, None, None, context=ALL_RECORDS))
+        ever = client.model("ir.model.log", "search_count", domain)
+        upper = max(present, default=0) + int(ever)
+        _pin(client, model, new, [i for i in range(1, upper + 1) if i not in present], known)
+    found: dict[int, float] = {}
+    for log, stamp in when.items():
+        if log in known:
+            found[known[log]] = max(found.get(known[log], 0.0), stamp)
+    return sorted(found.items())
 
 
-def _pin(client: TrytonClient, model: str, logs: list[int], candidates: list[int],
-         when: dict[int, float], found: list[tuple[int, float]]) -> None:
+def _pin(client: TrytonClient, model: str, logs: list[int], candidates: list[int], pinned: dict[int, int]) -> None:
     hits = client.model("ir.model.log", "search",
                         [("id", "in", logs), ("resource", "in", [f"{model},{c}" for c in candidates])],
                         0, None, None)
     if not hits:
         return
     if len(candidates) == 1:
-        found.append((candidates[0], max(when[h] for h in hits)))
+        pinned.update((int(h), candidates[0]) for h in hits)
         return
     half = len(candidates) // 2
-    _pin(client, model, hits, candidates[:half], when, found)
-    _pin(client, model, hits, candidates[half:], when, found)
+    _pin(client, model, hits, candidates[:half], pinned)
+    _pin(client, model, hits, candidates[half:], pinned)

@@ -9,7 +9,7 @@ each bad record gets its own outcome and the good ones go through.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, TypeVar
 
 from koppel import clock
@@ -88,6 +88,7 @@ class TrytonConnector(Workflow):
                                    timeout=settings.timeout)
         self._lookups: Lookups | None = None
         self._warehouse: int | None = None
+        self._pinned: dict[str, dict[int, int]] = {}  # per model: delete log -> the record it deleted
 
     @property
     def lookups(self) -> Lookups:
@@ -111,13 +112,14 @@ class TrytonConnector(Workflow):
         floor = position.since(lag)
         since = changes.moment(floor) if floor is not None else None
         stamps = changes.changed_stamps(self.client, spec.model, spec.domain(self.lookups),
-                                        spec.related, since)
+                                        spec.related, since, lag)
         fresh = sorted(((s, i) for i, s in stamps.items() if position.is_new(str(i), s)))
-        gone = [(f"-{i}", s) for i, s in changes.deleted_since(self.client, spec.model, since)
+        pinned = self._pinned.setdefault(spec.model, {})
+        gone = [(f"-{i}", s) for i, s in changes.deleted_since(self.client, spec.model, since, pinned)
                 if position.is_new(f"-{i}", s)]
         pages = list(_chunks(fresh, min(batch_size, self.settings.batch_size))) or [[]]
         for number, page in enumerate(pages):
-            records = self._records(entity, spec, [i for _, i in page], dict((i, s) for s, i in page))
+            records = self._records(entity, spec, [i for _, i in page])
             position.advance(((str(i), s) for s, i in page), lag)
             last = number == len(pages) - 1
             if last:
@@ -129,7 +131,7 @@ class TrytonConnector(Workflow):
         wanted = [int(i) for i in ids if str(i).isdigit()]
         found: list[RemoteRecord] = []
         for chunk in _chunks(wanted, self.settings.batch_size):
-            found += self._records(entity, spec, list(chunk), None)
+            found += self._records(entity, spec, list(chunk))
         return found
 
     def read_fields(self, entity: str, ids: Sequence[str], fields: Collection[str]) -> list[RemoteRecord]:
@@ -141,7 +143,7 @@ class TrytonConnector(Workflow):
         wanted = [int(i) for i in ids if str(i).isdigit()]
         found: list[RemoteRecord] = []
         for chunk in _chunks(wanted, self.settings.batch_size):
-            found += self._records(entity, spec, list(chunk), None, paths=paths, facts=facts)
+            found += self._records(entity, spec, list(chunk), paths=paths, facts=facts)
         return found
 
     def read_related(self, entity: str, field: str, ids: Sequence[str]) -> list[RemoteRecord]:
@@ -267,27 +269,17 @@ class TrytonConnector(Workflow):
             raise UsageError(f"Tryton connector has no {entity}; it offers {', '.join(SPECS)}")
         return SPECS[entity]
 
-    def _records(self, entity: str, spec: Spec, ids: list[int], stamps: dict[int, float] | None, *,
-                 paths: Sequence[str] | None = None, facts: bool = True) -> list[RemoteRecord]:
+    def _records(self, entity: str, spec: Spec, ids: list[int], *, paths: Sequence[str] | None = None,
+                 facts: bool = True) -> list[RemoteRecord]:
         if not ids:
             return []
         domain, read = [*spec.domain(self.lookups), ("id", "in", ids)], spec.fields if paths is None else paths
-        rows = self.client.model(spec.model, "search_read", domain, 0, None, [["id", "ASC"]],
-                                 [*read, "last_modified_at"], context=ALL)
+        rows = self.client.model(spec.model, "search_read", domain, 0, None, [["id", "ASC"]], read, context=ALL)
         if m.ADDRESS_FIELDS[0] in read:  # a party's addresses: their streets as Tryton shows them
             rows = m.with_streets(rows, self._streets)
         by_id = {int(r["id"]): r for r in rows}
         cls, convert = entity_class(entity), self._converter(entity, spec, rows, facts)
-        records = []
-        for record_id in ids:
-            row = by_id.get(record_id)
-            if row is None:
-                continue
-            stamp = stamps.get(record_id) if stamps else None
-            when = changes.stamp_of(row.get("last_modified_at")) if stamp is None else stamp
-            records.append(RemoteRecord(str(record_id), cls.model_validate(convert(row)),
-                                        datetime.fromtimestamp(when, UTC)))
-        return records
+        return [RemoteRecord(str(i), cls.model_validate(convert(by_id[i]))) for i in ids if i in by_id]
 
     def _streets(self, address_ids: list[int]) -> dict[int, str | None]:
         rows = self.client.model("party.address", "read", address_ids, ["street"], context=ALL)
