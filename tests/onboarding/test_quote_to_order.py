@@ -28,7 +28,7 @@ def catalogue(b: Bare) -> dict[str, str]:
     [unit] = client.model("product.uom", "search", [("symbol", "=", "u")], 0, 1, None)
     [template] = client.model("product.template", "create", [{
         "name": "Installation service", "type": "service", "default_uom": unit, "sale_uom": unit, "salable": True,
-        "list_price": Decimal("150"), "account_category": b.erp.lookups.category,
+        "list_price": Decimal("150"), "account_category": b.erp.lookups.goods.category,
         "products": [["create", [{"suffix_code": "SV-3"}]]]}])
     [service] = client.model("product.product", "search", [("template", "=", template)], 0, 1, None)
     return {**goods, "service": str(service)}

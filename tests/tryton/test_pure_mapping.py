@@ -9,13 +9,13 @@ import pytest
 
 from koppel.connectors.tryton import finance, mapping, quotes
 from koppel.connectors.tryton.changes import parents_of
-from koppel.connectors.tryton.mapping import Codes, Lookups, MappingError
+from koppel.connectors.tryton.mapping import Codes, Goods, Lookups, MappingError
 
 TODAY = date(2026, 6, 15)
 LK = Lookups(company=1, company_party=1, currency="EUR", currencies=Codes({"EUR": 1, "USD": 2}),
-             countries=Codes(), payment_terms=Codes(), default_payment_term=None, uoms=Codes({"u": 1}), category=1,
-             contact_relation=1, complaint_type=None, hidden_parties=frozenset(), unit=1,
-             price_list=7, web_url="http://erp:8000/#demo")
+             countries=Codes(), payment_terms=Codes(), contact_relation=1, hidden_parties=frozenset(),
+             load_goods=Goods(uoms=Codes({"u": 1}), unit=1, category=1, default_payment_term=None,
+                              complaint_type=None), price_list=7, web_url="http://erp:8000/#demo")
 
 
 def _line(debit: str, credit: str, maturity: date | None) -> dict[str, object]:

@@ -144,7 +144,7 @@ def test_a_new_customer_without_terms_gets_trytons_defaults(erp: TrytonConnector
                                                  "currency": None, "credit_limit": None})])
     [row] = erp.client.model("party.party", "read", [int(made.id or 0)],
                              ["customer_payment_term", "credit_limit_amount"])
-    default = erp.lookups.default_payment_term
+    default = erp.lookups.goods.default_payment_term
     assert row["customer_payment_term"] == default and row["credit_limit_amount"] is None
 
     [changed] = erp.write("account", [WriteOp("a", {"payment_term": "Net 14 days"}, id=made.id)])

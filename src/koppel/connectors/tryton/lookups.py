@@ -10,7 +10,7 @@ from typing import Any
 
 from koppel.connectors.tryton.client import TrytonClient
 from koppel.connectors.tryton.config import TrytonSettings
-from koppel.connectors.tryton.mapping import Codes, Lookups
+from koppel.connectors.tryton.mapping import Codes, Goods, Lookups
 from koppel.errors import UsageError
 
 
@@ -77,7 +77,6 @@ def load(client: TrytonClient, settings: TrytonSettings) -> Lookups:
     [row] = client.model("company.company", "read", [company], ["party", "currency.code"])
     employees = client.model("company.employee", "search_read", [], 0, None, None, ["party"],
                              context={"active_test": False})
-    uoms = _codes(client, "product.uom", "symbol")
     payment_terms = _codes(client, "account.invoice.payment_term", "name")
     return Lookups(
         company=company, company_party=int(row["party"]),
@@ -85,12 +84,19 @@ def load(client: TrytonClient, settings: TrytonSettings) -> Lookups:
         currencies=_codes(client, "currency.currency", "code"),
         countries=_codes(client, "country.country", "code"),
         payment_terms=payment_terms,
-        default_payment_term=_default_payment_term(client, settings, payment_terms),
-        uoms=uoms, unit=uoms.ids.get("u") or next(iter(uoms.ids.values())),
-        category=_category(client, settings),
         contact_relation=contact_relation(client, settings.contact_relation),
-        complaint_type=complaint_type(client), complaint_line_type=complaint_type(client, "sale.line"),
         hidden_parties=frozenset({int(row["party"]), *(int(e["party"]) for e in employees)}),
+        load_goods=lambda: goods(client, settings, payment_terms),
         default_country=settings.country, price_list=_price_list(client, settings),
         web_url=f"{settings.url.rstrip('/')}/#{settings.database}",
     )
+
+
+def goods(client: TrytonClient, settings: TrytonSettings, payment_terms: Codes) -> Goods:
+    """What products, sales and complaints need besides: units, the product category, the sale
+    default payment term, the complaint types."""
+    uoms = _codes(client, "product.uom", "symbol")
+    return Goods(uoms=uoms, unit=uoms.ids.get("u") or next(iter(uoms.ids.values())),
+                 category=_category(client, settings),
+                 default_payment_term=_default_payment_term(client, settings, payment_terms),
+                 complaint_type=complaint_type(client), complaint_line_type=complaint_type(client, "sale.line"))

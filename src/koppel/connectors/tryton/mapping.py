@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -47,6 +48,20 @@ class Codes:
 
 
 @dataclass(frozen=True)
+class Goods:
+    """Reference data only products, sales and complaints need (`Lookups.goods`)."""
+
+    uoms: Codes
+    unit: int
+    category: int
+    #: the term of a sale whose customer has none (the ERP's default, else koppel.toml's)
+    default_payment_term: int | None
+    complaint_type: int | None
+    #: a complaint type about one sale line (the product complained about)
+    complaint_line_type: int | None = None
+
+
+@dataclass(frozen=True)
 class Lookups:
     """Reference data of one Tryton database, loaded once per connector."""
 
@@ -56,21 +71,19 @@ class Lookups:
     currencies: Codes
     countries: Codes
     payment_terms: Codes
-    #: the term of a sale whose customer has none (the ERP's default, else koppel.toml's)
-    default_payment_term: int | None
-    uoms: Codes
-    category: int
     contact_relation: int | None  # None until `koppel setup` created the relation type
-    complaint_type: int | None
     hidden_parties: frozenset[int]
-    unit: int
+    #: the goods' reference data, or how to load it: on first use (a sync of customers does not)
+    load_goods: Goods | Callable[[], Goods] = field(repr=False, compare=False)
     default_country: str | None = None
     #: the sale price list of quotes whose customer has none (None: Tryton's list prices)
     price_list: int | None = None
     #: the web client's address of this database, "http://host:port/#db" (links to records)
     web_url: str | None = None
-    #: a complaint type about one sale line (the product complained about)
-    complaint_line_type: int | None = None
+
+    @cached_property
+    def goods(self) -> Goods:
+        return self.load_goods if isinstance(self.load_goods, Goods) else self.load_goods()
 
 
 # --- shared helpers -------------------------------------------------------------------------
@@ -300,7 +313,7 @@ def product_values(row: Row, lk: Lookups) -> dict[str, Any]:
         "code": text(row.get("code")), "name": row.get("name") or "",
         "list_price": money(row.get("list_price_used"), lk.currency),
         "cost_price": money(row.get("cost_price"), lk.currency),
-        "unit": lk.uoms.code_of(row.get("default_uom")), "active": bool(row.get("active")),
+        "unit": lk.goods.uoms.code_of(row.get("default_uom")), "active": bool(row.get("active")),
     }
 
 
@@ -312,7 +325,7 @@ def template_vals(values: Mapping[str, Any], lk: Lookups) -> Vals:
     if "list_price" in values:
         vals["list_price"] = amount_of(values["list_price"], lk.currency, "list price")
     if values.get("unit"):
-        uom = lk.uoms.id_of(values["unit"], "unit of measure")
+        uom = lk.goods.uoms.id_of(values["unit"], "unit of measure")
         vals.update(default_uom=uom, sale_uom=uom)
     if "active" in values:
         vals["active"] = bool(values["active"])
@@ -332,8 +345,8 @@ def variant_vals(values: Mapping[str, Any], lk: Lookups) -> Vals:
 
 
 def new_template_vals(values: Mapping[str, Any], lk: Lookups) -> Vals:
-    base: Vals = {"type": "goods", "salable": True, "account_category": lk.category,
-                  "default_uom": lk.unit, "sale_uom": lk.unit,
+    base: Vals = {"type": "goods", "salable": True, "account_category": lk.goods.category,
+                  "default_uom": lk.goods.unit, "sale_uom": lk.goods.unit,
                   "list_price": Decimal(0)}
     base.update(template_vals(values, lk))
     base["products"] = [["create", [variant_vals(values, lk)]]]

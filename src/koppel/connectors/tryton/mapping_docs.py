@@ -240,11 +240,11 @@ def complaint_vals(values: Mapping[str, Any], current: Row, lk: Lookups, *, crea
     if creating:
         if not values.get("account") or not sale:
             raise MappingError("a Tryton complaint needs the customer and the order it is about")
-        if lk.complaint_type is None:
+        if lk.goods.complaint_type is None:
             raise MappingError("Tryton has no complaint type for sales yet: run `koppel setup`")
-        vals.update(company=lk.company, type=lk.complaint_type)
-        if sale_line is not None and lk.complaint_line_type is not None:
-            vals.update(origin=f"sale.line,{sale_line}", type=lk.complaint_line_type)
+        vals.update(company=lk.company, type=lk.goods.complaint_type)
+        if sale_line is not None and lk.goods.complaint_line_type is not None:
+            vals.update(origin=f"sale.line,{sale_line}", type=lk.goods.complaint_line_type)
     return vals
 
 

@@ -302,7 +302,7 @@ class QuoteWriter(Writer):
                                  context=ALL)
         addresses = self.first_addresses(parties)
         return {int(r["id"]): q.Customer(r.get("sale_price_list") or self.lk.price_list,
-                                         r.get("customer_payment_term") or self.lk.default_payment_term,
+                                         r.get("customer_payment_term") or self.lk.goods.default_payment_term,
                                          addresses.get(int(r["id"])))
                 for r in rows}
 
