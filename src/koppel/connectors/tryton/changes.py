@@ -127,7 +127,7 @@ def deleted_since(client: TrytonClient, model: str, since: datetime | None,
     new = [log for log in when if log not in known]
     if new:
         present = set(client.model(model, "search", [], 0, None, None, context=ALL_RECORDS))
-        ever = client.model("ir.model.log", "search_count", domain)
+        ever = len(logs) if since is None else client.model("ir.model.log", "search_count", domain)
         upper = max(present, default=0) + int(ever)
         _pin(client, model, new, [i for i in range(1, upper + 1) if i not in present], known)
     found: dict[int, float] = {}
