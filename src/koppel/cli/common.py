@@ -70,9 +70,11 @@ def show_report(report: RunReport, json_output: bool) -> None:
             out.console.print(line, highlight=False)
         columns = ["entity", "read", "created", "matched", "updated", "reverted", "deleted",
                    "held", "conflicts", "violations", "errors"]
-        out.table(_("run {run}: {status}", run=report.run_id, status=report.status), [_(c) for c in columns],
-                  ([e] + [c.get(k, 0) for k in columns[1:]] for e, c in report.stats.items()
-                   if any(c.values())))
+        rows = [[e] + [c.get(k, 0) for k in columns[1:]] for e, c in report.stats.items() if any(c.values())]
+        if rows:
+            out.table(_("run {run}: {status}", run=report.run_id, status=report.status), [_(c) for c in columns], rows)
+        else:
+            out.console.print(_("run {run}: {status}, no record read", run=report.run_id, status=report.status))
         if report.message:
             out.err.print(f"[red]{translate(report.message)}[/red]")
     if report.status == "failed":
