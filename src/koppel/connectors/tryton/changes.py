@@ -83,10 +83,9 @@ def changed_stamps(client: TrytonClient, model: str, domain: Sequence[Any],
             for parent in parents_of(row, child.path):
                 bumped[parent] = max(bumped.get(parent, 0.0), stamp_of(row["last_modified_at"]))
     outside = [i for i in bumped if i not in stamps]
-    if outside:  # a child changed, the parent did not: keep parents of this entity only (a full
-        # read holds all of them already)
+    if outside:  # a child changed, the parent did not: keep parents of this entity only
         keep = set(client.model(model, "search", [*domain, ("id", "in", outside)], 0, None, None,
-                                context=ALL_RECORDS)) if since is not None else set()
+                                context=ALL_RECORDS)) if since is not None else set()  # a full read has them all
         bumped = {i: s for i, s in bumped.items() if i in stamps or i in keep}
     for parent, when in bumped.items():
         stamps[parent] = max(stamps.get(parent, 0.0), when)
