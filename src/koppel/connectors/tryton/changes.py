@@ -103,7 +103,7 @@ def _through(path: str, domain: Sequence[Any]) -> list[Any]:
 
 
 def deleted_since(client: TrytonClient, model: str, since: datetime | None,
-                  pinned: dict[int, int] | None = None) -> list[tuple[int, float]]:
+                  pinned: dict[int, int]) -> list[tuple[int, float]]:
     """(id, when) of records of `model` deleted through RPC at or after `since`, by id.
 
     Tryton logs deletes in ir.model.log, but a log's `resource` reads back as null once the
@@ -119,20 +119,19 @@ def deleted_since(client: TrytonClient, model: str, since: datetime | None,
     window = [("create_date", ">=", since)] if since is not None else []
     logs = client.model("ir.model.log", "search_read", [*domain, *window], 0, None, None,
                         ["create_date"])
-    known = {} if pinned is None else pinned
     when = {int(log["id"]): stamp_of(log["create_date"]) for log in logs}
-    for gone in set(known).difference(when):
-        del known[gone]
-    new = [log for log in when if log not in known]
+    for gone in set(pinned).difference(when):
+        del pinned[gone]
+    new = [log for log in when if log not in pinned]
     if new:
         present = set(client.model(model, "search", [], 0, None, None, context=ALL_RECORDS))
         ever = len(logs) if since is None else client.model("ir.model.log", "search_count", domain)
         upper = max(present, default=0) + int(ever)
-        _pin(client, model, new, [i for i in range(1, upper + 1) if i not in present], known)
+        _pin(client, model, new, [i for i in range(1, upper + 1) if i not in present], pinned)
     found: dict[int, float] = {}
     for log, stamp in when.items():
-        if log in known:
-            found[known[log]] = max(found.get(known[log], 0.0), stamp)
+        if log in pinned:
+            found[pinned[log]] = max(found.get(pinned[log], 0.0), stamp)
     return sorted(found.items())
 
 
