@@ -10,7 +10,10 @@ time included; the incremental run changes 0.1 % of the accounts.
 process on SQLite and reports its peak resident memory (bounded by `--million-timeout`).
 Prints one JSON line per run on stderr and the summary as the last line on stdout.
 
-Usage: python bench/engine.py [N ...] [--stores sqlite,postgresql] [--million] [--profile FILE]
+`--repeat K` measures every size and store K times, in rounds (a shared machine's slow minute then
+falls on one size of each, not on all runs of one size), and reports the medians.
+
+Usage: python bench/engine.py [N ...] [--stores sqlite,postgresql] [--repeat K] [--million] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import os
 import pstats
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -130,6 +134,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 100_000])
     parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure every size and store this many times, in rounds; the medians are the figures")
     parser.add_argument("--million", action="store_true")
     parser.add_argument("--million-timeout", type=float, default=1800)
     parser.add_argument("--profile", help="write the profile of the first run (cProfile) to this file")
@@ -146,16 +152,21 @@ def main() -> None:
         if args.profile:  # an extra run: the profiler's overhead stays out of the figures
             with store_url(stores[0], Path(tmp), args.sizes[-1]) as url:
                 profile(args.sizes[-1], url, Path(tmp), args.profile)
+        for _ in range(args.repeat):  # in rounds: a slow minute of the machine falls on one size of each
+            for n in args.sizes:
+                for kind in stores:
+                    with store_url(kind, Path(tmp), n) as url:
+                        result = run(n, url, Path(tmp))
+                    result["store"] = kind
+                    print(json.dumps(result), file=sys.stderr)
+                    summary["runs"].append(result)
+    for kind in stores:
         for n in args.sizes:
-            for kind in stores:
-                with store_url(kind, Path(tmp), n) as url:
-                    result = run(n, url, Path(tmp))
-                result["store"] = kind
-                print(json.dumps(result), file=sys.stderr)
-                summary["runs"].append(result)
-                summary["full_records_per_s"][kind][str(n)] = result["full_records_per_s"]
+            rates = [r["full_records_per_s"] for r in summary["runs"] if (r["store"], r["n"]) == (kind, n)]
+            summary["full_records_per_s"][kind][str(n)] = round(statistics.median(rates))
     largest = max(args.sizes)
-    summary["incremental_s"] = {r["store"]: r["incremental_s"] for r in summary["runs"] if r["n"] == largest}
+    summary["incremental_s"] = {kind: statistics.median(r["incremental_s"] for r in summary["runs"]
+                                                        if (r["store"], r["n"]) == (kind, largest)) for kind in stores}
     summary["incremental_changed_of"] = [largest // 1000, largest]
     if args.million:
         summary["million"] = million(args.million_timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import orjson
@@ -81,17 +82,17 @@ def insert_many(conn: Connection, table: Table, names: Sequence[str], rows: Sequ
         positions = None if order is None or list(order) == list(columns) else [columns.index(n) for n in order]
         _inserts[key] = (compiled.string, order is None, positions, processors)
     sql, named, positions, converters = _inserts[key]
-    fixed = [v if convert is None else convert(v)
-             for v, convert in zip(shared.values(), converters[len(names):], strict=True)]
-    converted = [[*row, *fixed] for row in rows]
-    for column, convert in enumerate(converters[:len(names)]):
-        if convert is not None:
-            last: Any = object()
-            done: Any = None
-            for values in converted:  # a value the row before had too (None) is converted once
-                if values[column] is not last:
-                    last, done = values[column], convert(values[column])
-                values[column] = done
+    fixed = tuple(v if convert is None else convert(v)
+                  for v, convert in zip(shared.values(), converters[len(names):], strict=True))
+    per_row = [(column, convert) for column, convert in enumerate(converters[:len(names)]) if convert is not None]
+    converted: list[Sequence[Any]] = [(*row, *fixed) for row in rows] if not per_row else [[*row, *fixed] for row in rows]
+    for column, convert in per_row:
+        last: Any = object()
+        done: Any = None
+        for values in converted:  # a value the row before had too (None) is converted once
+            if values[column] is not last:
+                last, done = values[column], convert(values[column])
+            values[column] = done  # type: ignore[index]  # a list where a column is converted
     if dialect.name == "postgresql":  # COPY takes the columns in the order given
         statement = f'COPY "{table.name}" ({", ".join(columns)}) FROM STDIN'
         with driver_cursor(conn, statement) as cursor, cursor.copy(statement) as copy:
@@ -101,8 +102,8 @@ def insert_many(conn: Connection, table: Table, names: Sequence[str], rows: Sequ
     if named:  # a driver with named parameters
         conn.exec_driver_sql(sql, [dict(zip(columns, values, strict=True)) for values in converted])
     else:  # positional: in the statement's order where it differs from the columns'
-        conn.exec_driver_sql(sql, [tuple(values) if positions is None else tuple(values[i] for i in positions)
-                                   for values in converted])
+        conn.exec_driver_sql(sql, list(map(tuple, converted)) if positions is None
+                             else list(map(itemgetter(*positions), converted)))
 
 
 def like_pattern(text: str) -> str:
