@@ -85,14 +85,15 @@ def insert_many(conn: Connection, table: Table, names: Sequence[str], rows: Sequ
     fixed = tuple(v if convert is None else convert(v)
                   for v, convert in zip(shared.values(), converters[len(names):], strict=True))
     per_row = [(column, convert) for column, convert in enumerate(converters[:len(names)]) if convert is not None]
-    converted: list[Sequence[Any]] = [(*row, *fixed) for row in rows] if not per_row else [[*row, *fixed] for row in rows]
+    # lists where a column is converted in place, else tuples (the driver's own form)
+    converted: list[Sequence[Any]] = [[*row, *fixed] for row in rows] if per_row else [(*row, *fixed) for row in rows]
     for column, convert in per_row:
         last: Any = object()
         done: Any = None
         for values in converted:  # a value the row before had too (None) is converted once
             if values[column] is not last:
                 last, done = values[column], convert(values[column])
-            values[column] = done  # type: ignore[index]  # a list where a column is converted
+            values[column] = done  # type: ignore[index]  # a list here
     if dialect.name == "postgresql":  # COPY takes the columns in the order given
         statement = f'COPY "{table.name}" ({", ".join(columns)}) FROM STDIN'
         with driver_cursor(conn, statement) as cursor, cursor.copy(statement) as copy:
