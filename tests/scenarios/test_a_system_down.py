@@ -1,6 +1,7 @@
 """A run that could not read or write a system is never `ok`: with a store that already holds
 links and cursors, a peer where nothing listens makes the run `failed`, exit 3, in the CLI, in
-`status --json` and in the run list, on either side."""
+`status --json` and in the run list, on either side; and the other system is shown as it is
+then, not as an older run saw it."""
 
 from __future__ import annotations
 
@@ -42,3 +43,12 @@ def test_a_system_that_is_down_makes_the_run_failed_not_ok(coupled: Coupled, sid
     # the plan alone reads the systems too: no check before it, the read itself fails the run
     planned = koppel("sync", "--dry-run", "--json", "-c", str(config), cwd=c.workdir)
     assert planned.returncode == 3 and json.loads(planned.stdout)["status"] == "failed", planned.stdout
+    # the other system gone too: the run stops at the first one it needs, and still shows the
+    # second as it is now (asked before the run closed), not "up" from the run before
+    rest = c.crm_info["url"] if side == "erp" else c.erp_info["url"]
+    config.write_text(config.read_text().replace(rest, dead_url()))
+    both = koppel("sync", "--json", "-c", str(config), cwd=c.workdir)
+    assert both.returncode == 3, both.stdout + both.stderr
+    systems = json.loads(koppel("status", "--json", "-c", str(config), cwd=c.workdir).stdout)["systems"]
+    assert systems["erp"]["up"] is False and systems["crm"]["up"] is False, systems
+    assert all(row["last_error"] for row in systems.values()), systems

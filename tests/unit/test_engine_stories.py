@@ -122,6 +122,25 @@ def test_a_system_down_at_its_first_read_fails_the_run_once_links_and_cursors_ex
     assert all(row["up"] for row in pair.store.runs.systems().values())
 
 
+def test_a_failed_run_shows_both_systems_as_they_are_not_as_they_were(pair: Pair) -> None:
+    """A run that stops at the first system it cannot reach never tries the other: that one is
+    asked once before the run is closed, so status does not show it up from an older run."""
+    customer(pair)
+    assert pair.engine.sync().status == "ok"
+    pair.erp.transient_failures = 1000  # the ERP stops answering; the CRM still does
+    assert pair.engine.sync().status == "failed"
+    seen = pair.store.runs.systems()
+    assert not seen["erp"]["up"] and seen["crm"]["up"] and seen["crm"]["checked_at"] >= seen["erp"]["down_since"]
+    pair.crm.transient_failures = 1000  # now the CRM is gone as well
+    assert pair.engine.sync().status == "failed"
+    seen = pair.store.runs.systems()
+    assert not seen["erp"]["up"] and not seen["crm"]["up"], seen
+    assert "crm cannot be reached" in seen["crm"]["last_error"] and seen["crm"]["down_since"] > seen["erp"]["down_since"]
+    pair.erp.transient_failures = pair.crm.transient_failures = 0
+    assert pair.engine.sync().status == "ok"
+    assert all(row["up"] for row in pair.store.runs.systems().values())
+
+
 def test_a_retry_after_a_crash_between_create_and_link_does_not_duplicate(pair: Pair) -> None:
     account = customer(pair)
     # the previous run created the record in the CRM, then died before recording the link

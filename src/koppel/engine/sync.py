@@ -430,8 +430,14 @@ class Engine:
             self.store.runs.record_systems(SIDES, {})
             self.down.clear()
         elif down in SIDES:
-            self.store.runs.record_systems([], {down: message or "failed"})
-            self.down.add(down)
+            failed: dict[str, str] = {down: message or "failed"}
+            rest = other(down)  # the run may have stopped before it: asked now, so that both shown are true
+            try:
+                self.connectors[rest].check()
+            except KoppelError as exc:
+                failed[rest] = f"{rest} cannot be reached: {exc.message}"
+            self.store.runs.record_systems([] if rest in failed else [rest], failed)
+            self.down.update(failed)
         totals: Counter[str] = Counter()
         for c in report.stats.values():
             totals.update(c)
