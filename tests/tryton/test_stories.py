@@ -310,3 +310,31 @@ def test_incremental_reads_see_exactly_the_changed_records(erp: TrytonConnector)
         del erp.client.model
     assert int(contact) not in {row["party"] for row in rows}, "an account's read asks for accounts' rows only"
     assert _drain(erp, "contact", contact_cursor)[0] == [contact]
+
+
+def _payment_term(erp: TrytonConnector, name: str, days: int) -> int:
+    """A payment term made in Tryton by its own users, as its client does."""
+    [term] = erp.client.model("account.invoice.payment_term", "create", [{
+        "name": name, "lines": [["create", [{"type": "remainder",
+                                             "relativedeltas": [["create", [{"days": days}]]]}]]]}])
+    return int(term)
+
+
+def test_a_payment_term_made_in_tryton_while_koppel_runs_is_known_without_a_restart(erp: TrytonConnector) -> None:
+    """The lookups (payment terms, currencies, countries …) are loaded once per connector; a
+    term made in Tryton later is not in them. A write that names it, and a read of a customer
+    who has it, load them again once: the value is written and read as it is, not refused,
+    and not read as no term."""
+    account, _, _ = _customer(erp)  # the lookups are loaded
+    n = _n()
+    written = _payment_term(erp, f"Net 45 days {n}", 45)
+    [outcome] = erp.write("account", [WriteOp("u", {"payment_term": f"Net 45 days {n}"}, account)])
+    assert outcome.ok, outcome.error
+    [row] = erp.client.model("party.party", "read", [int(account)], ["customer_payment_term"])
+    assert row["customer_payment_term"] == written  # as Tryton holds it
+    read = _payment_term(erp, f"Net 60 days {n}", 60)
+    erp.client.model("party.party", "write", [int(account)], {"customer_payment_term": read})
+    [record] = erp.read("account", [account])
+    assert record.record.payment_term == f"Net 60 days {n}"
+    [refused] = erp.write("account", [WriteOp("v", {"payment_term": f"Net 99 days {n}"}, account)])
+    assert isinstance(refused.error, RecordError) and "no payment term" in refused.error.message

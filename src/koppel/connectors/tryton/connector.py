@@ -31,10 +31,10 @@ from koppel.connectors.tryton import changes, finance, invoicing, lookups, mappi
 from koppel.connectors.tryton import mapping as m
 from koppel.connectors.tryton.client import TrytonClient
 from koppel.connectors.tryton.config import TrytonSettings
-from koppel.connectors.tryton.mapping import Lookups, MappingError, Row, Vals
+from koppel.connectors.tryton.mapping import Lookups, MappingError, Row, UnknownCode, Vals
 from koppel.connectors.tryton.specs import SPECS, Spec
 from koppel.connectors.tryton.workflow import Workflow
-from koppel.connectors.tryton.writers import Writer, writer_for
+from koppel.connectors.tryton.writers import Prepared, Writer, writer_for
 from koppel.errors import RecordError, UsageError
 from koppel.model import entity_class, ref_fields
 
@@ -216,9 +216,26 @@ class TrytonConnector(Workflow):
                 for op in ops]
         outcomes: dict[str, WriteOutcome] = {}
         for chunk in _chunks(ops, self.settings.batch_size):
-            for outcome in self._write_chunk(writer, chunk):
+            for outcome in self._write_chunk(entity, chunk):
                 outcomes[outcome.key] = outcome
         return [outcomes[op.key] for op in ops]
+
+    def _prepared(self, entity: str, ops: Sequence[WriteOp]) -> tuple[Writer, Prepared]:
+        """The entity's writer and the ops mapped to Tryton's values; where a code is unknown (a
+        payment term made in Tryton after the lookups were loaded), once more with the lookups
+        loaded again."""
+        def fresh() -> Writer:
+            writer = writer_for(entity, self.client, self.lookups)
+            assert writer is not None  # `write` answered for an entity without one
+            return writer
+
+        writer = fresh()
+        prepared = writer.prepare(ops)
+        if any(isinstance(vals, UnknownCode) for _, vals in prepared):
+            self._lookups = None
+            writer = fresh()
+            prepared = writer.prepare(ops)
+        return writer, prepared
 
     def delete(self, entity: str, ids: Sequence[str]) -> list[WriteOutcome]:
         spec = self._spec(entity)
@@ -277,9 +294,14 @@ class TrytonConnector(Workflow):
         rows = self.client.model(spec.model, "search_read", domain, 0, None, [["id", "ASC"]], read, context=ALL)
         if m.ADDRESS_FIELDS[0] in read:  # a party's addresses: their streets as Tryton shows them
             rows = m.with_streets(rows, self._streets)
-        by_id = {int(r["id"]): r for r in rows}
-        cls, convert = entity_class(entity), self._converter(entity, spec, rows, facts)
-        return [RemoteRecord(str(i), cls.model_validate(convert(by_id[i]))) for i in ids if i in by_id]
+        by_id, cls = {int(r["id"]): r for r in rows}, entity_class(entity)
+        try:
+            convert = self._converter(entity, spec, rows, facts)
+            return [RemoteRecord(str(i), cls.model_validate(convert(by_id[i]))) for i in ids if i in by_id]
+        except UnknownCode:  # a payment term, currency … made in Tryton after the lookups: load them again
+            self._lookups = None
+            convert = self._converter(entity, spec, rows, facts)
+            return [RemoteRecord(str(i), cls.model_validate(convert(by_id[i]))) for i in ids if i in by_id]
 
     def _streets(self, address_ids: list[int]) -> dict[int, str | None]:
         rows = self.client.model("party.address", "read", address_ids, ["street"], context=ALL)
@@ -325,10 +347,11 @@ class TrytonConnector(Workflow):
 
     # --- writing ------------------------------------------------------------------------
 
-    def _write_chunk(self, writer: Writer, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+    def _write_chunk(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         outcomes: list[WriteOutcome] = []
         ready: list[tuple[WriteOp, Vals]] = []
-        for op, vals in writer.prepare(ops):
+        writer, prepared = self._prepared(entity, ops)
+        for op, vals in prepared:
             if isinstance(vals, MappingError):
                 outcomes.append(WriteOutcome(op.key, op.id, RecordError(str(vals), system=self.name)))
             else:

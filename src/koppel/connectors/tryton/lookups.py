@@ -20,7 +20,7 @@ def _codes(client: TrytonClient, model: str, key: str, domain: list[Any] | None 
     ids: dict[str, int] = {}
     for row in rows:
         ids.setdefault(str(row[key]), int(row["id"]))
-    return Codes(ids)
+    return Codes(ids, {int(row["id"]): str(row[key]) for row in rows})
 
 
 def _one(client: TrytonClient, model: str, domain: list[Any]) -> int | None:

@@ -27,24 +27,37 @@ class MappingError(ValueError):
     """A canonical value has no Tryton equivalent (unknown payment term, currency...)."""
 
 
+class UnknownCode(MappingError):
+    """A code or an id the lookups do not hold: unknown to Tryton, or made there after the
+    lookups were loaded (the connector loads them again once and tries again)."""
+
+
 @dataclass(frozen=True)
 class Codes:
     """A two-way map between a business code (ISO code, name, symbol) and a Tryton id."""
 
     ids: Mapping[str, int] = field(default_factory=dict)
+    #: every id and its code (two records may share a code: `ids` keeps the first); from `ids` if empty
+    names: Mapping[int, str] = field(default_factory=dict)
+
+    @cached_property
+    def _names(self) -> Mapping[int, str]:
+        return self.names or {i: c for c, i in self.ids.items()}
 
     def id_of(self, code: str | None, what: str) -> int | None:
         if code is None:
             return None
         if code not in self.ids:
             known = ", ".join(sorted(self.ids)) or "none"
-            raise MappingError(f"Tryton has no {what} {code!r} (known: {known})")
+            raise UnknownCode(f"Tryton has no {what} {code!r} (known: {known})")
         return self.ids[code]
 
     def code_of(self, record_id: int | None) -> str | None:
         if record_id is None:
             return None
-        return next((c for c, i in self.ids.items() if i == record_id), None)
+        if record_id not in self._names:
+            raise UnknownCode(f"Tryton's record {record_id} is newer than the codes koppel loaded")
+        return self._names[record_id]
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,8 @@ class Goods:
 
 @dataclass(frozen=True)
 class Lookups:
-    """Reference data of one Tryton database, loaded once per connector."""
+    """Reference data of one Tryton database, loaded once per connector (and again when a code or
+    an id is not in it: `UnknownCode`)."""
 
     company: int
     company_party: int

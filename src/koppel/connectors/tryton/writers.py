@@ -46,7 +46,7 @@ class Writer:
                     vals[self.reference] = op.ref
                 prepared.append((op, vals))
             except (MappingError, ValueError, TypeError) as exc:
-                prepared.append((op, MappingError(str(exc))))
+                prepared.append((op, exc if isinstance(exc, MappingError) else MappingError(str(exc))))
         return prepared
 
     def current(self, ids: list[int]) -> dict[int, Row]:
