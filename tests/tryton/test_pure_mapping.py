@@ -14,7 +14,7 @@ from koppel.connectors.tryton.mapping import Codes, Goods, Lookups, MappingError
 TODAY = date(2026, 6, 15)
 LK = Lookups(company=1, company_party=1, currency="EUR", currencies=Codes({"EUR": 1, "USD": 2}),
              countries=Codes(), payment_terms=Codes(), contact_relation=1, hidden_parties=frozenset(),
-             load_goods=Goods(uoms=Codes({"u": 1}), unit=1, category=1, default_payment_term=None,
+             load_goods=Goods(uoms=Codes({"u": 1}), unit=1, load_category=1, default_payment_term=None,
                               complaint_type=None), price_list=7, web_url="http://erp:8000/#demo")
 
 

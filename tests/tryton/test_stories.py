@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from koppel.connectors.base import WriteOp
-from koppel.connectors.tryton import TrytonConnector
-from koppel.errors import RecordError
+from koppel.connectors.tryton import TrytonConnector, create
+from koppel.errors import RecordError, UsageError
 from koppel.model import Account, Case, Contact, CreditNote, Invoice, Order, Product, Shipment
+from tests.tryton.conftest import settings_of
 
 pytestmark = pytest.mark.tryton
 
@@ -338,3 +339,20 @@ def test_a_payment_term_made_in_tryton_while_koppel_runs_is_known_without_a_rest
     assert record.record.payment_term == f"Net 60 days {n}"
     [refused] = erp.write("account", [WriteOp("v", {"payment_term": f"Net 99 days {n}"}, account)])
     assert isinstance(refused.error, RecordError) and "no payment term" in refused.error.message
+
+
+def test_products_are_read_without_the_category_new_products_would_get(erp: TrytonConnector,
+                                                                      tryton: dict[str, Any]) -> None:
+    """The product category is what a product koppel creates gets; reading the catalogue needs
+    none. Where the category named cannot be found, products are still read, and only a product
+    write stops, with the hint of what to name."""
+    _, _, product = _customer(erp)
+    elsewhere = create("erp", settings_of(tryton, product_category="No Such Category"))
+    try:
+        [read] = elsewhere.read("product", [product])
+        assert read.record.unit == "u" and read.record.code and read.record.code.startswith("PUMP-")
+        with pytest.raises(UsageError, match="No Such Category"):
+            elsewhere.write("product", [WriteOp("p", {"name": "Valve", "code": f"VALVE-{_n()}", "unit": "u",
+                                                      "list_price": {"amount": "10", "currency": "EUR"}})])
+    finally:
+        elsewhere.close()

@@ -97,6 +97,6 @@ def goods(client: TrytonClient, settings: TrytonSettings, payment_terms: Codes) 
     default payment term, the complaint types."""
     uoms = _codes(client, "product.uom", "symbol")
     return Goods(uoms=uoms, unit=uoms.ids.get("u") or next(iter(uoms.ids.values())),
-                 category=_category(client, settings),
+                 load_category=lambda: _category(client, settings),
                  default_payment_term=_default_payment_term(client, settings, payment_terms),
                  complaint_type=complaint_type(client), complaint_line_type=complaint_type(client, "sale.line"))

@@ -66,12 +66,18 @@ class Goods:
 
     uoms: Codes
     unit: int
-    category: int
+    #: the product category new products get, or how to find it: when the first product is
+    #: written (a read of products needs none, and a Tryton without one can still be read)
+    load_category: int | Callable[[], int] = field(repr=False, compare=False)
     #: the term of a sale whose customer has none (the ERP's default, else koppel.toml's)
     default_payment_term: int | None
     complaint_type: int | None
     #: a complaint type about one sale line (the product complained about)
     complaint_line_type: int | None = None
+
+    @cached_property
+    def category(self) -> int:
+        return self.load_category if isinstance(self.load_category, int) else self.load_category()
 
 
 @dataclass(frozen=True)
