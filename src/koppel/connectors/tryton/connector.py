@@ -295,13 +295,16 @@ class TrytonConnector(Workflow):
         if m.ADDRESS_FIELDS[0] in read:  # a party's addresses: their streets as Tryton shows them
             rows = m.with_streets(rows, self._streets)
         by_id, cls = {int(r["id"]): r for r in rows}, entity_class(entity)
-        try:
+
+        def records() -> list[RemoteRecord]:
             convert = self._converter(entity, spec, rows, facts)
             return [RemoteRecord(str(i), cls.model_validate(convert(by_id[i]))) for i in ids if i in by_id]
+
+        try:
+            return records()
         except UnknownCode:  # a payment term, currency … made in Tryton after the lookups: load them again
             self._lookups = None
-            convert = self._converter(entity, spec, rows, facts)
-            return [RemoteRecord(str(i), cls.model_validate(convert(by_id[i]))) for i in ids if i in by_id]
+            return records()
 
     def _streets(self, address_ids: list[int]) -> dict[int, str | None]:
         rows = self.client.model("party.address", "read", address_ids, ["street"], context=ALL)
