@@ -131,11 +131,22 @@ def test_a_failed_run_shows_both_systems_as_they_are_not_as_they_were(pair: Pair
     assert pair.engine.sync().status == "failed"
     seen = pair.store.runs.systems()
     assert not seen["erp"]["up"] and seen["crm"]["up"] and seen["crm"]["checked_at"] >= seen["erp"]["down_since"]
-    pair.crm.transient_failures = 1000  # now the CRM is gone as well
+
+    def broken() -> None:
+        raise RuntimeError("the check itself broke")
+
+    pair.crm.check = broken  # type: ignore[method-assign]  # a check that fails in an unforeseen way
+    assert pair.engine.sync().status == "failed"
+    assert pair.store.runs.last(1)[0]["status"] == "failed", "the run is closed all the same"
+    seen = pair.store.runs.systems()
+    assert not seen["erp"]["up"] and not seen["crm"]["up"], seen
+    assert seen["crm"]["last_error"] == "crm cannot be reached: the check itself broke"
+    del pair.crm.check
+    pair.crm.transient_failures = 1000  # the CRM gone as well: the run stops at it now
     assert pair.engine.sync().status == "failed"
     seen = pair.store.runs.systems()
     assert not seen["erp"]["up"] and not seen["crm"]["up"], seen
-    assert "crm cannot be reached" in seen["crm"]["last_error"] and seen["crm"]["down_since"] > seen["erp"]["down_since"]
+    assert "busy" in seen["erp"]["last_error"] and "busy" in seen["crm"]["last_error"], seen
     pair.erp.transient_failures = pair.crm.transient_failures = 0
     assert pair.engine.sync().status == "ok"
     assert all(row["up"] for row in pair.store.runs.systems().values())

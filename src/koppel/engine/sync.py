@@ -434,8 +434,8 @@ class Engine:
             rest = other(down)  # the run may have stopped before it: asked now, so that both shown are true
             try:
                 self.connectors[rest].check()
-            except KoppelError as exc:
-                failed[rest] = f"{rest} cannot be reached: {exc.message}"
+            except Exception as exc:  # whatever stops the check is why it is shown down; the run is closed
+                failed[rest] = f"{rest} cannot be reached: {getattr(exc, 'message', exc)}"
             self.store.runs.record_systems([] if rest in failed else [rest], failed)
             self.down.update(failed)
         totals: Counter[str] = Counter()
