@@ -8,6 +8,7 @@ shipment, the invoice and a credit note back as canonical records.
 from __future__ import annotations
 
 import os
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -356,3 +357,22 @@ def test_products_are_read_without_the_category_new_products_would_get(erp: Tryt
                                                       "list_price": {"amount": "10", "currency": "EUR"}})])
     finally:
         elsewhere.close()
+
+
+def test_a_payment_term_renamed_in_tryton_is_read_by_its_new_name_once_the_lookups_expire(
+        tryton: dict[str, Any]) -> None:
+    """A renamed term keeps its id, so nothing is missing from the lookups: they are loaded again
+    after `lookups_ttl`, and the next read (the nightly full batch at the latest) carries the
+    name Tryton shows."""
+    erp = create("erp", settings_of(tryton, lookups_ttl=0.5))
+    try:
+        account, _, _ = _customer(erp)
+        n = _n()
+        term = _payment_term(erp, f"Net 21 days {n}", 21)
+        erp.client.model("party.party", "write", [int(account)], {"customer_payment_term": term})
+        assert erp.read("account", [account])[0].record.payment_term == f"Net 21 days {n}"
+        erp.client.model("account.invoice.payment_term", "write", [term], {"name": f"21 days net {n}"})
+        time.sleep(0.6)
+        assert erp.read("account", [account])[0].record.payment_term == f"21 days net {n}"
+    finally:
+        erp.close()

@@ -27,6 +27,10 @@ class TrytonSettings(BaseModel):
     batch_size: int = Field(default=200, ge=1, le=5000)
     #: seconds each incremental read reaches back to catch transactions committed late
     lag: float = Field(default=5.0, ge=0)
+    #: seconds the looked-up codes (payment terms, currencies, countries, units) are kept before
+    #: they are loaded again, so that a code renamed in Tryton reaches the next full batch; a
+    #: code or id they lack loads them again at once
+    lookups_ttl: float = Field(default=3600.0, ge=0)
     #: the peer's setup JSON (dict or path); None: everything is looked up in Tryton
     setup: dict[str, Any] | None = None
     #: company currency when Tryton does not say (ISO 4217)

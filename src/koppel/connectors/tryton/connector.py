@@ -8,6 +8,7 @@ each bad record gets its own outcome and the good ones go through.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -87,13 +88,14 @@ class TrytonConnector(Workflow):
                                    settings.password.get_secret_value(), system=name,
                                    timeout=settings.timeout)
         self._lookups: Lookups | None = None
+        self._looked_up = 0.0  # when (time.monotonic) the lookups were loaded
         self._warehouse: int | None = None
         self._pinned: dict[str, dict[int, int]] = {}  # per model: delete log -> the record it deleted
 
     @property
     def lookups(self) -> Lookups:
-        if self._lookups is None:
-            self._lookups = lookups.load(self.client, self.settings)
+        if self._lookups is None or time.monotonic() - self._looked_up > self.settings.lookups_ttl:
+            self._lookups, self._looked_up = lookups.load(self.client, self.settings), time.monotonic()
         return self._lookups
 
     # --- the contract -------------------------------------------------------------------

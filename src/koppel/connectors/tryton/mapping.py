@@ -82,8 +82,8 @@ class Goods:
 
 @dataclass(frozen=True)
 class Lookups:
-    """Reference data of one Tryton database, loaded once per connector (and again when a code or
-    an id is not in it: `UnknownCode`)."""
+    """Reference data of one Tryton database, kept by the connector for `lookups_ttl` (and loaded
+    again at once when a code or an id is not in it: `UnknownCode`)."""
 
     company: int
     company_party: int
