@@ -88,14 +88,14 @@ class TrytonConnector(Workflow):
                                    settings.password.get_secret_value(), system=name,
                                    timeout=settings.timeout)
         self._lookups: Lookups | None = None
-        self._looked_up = 0.0  # when (time.monotonic) the lookups were loaded
+        self._lookups_at = 0.0  # when (time.monotonic) the lookups were loaded
         self._warehouse: int | None = None
         self._pinned: dict[str, dict[int, int]] = {}  # per model: delete log -> the record it deleted
 
     @property
     def lookups(self) -> Lookups:
-        if self._lookups is None or time.monotonic() - self._looked_up > self.settings.lookups_ttl:
-            self._lookups, self._looked_up = lookups.load(self.client, self.settings), time.monotonic()
+        if self._lookups is None or time.monotonic() - self._lookups_at > self.settings.lookups_ttl:
+            self._lookups, self._lookups_at = lookups.load(self.client, self.settings), time.monotonic()
         return self._lookups
 
     # --- the contract -------------------------------------------------------------------
@@ -223,21 +223,26 @@ class TrytonConnector(Workflow):
         return [outcomes[op.key] for op in ops]
 
     def _prepared(self, entity: str, ops: Sequence[WriteOp]) -> tuple[Writer, Prepared]:
-        """The entity's writer and the ops mapped to Tryton's values; where a code is unknown (a
-        payment term made in Tryton after the lookups were loaded), once more with the lookups
-        loaded again."""
-        def fresh() -> Writer:
+        """The entity's writer and the ops mapped to Tryton's values."""
+        def prepare() -> tuple[Writer, Prepared]:
             writer = writer_for(entity, self.client, self.lookups)
             assert writer is not None  # `write` answered for an entity without one
-            return writer
+            return writer, writer.prepare(ops)
 
-        writer = fresh()
-        prepared = writer.prepare(ops)
-        if any(isinstance(vals, UnknownCode) for _, vals in prepared):
-            self._lookups = None
-            writer = fresh()
-            prepared = writer.prepare(ops)
-        return writer, prepared
+        return self._reloading_lookups(prepare, lambda done: any(isinstance(v, UnknownCode) for _, v in done[1]))
+
+    def _reloading_lookups(self, attempt: Callable[[], T], missed: Callable[[T], bool] = lambda _: False) -> T:
+        """`attempt`, once more with the lookups loaded again where it met a code or an id they
+        lack (`UnknownCode` raised, or `missed` by its result): a payment term, currency … made
+        in Tryton after they were loaded."""
+        try:
+            done = attempt()
+            if not missed(done):
+                return done
+        except UnknownCode:
+            pass
+        self._lookups = None
+        return attempt()
 
     def delete(self, entity: str, ids: Sequence[str]) -> list[WriteOutcome]:
         spec = self._spec(entity)
@@ -302,11 +307,7 @@ class TrytonConnector(Workflow):
             convert = self._converter(entity, spec, rows, facts)
             return [RemoteRecord(str(i), cls.model_validate(convert(by_id[i]))) for i in ids if i in by_id]
 
-        try:
-            return records()
-        except UnknownCode:  # a payment term, currency … made in Tryton after the lookups: load them again
-            self._lookups = None
-            return records()
+        return self._reloading_lookups(records)
 
     def _streets(self, address_ids: list[int]) -> dict[int, str | None]:
         rows = self.client.model("party.address", "read", address_ids, ["street"], context=ALL)
