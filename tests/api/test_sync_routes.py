@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from koppel.engine.jobs import Worker
+from koppel.services import sync as sync_service
 from koppel.testing.builders import customer
 from tests.api.conftest import Api
+from tests.store.test_one_process import start_holder, wait_for_holder
 
 
 def test_an_operator_syncs_one_record_now_and_gets_the_report(api: Api) -> None:
@@ -30,6 +36,27 @@ def test_a_record_sync_is_queued_when_asked_or_when_a_worker_is_busy(api: Api) -
     assert (job["id"], job["kind"], job["status"]) == (queued.json()["job_id"], "record", "queued")
     Worker(api.pair.engine).run_one()
     assert api.get("/api/v1/jobs", params={"status": "done"}).json()[0]["id"] == job["id"]
+    assert len(api.pair.crm.ids("account")) == 1
+
+
+def test_a_record_sync_waits_for_another_process_run_on_sqlite_then_is_queued(
+        api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`koppel serve` beside `koppel run` on one SQLite store: a sync asked for while the other
+    process runs waits for it a while, then goes to the queue (that process runs it)."""
+    monkeypatch.setattr(sync_service, "WAIT_FOR_RUN_S", 0.5)
+    account = customer(api.pair)
+    log = tmp_path / "holder.log"
+    holder = start_holder(str(api.pair.store.engine.url), log, "run", 60)
+    try:
+        wait_for_holder(holder, log, "run")
+        busy = api.post("/api/v1/sync/record", json={"system": "erp", "entity": "account", "id": account})
+        assert busy.status_code == 202 and busy.json()["queued"] is True, busy.text
+        assert api.pair.crm.ids("account") == []  # nothing written beside the other process's run
+    finally:
+        holder.kill()
+        holder.communicate()
+    now = api.post("/api/v1/sync/record", json={"system": "erp", "entity": "account", "id": account})
+    assert now.status_code == 200 and now.json()["report"]["status"] == "ok", now.text
     assert len(api.pair.crm.ids("account")) == 1
 
 

@@ -135,16 +135,18 @@ class Engine:
     def _running(self, kind: str, scope: str, work: Callable[[RunReport, Executor], None]) -> RunReport:
         """A run of `kind`: its row started, `work` done, and the row finished whatever ended it.
         A system that cannot be reached ends it `failed`, with that system shown as down; anything
-        else (a bug, Ctrl-C, a stop) ends it `failed` too, and goes on up."""
-        report = RunReport(self.store.runs.start(kind, scope), "running")
-        try:
-            work(report, self.executor(report.run_id))
-        except FatalError as exc:
-            return self._finish(report, "failed", str(exc), down=exc.system)
-        except BaseException as exc:
-            self._finish(report, "failed", _why(exc))
-            raise
-        return self._finish(report, "partial" if report.total("errors") else "ok", None)
+        else (a bug, Ctrl-C, a stop) ends it `failed` too, and goes on up.
+        On SQLite, a run of another process on the same store is waited for (store/locks.py)."""
+        with self.store.locks.exclusive(waiting=_waiting):
+            report = RunReport(self.store.runs.start(kind, scope), "running")
+            try:
+                work(report, self.executor(report.run_id))
+            except FatalError as exc:
+                return self._finish(report, "failed", str(exc), down=exc.system)
+            except BaseException as exc:
+                self._finish(report, "failed", _why(exc))
+                raise
+            return self._finish(report, "partial" if report.total("errors") else "ok", None)
 
     def _probe(self) -> None:
         """One cheap check of each system the last run could not reach; still down: stop now."""
@@ -457,6 +459,11 @@ GC_THRESHOLDS = (50_000, 50, 100)
 def _collect_less_often() -> None:
     current = gc.get_threshold()
     gc.set_threshold(*(max(a, b) for a, b in zip(current, GC_THRESHOLDS, strict=True)))
+
+
+def _waiting(holder: str) -> None:
+    log.warning("waiting for another koppel process's run on this store (SQLite: one process at a time; "
+                "on PostgreSQL several sync side by side, docs/scale.md)", holder=holder)
 
 
 def _why(exc: BaseException) -> str:

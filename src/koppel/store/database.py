@@ -14,6 +14,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 
@@ -90,7 +92,12 @@ class Store:
     def migrate(self) -> None:
         config = Config()
         config.set_main_option("script_location", str(files("koppel.store").joinpath("migrations")))
-        with _MIGRATING, self.engine.begin() as conn:  # Alembic's context is process-global
+        with self.engine.connect() as conn:  # at the newest already: nothing to wait for (`koppel status` during a run)
+            if set(MigrationContext.configure(conn).get_current_heads()) == set(ScriptDirectory.from_config(config).get_heads()):
+                return
+        # Alembic's context is process-global; two processes opening a new SQLite store at once
+        # would both create its tables: the second waits for the first
+        with _MIGRATING, self.locks.exclusive(), self.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
