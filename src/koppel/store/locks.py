@@ -66,10 +66,15 @@ class _ProcessLock:
     @contextmanager
     def held(self, waiting: Callable[[str], None] | None, timeout: float | None, poll: float = 0.2
              ) -> Iterator[None]:
-        with self._guard:  # a thread of this process waiting for another process: the others wait with it
+        # a thread of this process waiting for another process: the others wait with it
+        if not self._guard.acquire(timeout=-1 if timeout is None else timeout):
+            raise StoreBusy("another thread of this process waits for the store's run")
+        try:
             if not self._count:
                 self._fd = self._take(waiting, timeout, poll)
             self._count += 1
+        finally:
+            self._guard.release()
         try:
             yield
         finally:
