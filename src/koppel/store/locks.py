@@ -81,6 +81,7 @@ class _ProcessLock:
             with self._guard:
                 self._count -= 1
                 if not self._count and self._fd is not None:
+                    os.ftruncate(self._fd, 0)  # no one holds it now
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
                     os.close(self._fd)
                     self._fd = None
