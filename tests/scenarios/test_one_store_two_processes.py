@@ -12,9 +12,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
+from pathlib import Path
 
+from koppel.config.settings import load_settings
 from koppel.connectors.base import WriteOp
 from koppel.store import Store
 from tests.scenarios.conftest import Coupled, write_config
@@ -29,15 +30,17 @@ def test_two_processes_syncing_one_sqlite_store_create_each_record_once(coupled:
     assert all(o.ok for o in made), [o.error for o in made if not o.ok]
     config = write_config(c, batch_size=5)
     env = {**os.environ, "COLUMNS": "200"}
-    holder = Store.open(f"sqlite:///{c.workdir / 'koppel-run.db'}")  # the store both runs use
+    logs = [c.workdir / f"sync-{i}.err" for i in range(2)]
+    holder = Store.open(load_settings(config).store.url)  # the store both runs use
     with holder.locks.exclusive():
-        runs = [subprocess.Popen([sys.executable, "-m", "koppel", "sync", "--json", "-e", "account", "-c", str(config)],
-                                 cwd=c.workdir, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                for _ in range(2)]
-        errs = [_Lines(run) for run in runs]
-        for err in errs:
-            err.wait_for("waiting for another koppel process", runs)
-    done = [(_output(run), err.text()) for run, err in zip(runs, errs, strict=True)]  # stderr: its reader's
+        runs = []
+        for log in logs:
+            with log.open("w") as err:  # the process writes its own copy of the file
+                runs.append(subprocess.Popen([sys.executable, "-m", "koppel", "sync", "--json", "-e", "account",
+                                              "-c", str(config)], cwd=c.workdir, env=env, text=True,
+                                             stdout=subprocess.PIPE, stderr=err))
+        _wait_until_both_wait(runs, logs)
+    done = [(run.communicate(timeout=600)[0], log.read_text()) for run, log in zip(runs, logs, strict=True)]
     holder.close()
     for run, (out, err) in zip(runs, done, strict=True):
         assert run.returncode == 0, out + err
@@ -50,35 +53,9 @@ def test_two_processes_syncing_one_sqlite_store_create_each_record_once(coupled:
     assert sorted(names) == sorted(f"Zweimal {i} GmbH" for i in range(NEW)), names
 
 
-class _Lines:
-    """A process's stderr, read as it comes (a thread), so that the test can wait for a line."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, args=(process,), daemon=True)
-        self._reader.start()
-
-    def _read(self, process: subprocess.Popen[str]) -> None:
-        assert process.stderr is not None
-        with process.stderr:
-            for line in process.stderr:
-                self.lines.append(line)
-
-    def wait_for(self, text: str, processes: list[subprocess.Popen[str]], timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.lines):
-            exited = [p.returncode for p in processes if p.poll() is not None]
-            assert not exited and time.monotonic() < deadline, (exited, "".join(self.lines))
-            time.sleep(0.05)
-
-    def text(self) -> str:
-        self._reader.join(timeout=60)
-        return "".join(self.lines)
-
-
-def _output(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    with process.stdout:
-        out = process.stdout.read()
-    process.wait(timeout=600)
-    return out
+def _wait_until_both_wait(runs: list[subprocess.Popen[str]], logs: list[Path], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not all("waiting for another koppel process" in log.read_text() for log in logs):
+        exited = [run.returncode for run in runs if run.poll() is not None]
+        assert not exited and time.monotonic() < deadline, (exited, [log.read_text() for log in logs])
+        time.sleep(0.05)
