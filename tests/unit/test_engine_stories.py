@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from koppel.connectors.base import WriteOp
+from koppel.engine.executor import Executor
+from koppel.store import NewLink
 from koppel.testing.builders import Pair, customer, make_pair, policy_with, twin
 
 
@@ -387,3 +389,34 @@ def test_batches_with_nothing_to_do_move_the_cursor_once_and_are_read_again_afte
     report = pair.engine.sync(["account"])
     assert report.stats["account"]["read"] == 4 and report.total("skipped") == 4 and report.writes == 0
     assert len(pair.crm.ids("account")) == 10
+
+
+@pytest.mark.parametrize("first", ["the same pair", "another record"])
+def test_a_merge_another_job_coupled_first_does_not_fail_the_run(pair: Pair, monkeypatch: pytest.MonkeyPatch,
+                                                                   first: str) -> None:
+    """Two jobs (shards of one load, a load and a sync on demand) can match the same records at once.
+    The one that records its coupling second is refused by the links' unique keys: where the
+    first coupled the same pair there is nothing left to do; where it coupled the record to
+    another one, the record waits in the error queue saying so. Neither fails the run."""
+    account = customer(pair)
+    existing = pair.crm.put("account", {"name": "Acme 1 GmbH", "number": "C1", "postcode": "10115"})
+    other = pair.crm.put("account", {"name": "Other AG", "status": "prospect"})
+    theirs = existing if first == "the same pair" else other
+    merge = Executor._write_merge
+
+    def racing(self: Executor, *args: object) -> object:  # the other job links while this one merges
+        pair.store.links.add("account", [NewLink(account, theirs, {"number": "C1"})])
+        return merge(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Executor, "_write_merge", racing)
+    report = pair.engine.sync(["account"])
+    assert report.status == ("ok" if first == "the same pair" else "partial"), report.message
+    assert twin(pair.store, account) == theirs and len(pair.store.links.all("account")) == 1
+    queued = [(e.source_id, e.message) for e in pair.store.errors.list()]
+    if first == "the same pair":
+        assert report.total("matched") == 0 and queued == []
+    else:
+        assert queued == [(account, f"matched crm:{existing}, but meanwhile erp:{account} is coupled to crm:{other} "
+                                    "(by another koppel job); couple the right pair by hand (`koppel match`) "
+                                    "or keep them apart")], queued
+    assert sorted(pair.crm.ids("account")) == sorted([existing, other])  # nothing created

@@ -172,13 +172,34 @@ class Executor:
             create = m.create
             failure = ((scope.target, WriteOutcome(create.source_id, None, FatalError(m.refused))) if m.refused
                        else self._write_merge(scope, create, m.target_id, m.to_target, m.to_source))
+            if failure is None and not self._link(scope, [(create.source_id, m.target_id, m.snapshot, None)],
+                                                  racing=True):
+                failure = self._coupled_meanwhile(scope, create, m.target_id)
+                if failure is None:  # the same pair, coupled there
+                    stats["skipped"] += 1
+                    continue
             if failure is not None:
                 self._park([(create.entity, create.source, create.source_id, failure[0], "create",
                              create.values, failure[1])], stats)
                 continue
-            self._link(scope, [(create.source_id, m.target_id, m.snapshot, None)])
             stats["matched"] += 1
             self._told("matched", create.entity, f"{create.source}:{create.source_id}", f"{scope.target}:{m.target_id}")
+
+    def _coupled_meanwhile(self, scope: Scope, create: Create, target_id: str) -> tuple[Side, WriteOutcome] | None:
+        """A merge's link was refused: another job (a shard of the same load, a sync on demand)
+        coupled the record or its match after this batch was planned. None if it coupled the same
+        pair; else the failure that parks the record for a person, saying who holds what."""
+        source, target = scope.source, scope.target
+        mine = self.store.links.by_ids(scope.entity, source, [create.source_id]).get(create.source_id)
+        if mine is not None and mine.id_on(target) == target_id:
+            return None
+        theirs = self.store.links.by_ids(scope.entity, target, [target_id]).get(target_id)
+        held = (f"{source}:{create.source_id} is coupled to {target}:{mine.id_on(target)}" if mine is not None
+                else f"{target}:{target_id} is coupled to {source}:{theirs.id_on(source)}" if theirs is not None
+                else "its coupling was refused")
+        return target, WriteOutcome(create.source_id, None, RecordError(
+            f"matched {target}:{target_id}, but meanwhile {held} (by another koppel job); "
+            "couple the right pair by hand (`koppel match`) or keep them apart", system=target))
 
     def _rematch(self, scope: Scope, creates: list[Create], stats: Counter[str]) -> list[Create]:
         """After a try whose answer was lost: couple what the target holds now (the record that
@@ -202,12 +223,20 @@ class Executor:
                     return side, outcome
         return None
 
-    def _link(self, scope: Scope, rows: Sequence[tuple[str, str, Mapping[str, Any], str | None]]) -> None:
-        """Record couplings (source id, target id, snapshot, the target's version stamp)."""
-        self.store.links.add(scope.entity, [
-            NewLink(s, t, snap, crm_version=version) if scope.source == "erp" else NewLink(t, s, snap, erp_version=version)
-            for s, t, snap, version in rows])
+    def _link(self, scope: Scope, rows: Sequence[tuple[str, str, Mapping[str, Any], str | None]], *,
+              racing: bool = False) -> bool:
+        """Record couplings (source id, target id, snapshot, the target's version stamp). With
+        `racing` (a merge: no create of koppel's behind it), a coupling another job recorded
+        first for one of the records is no failure: False, and nothing recorded."""
+        links = [NewLink(s, t, snap, crm_version=version) if scope.source == "erp" else NewLink(t, s, snap, erp_version=version)
+                 for s, t, snap, version in rows]
+        if racing:
+            if not self.store.links.try_add(scope.entity, links):
+                return False
+        else:
+            self.store.links.add(scope.entity, links)
         self.store.errors.resolve_for(scope.entity, scope.source, [row[0] for row in rows])
+        return True
 
     def _updates(self, updates: list[Update], failed: dict[int, set[str] | None], stats: Counter[str]) -> None:
         by_target: dict[tuple[str, Side], list[Update]] = {}

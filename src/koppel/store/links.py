@@ -21,6 +21,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from koppel import clock
 from koppel.store import tables as t
@@ -165,6 +166,17 @@ class Links(Repository):
                 # the load. Refreshed at 5,000 new links, then at each doubling.
                 conn.exec_driver_sql("ANALYZE links")
                 self._analyze_at = 2 * self._grown
+
+    def try_add(self, entity: str, rows: Sequence[NewLink]) -> bool:
+        """Record new couplings unless the links' unique keys refuse one of them (another process
+        coupled one of the records since): whether they were recorded. In a transaction of its
+        own, never inside `Store.together()` (a refused insert ends PostgreSQL's transaction)."""
+        assert self.unit.connection is None, "try_add runs in a transaction of its own"
+        try:
+            self.add(entity, rows)
+        except IntegrityError:
+            return False
+        return True
 
     def update_snapshots(self, snapshots: Mapping[int, Mapping[str, Any]]) -> None:
         if not snapshots:
