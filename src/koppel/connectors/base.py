@@ -36,22 +36,55 @@ class EntityInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
 class RemoteRecord:
-    """A record as read from a system: its id there, its canonical content."""
+    """A record as read from a system: its id there, its canonical content.
 
-    id: str
-    record: Entity
-    #: a stamp that changes with every change of the record (a revision counter), where the
-    #: system has one: a record read with the stamp koppel's own write left is that write's echo
-    version: str | None = None
-    #: `record`'s canonical JSON, where the connector keeps the record in that form already (it
-    #: is not copied: read-only); `canonical()` then spares a dump per record
-    values: JsonValues | None = field(default=None, compare=False, repr=False)
+    Made from a validated `record`, or (`RemoteRecord.of`) from the canonical JSON values a
+    connector keeps already, validated only when `record` is first asked for: the engine works
+    on the values, and knows the echo of its own write by its version, so a load does not
+    build a model per record it reads back."""
+
+    __slots__ = ("_kind", "_record", "id", "values", "version")
+
+    def __init__(self, id: str, record: Entity, version: str | None = None,
+                 values: JsonValues | None = None) -> None:
+        self.id, self.version = id, version
+        #: `record`'s canonical JSON, where the connector keeps the record in that form already
+        #: (it is not copied: read-only); `canonical()` then spares a dump per record
+        self.values = values
+        self._record: Entity | None = record
+        self._kind: type[Entity] | None = None
+
+    @classmethod
+    def of(cls, id: str, kind: type[Entity], values: JsonValues,
+           version: str | None = None) -> RemoteRecord:
+        """A record from canonical JSON `values` that are valid for `kind` (a connector's own
+        dump, or one made from it); the model is validated on first use of `record`."""
+        made = cls.__new__(cls)
+        made.id, made.version, made.values, made._record, made._kind = id, version, values, None, kind
+        return made
+
+    @property
+    def record(self) -> Entity:
+        if self._record is None:
+            assert self._kind is not None and self.values is not None
+            self._record = self._kind.load(self.values)
+        return self._record
 
     def canonical(self) -> dict[str, Any]:
         """The record's canonical JSON values (`record.model_dump(mode="json")`), a new dict."""
         return dict(self.values) if self.values is not None else self.record.dump()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RemoteRecord):
+            return NotImplemented
+        return (self.id, self.version, self.record) == (other.id, other.version, other.record)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.version))
+
+    def __repr__(self) -> str:
+        return f"RemoteRecord(id={self.id!r}, record={self.record!r}, version={self.version!r})"
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ def pack(records: Sequence[RemoteRecord]) -> str:
 
 def unpack(entity: str, packed: str) -> list[RemoteRecord]:
     cls = entity_class(entity)
-    return [RemoteRecord(str(i), cls.model_validate(values), version=None if v is None else str(v))
+    return [RemoteRecord.of(str(i), cls, values, version=None if v is None else str(v))
             for i, values, v in orjson.loads(zlib.decompress(base64.b64decode(packed)))]
 
 

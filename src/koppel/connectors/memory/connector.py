@@ -29,17 +29,12 @@ class _Table:
     def __init__(self, keys: tuple[tuple[str, ...], ...]) -> None:
         self.rows: dict[str, tuple[int, dict[str, Any]]] = {}  # in modification order
         self.deleted: list[tuple[int, str]] = []
-        self.records: dict[str, Entity] = {}  # validated once, shared: entities are immutable
         self.indexes: dict[tuple[str, ...], dict[tuple[Any, ...], str]] = {k: {} for k in keys}
         #: field -> value -> ids, built on the first related read by that field, then kept
         self.related: dict[str, dict[str | None, set[str]]] = {}
 
-    def put(self, record_id: str, seq: int, values: dict[str, Any], record: Entity | None = None) -> None:
+    def put(self, record_id: str, seq: int, values: dict[str, Any]) -> None:
         old = self.rows.get(record_id)
-        if record is not None:
-            self.records[record_id] = record
-        else:
-            self.records.pop(record_id, None)
         if old is not None:
             self._unindex(record_id, old[1])
             del self.rows[record_id]  # to the end: the newest
@@ -53,7 +48,6 @@ class _Table:
 
     def remove(self, record_id: str, seq: int) -> None:
         _, values = self.rows.pop(record_id)
-        self.records.pop(record_id, None)
         self._unindex(record_id, values)
         self.deleted.append((seq, record_id))
 
@@ -75,16 +69,11 @@ class _Table:
             if index.get(key) == record_id:
                 del index[key]
 
-    def record(self, record_id: str, cls: type[Entity]) -> Entity:
-        found = self.records.get(record_id)
-        if found is None:
-            found = self.records[record_id] = cls.load(self.rows[record_id][1])
-        return found
-
     def remote(self, record_id: str, cls: type[Entity]) -> RemoteRecord:
-        """A record as read: with its modification counter as version, and its kept JSON values."""
+        """A record as read: with its modification counter as version, and its kept JSON values
+        (the model made from them when asked for: an echo of koppel's write needs none)."""
         seq, values = self.rows[record_id]
-        return RemoteRecord(record_id, self.record(record_id, cls), version=str(seq), values=values)
+        return RemoteRecord.of(record_id, cls, values, version=str(seq))
 
     def newer_than(self, floor: float | None) -> list[tuple[str, int, dict[str, Any]]]:
         """Records modified after `floor`, oldest first, found by walking back from the newest."""
@@ -251,7 +240,7 @@ class MemoryConnector:
         old = table.rows.get(record_id) if record_id is not None else None
         record = entity_class(entity).load({**old[1], **values} if old is not None else values)
         record_id = record_id or f"{self.name}-{next(self._ids)}"
-        table.put(record_id, next(self._seq), record.dump(), record)
+        table.put(record_id, next(self._seq), record.dump())
         return record_id
 
     def remove(self, entity: str, record_id: str) -> None:
