@@ -22,6 +22,7 @@ writes a file), to see how the engine scales without the memory CRM growing in i
 falls on one size of each, not on all runs of one size), and reports the medians.
 
 Usage: python bench/engine.py [N ...] [--stores sqlite,postgresql] [--repeat K] [--million] [--profile FILE]
+       [--flame FILE.svg]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import json
 import os
 import pstats
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -177,6 +179,8 @@ def main() -> None:
     parser.add_argument("--million", action="store_true")
     parser.add_argument("--million-timeout", type=float, default=1800)
     parser.add_argument("--profile", help="write the profile of the first run (cProfile) to this file")
+    parser.add_argument("--flame", help="write a flame graph (py-spy, SVG) of an extra run of the largest size "
+                                        "on the first store to this file")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,6 +192,8 @@ def main() -> None:
                                "engine_records_per_s": {s: {} for s in stores}, "runs": [],
                                "machine_loop_s": machine_loop_s()}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.flame:  # an extra run in a child process, sampled from outside: no overhead inside
+            flame(args.sizes[-1], stores[0], args.flame)
         if args.profile:  # an extra run: the profiler's overhead stays out of the figures
             with store_url(stores[0], Path(tmp), args.sizes[-1]) as url:
                 profile(args.sizes[-1], url, Path(tmp), args.profile)
@@ -223,6 +229,14 @@ def profile(n: int, url: str, workdir: Path, path: str) -> dict[str, Any]:
         stats.sort_stats("cumulative").print_stats(30)
         stats.sort_stats("tottime").print_stats(20)
     return result
+
+
+def flame(n: int, store: str, path: str) -> None:
+    """One full load of `n` on `store`, in a child process that py-spy samples: a flame graph
+    of where its time goes (the systems' calls and the store included) in `path`."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    subprocess.run([spy, "record", "--rate", "250", "--format", "flamegraph", "--output", path, "--",
+                    sys.executable, __file__, str(n), "--stores", store], check=True, capture_output=True)
 
 
 if __name__ == "__main__":
