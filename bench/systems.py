@@ -278,10 +278,10 @@ TIMED_CALLS = ("check", "discover", "read_changes", "read", "read_related", "fin
                "delete")
 
 
-def clock_calls(system: Any, spent: list[float]) -> Any:
-    """`system` with the time of its contract calls added up in `spent[0]` (a change read's time
-    batch by batch, as the engine takes them): the simulated systems' own share of a load, which
-    in production is another process's. Returns `system` itself, its methods wrapped."""
+def clock_calls(system: Any, spent: list[float]) -> None:
+    """Wrap `system`'s contract calls so that their time adds up in `spent[0]` (a change read's
+    time batch by batch, as the engine takes them): the simulated systems' own share of a load,
+    which in production is another process's."""
 
     def timed(call: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -304,4 +304,3 @@ def clock_calls(system: Any, spent: list[float]) -> Any:
         if hasattr(system, name):
             call = getattr(system, name)
             setattr(system, name, batches(call) if name == "read_changes" else timed(call))
-    return system

@@ -48,7 +48,10 @@ class RemoteRecord:
 
     def __init__(self, id: str, record: Entity, version: str | None = None,
                  values: JsonValues | None = None) -> None:
-        self.id, self.version = id, version
+        self.id = id
+        #: a stamp that changes with every change of the record (a revision counter), where the
+        #: system has one: a record read with the stamp koppel's own write left is that write's echo
+        self.version = version
         #: `record`'s canonical JSON, where the connector keeps the record in that form already
         #: (it is not copied: read-only); `canonical()` then spares a dump per record
         self.values = values
