@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +16,7 @@ from koppel.engine import Engine
 from koppel.engine import reconcile as rec
 from koppel.engine.jobs import LOCK, Scheduler, Worker, next_run
 from koppel.errors import UsageError
-from koppel.testing.builders import Pair
+from koppel.testing.builders import Pair, make_pair
 
 
 class Crash(BaseException):
@@ -87,6 +90,31 @@ def test_a_job_left_running_by_a_dead_worker_resumes(pair: Pair) -> None:
         clock.freeze(None)
     assert len(pair.crm.ids("account")) == 2
     assert {j["status"] for j in pair.store.jobs.list()} == {"done"}
+
+
+def test_a_job_running_longer_than_stale_after_is_not_taken_for_dead(tmp_path: Path) -> None:
+    """Another process checks for stale jobs while a long job runs: the running worker's
+    heartbeats keep it from being requeued (and run twice); the job ends done, once."""
+    pair = make_pair(url=f"sqlite:///{tmp_path}/store.db")  # a file: the heartbeat writes from its own thread
+    pair.engine.settings = pair.engine.settings.model_copy(update={"stale_after": 0.6})
+    customers(pair, 6)
+    pair.crm.rejecters.append(lambda _entity, _values: time.sleep(0.25))  # each create takes 0.25 s
+    pair.store.jobs.enqueue("sync", {}, lock_key=LOCK)
+    worker = threading.Thread(target=Worker(pair.engine, name="busy").run_one)
+    worker.start()
+    requeued, checks = 0, 0
+    while worker.is_alive():
+        time.sleep(0.05)
+        checks += 1  # as another process's scheduler does at each of its polls
+        requeued += pair.store.jobs.requeue_stale(older_than=clock.now() - timedelta(seconds=0.6))
+    worker.join()
+    try:
+        assert checks > 25 and requeued == 0  # the run took 1.5 s: more than twice stale_after
+        [job] = pair.store.jobs.list()
+        assert (job["status"], job["attempts"]) == ("done", 1)
+        assert len(pair.crm.ids("account")) == 6
+    finally:
+        pair.store.close()
 
 
 def test_the_nightly_schedule() -> None:

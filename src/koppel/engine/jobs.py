@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,13 +84,36 @@ class Worker:
         if job is None:
             return None
         try:
-            report = self._execute(job)
+            with self._beating(job["id"]):
+                report = self._execute(job)
         except Exception:
             self.engine.store.jobs.finish(job["id"], "failed")
             log.exception("job failed", job=job["id"], kind=job["kind"])
             raise
         self._finish(job, report)
         return report
+
+    @contextmanager
+    def _beating(self, job_id: int) -> Iterator[None]:
+        """While the job runs, its row is touched every third of `stale_after`: only a job whose
+        process died goes quiet, and only such a job goes back to the queue (a nightly batch of a
+        large load runs for longer than `stale_after`, and another process must not take it)."""
+        every, stop = self.engine.settings.stale_after / 3, threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(every):
+                try:
+                    self.engine.store.jobs.heartbeat(job_id, self.name)
+                except Exception as exc:  # the store busy for a moment: the next beat tries again
+                    log.warning("job heartbeat not written", job=job_id, error=str(exc))
+
+        beating = threading.Thread(target=beat, name=f"koppel-job-{job_id}-heartbeat", daemon=True)
+        beating.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            beating.join()
 
     def _execute(self, job: dict[str, Any]) -> RunReport:
         log.info("job started", job=job["id"], kind=job["kind"], payload=job["payload"])

@@ -58,9 +58,12 @@ class Jobs(Repository):
         with self.begin() as conn:
             conn.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(**values))
 
-    def heartbeat(self, job_id: int) -> None:
+    def heartbeat(self, job_id: int, worker: str) -> None:
+        """The job is still running in `worker`: not stale (a job requeued or finished meanwhile
+        is left as it is)."""
         with self.begin() as conn:
-            conn.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(updated_at=clock.now()))
+            conn.execute(update(t.jobs).where(t.jobs.c.id == job_id, t.jobs.c.status == "running",
+                                              t.jobs.c.locked_by == worker).values(updated_at=clock.now()))
 
     def requeue_stale(self, *, older_than: datetime | None = None, worker: str | None = None) -> int:
         """Jobs left running by a worker that died go back to the queue (they resume)."""
