@@ -96,7 +96,3 @@ class UniqueCollision(RecordError):
         super().__init__(message, system=system)
         self.field = field
         self.holder = holder
-
-
-class PolicyViolation(KoppelError):
-    """A system changed data it does not own; the owner's value is written back."""

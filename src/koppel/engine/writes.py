@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from koppel.config.policy import Side
 from koppel.connectors.base import WriteOp, WriteOutcome
 from koppel.engine.executor import dropped_outcome
-from koppel.errors import KoppelError, RecordError
+from koppel.errors import KoppelError
 from koppel.store import AuditEntry
 
 if TYPE_CHECKING:
@@ -45,15 +45,6 @@ def write(engine: Engine, side: Side, entity: str, ops: Sequence[WriteOp], *, ac
     engine.store.links.update_snapshots({link.id: {**link.snapshot, **moved[record_id]}
                                          for record_id, link in links.items()})
     return [outcomes[op.key] for op in ops]
-
-
-def written_id(outcome: WriteOutcome, what: str, system: str) -> str:
-    """The id a write gave, or the error that says what was not written and what to do."""
-    if outcome.error is not None or not outcome.id:
-        error = outcome.error or RecordError("no id returned", system=system)
-        raise RecordError(f"{what} not written: {error.message}", system=system,
-                          hint=error.hint or f"check the {what} in {system} and try again")
-    return outcome.id
 
 
 def _create_once(engine: Engine, side: Side, entity: str, creates: list[WriteOp]) -> list[WriteOutcome]:

@@ -61,9 +61,6 @@ class LinkRow:
     def id_on(self, side: str) -> str:
         return self.erp_id if side == "erp" else self.crm_id
 
-    def version_on(self, side: str) -> str | None:
-        return self.erp_version if side == "erp" else self.crm_version
-
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LinkRow) and self._key() == other._key()
 

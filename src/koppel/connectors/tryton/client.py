@@ -96,8 +96,7 @@ class TrytonClient:
     def __init__(self, url: str, database: str, user: str, password: str, *,
                  system: str = "erp", timeout: float = 60.0) -> None:
         self.system = system
-        self.base_url = url.rstrip("/")
-        self.endpoint = f"{self.base_url}/{database}/rpc/"
+        self.endpoint = f"{url.rstrip('/')}/{database}/rpc/"
         self._user, self._password = user, password
         self._http = httpx.Client(timeout=timeout, headers={"Content-Type": "application/json"})
         self._session: str | None = None
@@ -161,18 +160,15 @@ class TrytonClient:
                        [{"user": self.user_id, "name": exc.payload[0], "always": False}])
             return self.model(model, method, *params, context=context)
 
-    def server_version(self) -> str:
-        return str(self._post("common.server.version", [], endpoint=f"{self.base_url}/rpc/"))
-
     # --- wire ---------------------------------------------------------------------------
 
-    def _post(self, method: str, params: Sequence[Any], *, endpoint: str | None = None) -> Any:
+    def _post(self, method: str, params: Sequence[Any]) -> Any:
         self._next_id += 1
         body = json.dumps({"id": self._next_id, "method": method, "params": list(params)},
                           default=encode)
         headers = {"Authorization": f"Session {self._session}"} if self._session else {}
         try:
-            response = self._http.post(endpoint or self.endpoint, content=body, headers=headers)
+            response = self._http.post(self.endpoint, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise TransientError(f"{method}: Tryton did not answer in time ({exc})",
                                  system=self.system) from exc
