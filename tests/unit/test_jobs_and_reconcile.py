@@ -17,6 +17,7 @@ from koppel.engine import reconcile as rec
 from koppel.engine.jobs import LOCK, Scheduler, Worker, next_run
 from koppel.errors import UsageError
 from koppel.testing.builders import Pair, make_pair
+from koppel.workers.queue import EmbeddedQueue
 
 
 class Crash(BaseException):
@@ -115,6 +116,28 @@ def test_a_job_running_longer_than_stale_after_is_not_taken_for_dead(tmp_path: P
         assert len(pair.crm.ids("account")) == 6
     finally:
         pair.store.close()
+
+
+def test_the_embedded_queue_says_a_worker_is_alive_by_its_jobs_heartbeat(pair: Pair) -> None:
+    queue = EmbeddedQueue(pair.store, stale_after=60)
+    pair.store.jobs.enqueue("sync", {}, lock_key=LOCK)
+    job = pair.store.jobs.claim("w1")
+    assert job is not None
+    [worker] = queue.fleet().workers
+    [running] = pair.store.jobs.list("running")
+    assert (worker["id"], worker["alive"]) == ("w1", True) and worker["last_heartbeat"] == running["updated_at"]
+    quiet = datetime.now(UTC) + timedelta(seconds=61)
+    clock.freeze(quiet)
+    try:
+        assert [w["alive"] for w in queue.fleet().workers] == [False]  # its process died, or hangs
+        pair.store.jobs.heartbeat(job["id"], "w1")
+        [worker] = queue.fleet().workers
+        assert worker["alive"] and worker["last_heartbeat"] == quiet
+        pair.store.jobs.heartbeat(job["id"], "w2")  # another process's word for it changes nothing
+        pair.store.jobs.finish(job["id"], "done")
+        assert queue.fleet().workers == []
+    finally:
+        clock.freeze(None)
 
 
 def test_the_nightly_schedule() -> None:

@@ -57,8 +57,9 @@ class JobQueue(Protocol):
 class EmbeddedQueue:
     """koppel's own queue in the store, run by `koppel run` in one process."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, stale_after: float = 300) -> None:
         self.store = store
+        self.stale_after = timedelta(seconds=stale_after)  # a running job quiet for longer: its process died
 
     def enqueue(self, kind: str, payload: dict[str, Any]) -> int | None:
         return self.store.jobs.enqueue(kind, payload, lock_key=LOCK)
@@ -78,8 +79,14 @@ class EmbeddedQueue:
             running = conn.execute(text("SELECT count(*) FROM jobs WHERE status = 'running'")).scalar()
             finished = conn.execute(text("SELECT count(*) FROM jobs WHERE status IN ('done', 'failed') "
                                          "AND updated_at >= :since"), {"since": since}).scalar()
-        holders = [j["locked_by"] for j in self.store.jobs.list("running", 50) if j["locked_by"]]
-        return FleetStatus("embedded", [{"id": h, "last_heartbeat": None, "alive": True} for h in sorted(set(holders))],
+        beats: dict[str, datetime] = {}  # the process running a job -> its job's last heartbeat
+        for job in self.store.jobs.list("running", 50):
+            if job["locked_by"]:
+                beat = _moment(job["updated_at"]) or since
+                beats[job["locked_by"]] = max(beat, beats.get(job["locked_by"], beat))
+        alive = clock.now() - self.stale_after
+        workers = [{"id": h, "last_heartbeat": beat, "alive": beat >= alive} for h, beat in sorted(beats.items())]
+        return FleetStatus("embedded", workers,
                            {str(k): int(n) for k, n in waiting.items()}, int(running or 0), _moment(oldest),
                            round(int(finished or 0) / (RATE_WINDOW.total_seconds() / 60), 2))
 
@@ -159,4 +166,4 @@ def queue_for(settings: Settings, store: Store) -> JobQueue:
     """The queue of the runner `[jobs] runner` names for this store."""
     if settings.jobs.runner_for(settings.store.url) == "procrastinate":
         return FleetQueue(settings, store)
-    return EmbeddedQueue(store)
+    return EmbeddedQueue(store, settings.sync.stale_after)
