@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -138,6 +141,30 @@ def test_the_embedded_queue_says_a_worker_is_alive_by_its_jobs_heartbeat(pair: P
         assert queue.fleet().workers == []
     finally:
         clock.freeze(None)
+
+
+def test_a_runner_starting_takes_up_a_dead_local_processs_jobs_and_leaves_a_live_ones(pair: Pair) -> None:
+    """Two runners on one host: the one starting requeues the jobs of a process of this host
+    that has ended (at once, not after `stale_after`), never those of one that still runs."""
+    host = socket.gethostname()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    try:
+        customers(pair, 2)
+        pair.store.jobs.enqueue("sync", {"entities": ["account"]}, lock_key="first")
+        held = pair.store.jobs.claim(f"{host}:{alive.pid}")
+        pair.store.jobs.enqueue("sync", {"entities": ["account"]}, lock_key="second")
+        left = pair.store.jobs.claim(f"{host}:{ended.pid}")
+        assert held is not None and left is not None
+        Scheduler(pair.engine, Worker(pair.engine)).serve(max_cycles=1)
+        jobs = {j["id"]: j for j in pair.store.jobs.list()}
+        assert (jobs[held["id"]]["status"], jobs[held["id"]]["locked_by"]) == ("running", f"{host}:{alive.pid}")
+        assert jobs[left["id"]]["status"] == "done" and len(pair.crm.ids("account")) == 2
+        assert jobs[left["id"]]["locked_by"] is None and jobs[left["id"]]["attempts"] == 2
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_the_nightly_schedule() -> None:

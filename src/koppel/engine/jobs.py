@@ -10,6 +10,7 @@ that died goes back to the queue and resumes from the cursors and links it had a
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -70,12 +71,34 @@ def next_run(schedule: str, after: datetime) -> datetime:
     return found
 
 
+def process_name() -> str:
+    """This process among the job runners of a store: its host and its process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def gone(worker: str) -> bool:
+    """Whether `worker` is a process of this host that no longer runs: its jobs can be taken up
+    at once. Another host's processes are judged by their jobs' heartbeats (`stale_after`)."""
+    host, _, pid = worker.rpartition(":")
+    if worker == socket.gethostname():
+        return True  # named before names carried a process id: as then, this host's own
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: asks whether the process exists, sends nothing
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it runs, as another user
+    return False
+
+
 @dataclass
 class Worker:
     """Claims jobs from the store and runs them through the engine."""
 
     engine: Engine
-    name: str = field(default_factory=socket.gethostname)
+    name: str = field(default_factory=process_name)
     on_report: Callable[[dict[str, Any], RunReport], None] | None = None
 
     def run_one(self) -> RunReport | None:
@@ -146,7 +169,9 @@ class Scheduler:
     def serve(self, *, max_cycles: int | None = None) -> None:
         settings = self.engine.settings
         store = self.engine.store
-        store.jobs.requeue_stale(worker=self.worker.name)  # our own jobs from before a restart
+        for holder in {j["locked_by"] for j in store.jobs.list("running", 500) if j["locked_by"]}:
+            if gone(holder):  # this host's jobs from before a restart: not a live process's beside it
+                store.jobs.requeue_stale(worker=holder)
         full_at = next_run(settings.schedule, clock.now())
         cycles = 0
         while not self.stop.is_set():
