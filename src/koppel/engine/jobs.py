@@ -79,17 +79,18 @@ def process_name() -> str:
 def gone(worker: str) -> bool:
     """Whether `worker` is a process of this host that no longer runs: its jobs can be taken up
     at once. Another host's processes are judged by their jobs' heartbeats (`stale_after`)."""
-    host, _, pid = worker.rpartition(":")
-    if worker == socket.gethostname():
+    here = socket.gethostname()
+    if worker == here:
         return True  # named before names carried a process id: as then, this host's own
-    if host != socket.gethostname() or not pid.isdigit():
+    host, _, pid = worker.rpartition(":")
+    if host != here or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)  # signal 0: asks whether the process exists, sends nothing
     except ProcessLookupError:
         return True
     except PermissionError:
-        return False  # it runs, as another user
+        pass  # it runs, as another user
     return False
 
 

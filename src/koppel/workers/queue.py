@@ -81,9 +81,8 @@ class EmbeddedQueue:
                                          "AND updated_at >= :since"), {"since": since}).scalar()
         beats: dict[str, datetime] = {}  # the process running a job -> its job's last heartbeat
         for job in self.store.jobs.list("running", 50):
-            if job["locked_by"]:
-                beat = _moment(job["updated_at"]) or since
-                beats[job["locked_by"]] = max(beat, beats.get(job["locked_by"], beat))
+            if holder := job["locked_by"]:
+                beats[holder] = max(job["updated_at"], beats.get(holder, job["updated_at"]))
         alive = clock.now() - self.stale_after
         workers = [{"id": h, "last_heartbeat": beat, "alive": beat >= alive} for h, beat in sorted(beats.items())]
         return FleetStatus("embedded", workers,
